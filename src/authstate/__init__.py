@@ -1,0 +1,1 @@
+"""authstate: web authentication state for ASGI apps."""

@@ -1,0 +1,101 @@
+"""The one exception tree of authstate.
+
+    AuthStateError
+    ├── ConfigurationError        a setting, store URL or key is unusable (raised at start)
+    ├── AuthenticationError       no valid credentials -> 401 ``unauthenticated``
+    │   ├── InvalidToken          a JWT failed the front layer, signature or claims
+    │   ├── InvalidCredentials    wrong username or password -> 401 ``invalid_credentials``
+    │   └── InvalidRefresh        unknown, expired or reused refresh token -> 401 ``invalid_refresh``
+    ├── PermissionDenied          authenticated but lacks a role -> 403 ``forbidden``
+    ├── CSRFError                 CSRF token, Origin or Sec-Fetch-Site check failed -> 403 ``csrf_failed``
+    ├── BadRequest                malformed input -> 400 ``bad_request``
+    │   └── PayloadTooLarge       body over the cap -> 413 ``payload_too_large``
+    ├── NotFound                  unknown resource (or another user's) -> 404 ``not_found``
+    ├── Conflict                  a record that must be unique already exists -> 409 ``conflict``
+    ├── TooManyAttempts           login throttled -> 429 ``too_many_attempts`` (``retry_after`` seconds)
+    └── StoreUnavailable          the store or bus cannot answer now -> 503 ``store_unavailable``
+
+"No valid credentials" and "cannot tell right now" are different errors all the way up:
+a store never raises anything but ``StoreUnavailable`` for driver trouble.
+``reason`` on an ``AuthenticationError`` is for the log only; clients see the code.
+"""
+
+from __future__ import annotations
+
+
+class AuthStateError(Exception):
+    """Base of every error authstate raises on purpose."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, detail: str = "", *, reason: str = "") -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail or self.code.replace("_", " ")
+        # Precise cause for the log; never sent to the client.
+        self.reason = reason or self.detail
+
+
+class ConfigurationError(AuthStateError):
+    code = "configuration_error"
+
+
+class AuthenticationError(AuthStateError):
+    status_code = 401
+    code = "unauthenticated"
+
+
+class InvalidToken(AuthenticationError):
+    pass
+
+
+class InvalidCredentials(AuthenticationError):
+    code = "invalid_credentials"
+
+
+class InvalidRefresh(AuthenticationError):
+    code = "invalid_refresh"
+
+
+class PermissionDenied(AuthStateError):
+    status_code = 403
+    code = "forbidden"
+
+
+class CSRFError(AuthStateError):
+    status_code = 403
+    code = "csrf_failed"
+
+
+class BadRequest(AuthStateError):
+    status_code = 400
+    code = "bad_request"
+
+
+class PayloadTooLarge(BadRequest):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class NotFound(AuthStateError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AuthStateError):
+    status_code = 409
+    code = "conflict"
+
+
+class TooManyAttempts(AuthStateError):
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int, detail: str = "") -> None:
+        super().__init__(detail or "too many attempts, try again later")
+        self.retry_after = max(1, int(retry_after))
+
+
+class StoreUnavailable(AuthStateError):
+    status_code = 503
+    code = "store_unavailable"

@@ -1,0 +1,336 @@
+"""``AuthState``: the facade that wires settings, store, keys, revocation state and the mode.
+
+    auth = AuthState(mode="hybrid", store="sqlite:///authstate.db")
+    await auth.start()
+    issued = await auth.login(user.id, roles=user.roles)
+    principal = await auth.authenticate(cookie_value)
+    await auth.logout_everywhere(user.id)
+
+The ASGI layer (``auth.middleware()``, ``auth.routes()``) turns these calls into HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from authstate._time import Clock, SystemClock
+from authstate.accounts import Accounts
+from authstate.crypto.sealing import Sealer, derive_key
+from authstate.csrf import CSRFProtector
+from authstate.errors import NotFound, StoreUnavailable
+from authstate.key_storage import KeyManager
+from authstate.master_secret import resolve_master_secret
+from authstate.modes.base import (
+    AccessTokens,
+    BaseMode,
+    ClientInfo,
+    Freshness,
+    IssuedCredentials,
+    ModeContext,
+)
+from authstate.modes.hybrid import HybridMode
+from authstate.modes.session import SessionMode
+from authstate.modes.stateless import StatelessMode
+from authstate.passwords import PasswordHasher
+from authstate.principal import Principal
+from authstate.revocation import RevocationState
+from authstate.session_cache import SessionCache
+from authstate.settings import Settings
+from authstate.stores import open_store
+from authstate.stores.base import Change, ChangeKind, SessionRecord, Store
+
+if TYPE_CHECKING:
+    from authstate.asgi.middleware import AuthMiddleware
+    from starlette.routing import Router
+
+log = logging.getLogger("authstate")
+
+_MAINTENANCE_INTERVAL_SECONDS = 60.0
+_WATCH_INTERVAL_SECONDS = 0.5
+
+
+class AuthState:
+    """One node's authentication state. Create it once per process; ``start()`` before use."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        password_hasher: PasswordHasher | None = None,
+        **overrides: Any,
+    ) -> None:
+        """``overrides`` are Settings fields (``mode="session"``, ``store="memory://"``...);
+        with no ``settings`` they are applied over ``AUTHSTATE_*`` and the defaults."""
+        self.settings = settings if settings is not None else Settings.from_env(**overrides)
+        self.clock: Clock = clock or SystemClock()
+        self._store = store
+        self._hasher = password_hasher
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._needs_reconcile = False
+        self._mode: BaseMode | None = None
+        self._ctx: ModeContext | None = None
+        self._tokens: AccessTokens | None = None
+        self._accounts: Accounts | None = None
+        self._csrf: CSRFProtector | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    async def start(self) -> None:
+        """Open the store, load keys and the revocation state, subscribe to the bus."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await self._start()
+            self._started = True
+
+    async def _start(self) -> None:
+        settings = self.settings
+        master = resolve_master_secret(settings)
+        store = self._store or await open_store(settings.store, clock=self.clock)
+        if self._store is not None:
+            await store.open()
+        self._store = store
+        keys = KeyManager(
+            store,
+            Sealer(master),
+            self.clock,
+            algorithm=settings.algorithm,
+            verify_grace_seconds=settings.access_ttl_seconds + settings.leeway_seconds,
+        )
+        await keys.load()
+        revocation = RevocationState(self.clock)
+        ctx = ModeContext(
+            settings=settings,
+            store=store,
+            clock=self.clock,
+            keys=keys,
+            revocation=revocation,
+            sessions=SessionCache(),
+            freshness=Freshness(store, self.clock, settings.max_staleness_seconds),
+            refresh_key=derive_key(master, "refresh"),
+        )
+        self._ctx = ctx
+        self._tokens = AccessTokens(ctx)
+        self._mode = _make_mode(settings, ctx, self._tokens)
+        self._csrf = CSRFProtector(
+            derive_key(master, "csrf"), allowed_origins=settings.allowed_origins, clock=self.clock
+        )
+        self._accounts = Accounts(store, self._hasher or PasswordHasher(), settings, self.clock)
+        await store.listen(self._on_change)
+        await self._reload_revocations()
+        self._tasks = [
+            asyncio.create_task(self._maintenance_loop(), name="authstate-maintenance"),
+            asyncio.create_task(self._watch_loop(), name="authstate-watch"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._store is not None and self._started:
+            await self._store.close()
+        self._started = False
+
+    async def __aenter__(self) -> AuthState:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- the bus -------------------------------------------------------------------------------
+    def _on_change(self, change: Change) -> None:
+        ctx = self.context
+        ctx.revocation.apply(change)
+        if change.kind is ChangeKind.SID:
+            ctx.sessions.drop_handle(change.value)
+        elif change.kind is ChangeKind.SESSION:
+            ctx.sessions.drop(change.value)
+        elif change.kind is ChangeKind.KEYS:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._reload_keys()))
+
+    async def _reload_keys(self) -> None:
+        await self.context.keys.load()
+        self.tokens.forget_all()
+
+    async def _reload_revocations(self) -> None:
+        ctx = self.context
+        changes, seq = await ctx.store.active_revocations(self.clock.now())
+        ctx.revocation.load(changes, seq)
+
+    async def _watch_loop(self) -> None:
+        """After the bus was down, reconcile: reload the revocation state and keys, drop caches."""
+        ctx = self.context
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL_SECONDS)
+            if not ctx.freshness.is_fresh():
+                self._needs_reconcile = True
+                continue
+            if self._needs_reconcile:
+                try:
+                    await self._reload_revocations()
+                    ctx.sessions.clear()
+                    await self._reload_keys()
+                    self._needs_reconcile = False
+                    log.info("reconciled with the store after a bus interruption")
+                except StoreUnavailable:
+                    continue
+
+    async def _maintenance_loop(self) -> None:
+        ctx = self.context
+        while True:
+            await asyncio.sleep(_MAINTENANCE_INTERVAL_SECONDS)
+            try:
+                await ctx.store.purge_expired(self.clock.now())
+                if await ctx.keys.purge_retired():
+                    await self._reload_keys()
+                ctx.revocation.prune()
+            except StoreUnavailable:
+                log.warning("maintenance skipped: store unavailable")
+
+    # -- accessors -----------------------------------------------------------------------------
+    @property
+    def context(self) -> ModeContext:
+        if self._ctx is None:
+            raise RuntimeError("AuthState.start() has not run")
+        return self._ctx
+
+    @property
+    def mode(self) -> BaseMode:
+        if self._mode is None:
+            raise RuntimeError("AuthState.start() has not run")
+        return self._mode
+
+    @property
+    def tokens(self) -> AccessTokens:
+        if self._tokens is None:
+            raise RuntimeError("AuthState.start() has not run")
+        return self._tokens
+
+    @property
+    def accounts(self) -> Accounts:
+        if self._accounts is None:
+            raise RuntimeError("AuthState.start() has not run")
+        return self._accounts
+
+    @property
+    def csrf(self) -> CSRFProtector:
+        if self._csrf is None:
+            raise RuntimeError("AuthState.start() has not run")
+        return self._csrf
+
+    @property
+    def store(self) -> Store:
+        return self.context.store
+
+    # -- operations ----------------------------------------------------------------------------
+    async def authenticate(self, auth_value: str) -> Principal:
+        """The principal behind an auth cookie value; ``AuthenticationError`` (401) or
+        ``StoreUnavailable`` (503)."""
+        return await self.mode.authenticate(auth_value)
+
+    async def login(
+        self,
+        user_id: str,
+        roles: tuple[str, ...] | list[str] = (),
+        *,
+        client: ClientInfo | None = None,
+        previous_auth: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> IssuedCredentials:
+        """Issue fresh credentials for ``user_id`` (after the application checked who it is)."""
+        issued = await self.mode.login(
+            user_id,
+            tuple(roles),
+            client=client or ClientInfo(),
+            previous_auth=previous_auth,
+            data=data,
+        )
+        return issued
+
+    async def refresh(self, refresh_value: str) -> IssuedCredentials:
+        mode = self.mode
+        if not isinstance(mode, HybridMode):
+            raise NotFound("refresh exists only in hybrid mode")
+        return await mode.refresh(refresh_value)
+
+    async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
+        await self.mode.logout(principal, refresh_value=refresh_value)
+
+    async def logout_everywhere(self, user_id: str) -> None:
+        """Revoke every session and token of the user, on every node."""
+        await self.mode.logout_everywhere(user_id)
+
+    async def list_sessions(self, principal: Principal) -> list[SessionRecord]:
+        return await self.mode.list_sessions(principal)
+
+    async def revoke_session(self, principal: Principal, handle: str) -> None:
+        await self.mode.revoke_session(principal, handle)
+
+    async def reissue(self, principal: Principal, *, client: ClientInfo | None = None) -> IssuedCredentials:
+        """New credentials for a principal after ``logout_everywhere`` (password change)."""
+        return await self.login(principal.user_id, principal.roles, client=client)
+
+    def csrf_token(self, binding: str) -> str:
+        return self.csrf.issue(binding)
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return self.context.keys.ring.jwks(now=self.clock.now())
+
+    async def health(self) -> None:
+        """Raise ``StoreUnavailable`` when the store or bus is unusable."""
+        ctx = self.context
+        await ctx.store.ping()
+        if not ctx.freshness.is_fresh():
+            raise StoreUnavailable(reason="invalidation bus is stale")
+
+    # -- ASGI ----------------------------------------------------------------------------------
+    def middleware(self) -> Any:
+        """A Starlette ``Middleware`` entry for ``Starlette(middleware=[...])``."""
+        from starlette.middleware import Middleware
+
+        from authstate.asgi.middleware import AuthMiddleware
+
+        return Middleware(AuthMiddleware, auth=self)
+
+    def wrap(self, app: Any) -> AuthMiddleware:
+        """Wrap any ASGI app in the auth middleware."""
+        from authstate.asgi.middleware import AuthMiddleware
+
+        return AuthMiddleware(app, auth=self)
+
+    def routes(self) -> Router:
+        """The ``/auth/*`` endpoints as a Starlette router, to mount at ``/auth``."""
+        from authstate.asgi.routes import auth_router
+
+        return auth_router(self)
+
+    def require(self, role: str | None = None) -> Any:
+        """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without ``role``)."""
+        from authstate.asgi.fastapi import require
+
+        return require(role)
+
+
+def _make_mode(settings: Settings, ctx: ModeContext, tokens: AccessTokens) -> BaseMode:
+    if settings.mode == "stateless":
+        return StatelessMode(ctx, tokens)
+    if settings.mode == "session":
+        return SessionMode(ctx)
+    return HybridMode(ctx, tokens)
+
+

@@ -1,0 +1,158 @@
+"""Hybrid mode: a short-lived access JWT plus an opaque refresh token rotated on every use.
+
+The refresh token's family is a session in the store (kind "refresh"), keyed by the hash
+of its current token. A token's successor is a keyed hash of the token itself, so a
+concurrent refresh within the grace window is answered with the very same successor
+without the store ever holding a token in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from authstate.crypto.ids import check_secret_format, hash_secret, new_handle, new_secret_id
+from authstate.errors import AuthenticationError, Conflict, InvalidRefresh
+from authstate.modes.base import AccessTokens, BaseMode, ClientInfo, IssuedCredentials, ModeContext, token_info
+from authstate.principal import Principal, SessionInfo
+from authstate.stores.base import RotationOutcome, SessionRecord
+
+audit = logging.getLogger("authstate.audit")
+
+
+class HybridMode(BaseMode):
+    name = "hybrid"
+    has_refresh = True
+
+    def __init__(self, ctx: ModeContext, tokens: AccessTokens) -> None:
+        super().__init__(ctx)
+        self.tokens = tokens
+
+    def longest_lifetime(self) -> float:
+        return float(self.ctx.settings.refresh_ttl_seconds)
+
+    def successor_of(self, refresh_token: str) -> str:
+        """The token that replaces ``refresh_token`` on rotation (same format: 43 chars)."""
+        digest = hmac.new(self.ctx.refresh_key, refresh_token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    async def authenticate(self, auth_value: str) -> Principal:
+        claims = self.tokens.verify(auth_value)
+        if claims.sid is None:
+            raise AuthenticationError(reason="hybrid access token without sid")
+        return Principal(
+            user_id=claims.sub,
+            roles=claims.roles,
+            mode="hybrid",
+            session=SessionInfo(id=claims.sid, expires_at=float(claims.exp)),
+            token=token_info(claims),
+            binding=claims.sid,
+        )
+
+    def _issue(self, record: SessionRecord, refresh_token: str) -> IssuedCredentials:
+        token, claims = self.tokens.issue(
+            record.user_id, record.roles, generation=record.generation, sid=record.handle
+        )
+        principal = Principal(
+            user_id=record.user_id,
+            roles=record.roles,
+            mode="hybrid",
+            session=SessionInfo(id=record.handle, expires_at=record.expires_at),
+            token=token_info(claims),
+            binding=record.handle,
+        )
+        return IssuedCredentials(
+            principal=principal,
+            auth_value=token,
+            auth_max_age=claims.exp - claims.iat,
+            expires_at=float(claims.exp),
+            refresh_value=refresh_token,
+            refresh_max_age=max(1, int(record.expires_at - self.ctx.clock.now())),
+        )
+
+    async def login(
+        self,
+        user_id: str,
+        roles: tuple[str, ...],
+        *,
+        client: ClientInfo,
+        previous_auth: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> IssuedCredentials:
+        ctx = self.ctx
+        generation = await self.current_generation(user_id)
+        now = ctx.clock.now()
+        while True:
+            refresh_token = new_secret_id()
+            record = SessionRecord(
+                key=hash_secret(refresh_token),
+                handle=new_handle(),
+                user_id=user_id,
+                kind="refresh",
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + ctx.settings.refresh_ttl_seconds,
+                idle_timeout=0.0,
+                roles=roles,
+                user_agent=client.user_agent[:256],
+                ip=client.ip[:64],
+                data=dict(data or {}),
+                generation=generation,
+            )
+            try:
+                await ctx.store.create_session(record)
+            except Conflict:  # pragma: no cover - 256-bit collision
+                continue
+            return self._issue(record, refresh_token)
+
+    async def refresh(self, refresh_token: str) -> IssuedCredentials:
+        """Rotate a refresh token: a new access JWT and the successor refresh token.
+
+        Raises ``InvalidRefresh`` for an unknown, expired, revoked or reused token (reuse
+        outside the grace window also revokes the whole family).
+        """
+        ctx = self.ctx
+        try:
+            check_secret_format(refresh_token)
+        except AuthenticationError as exc:
+            raise InvalidRefresh(reason="malformed refresh token") from exc
+        successor = self.successor_of(refresh_token)
+        result = await ctx.store.rotate_refresh(
+            hash_secret(refresh_token),
+            hash_secret(successor),
+            now=ctx.clock.now(),
+            grace_seconds=ctx.settings.refresh_grace_seconds,
+        )
+        record = result.record
+        if result.outcome is RotationOutcome.REUSED and record is not None:
+            audit.warning(
+                "refresh token reuse detected; family revoked",
+                extra={"event": "refresh_reuse", "user_id": record.user_id, "sid": record.handle},
+            )
+            await self.revoke_handle(record)
+            raise InvalidRefresh(reason="refresh token reuse")
+        if record is None or result.outcome not in (RotationOutcome.ROTATED, RotationOutcome.GRACE):
+            raise InvalidRefresh(reason="unknown refresh token")
+        if not record.is_live(ctx.clock.now()):
+            raise InvalidRefresh(reason="refresh family expired")
+        try:
+            ctx.revocation.check(user_id=record.user_id, generation=record.generation, sid=record.handle)
+        except AuthenticationError as exc:
+            raise InvalidRefresh(reason=exc.reason) from exc
+        return self._issue(record, successor)
+
+    async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
+        if principal.session is None:
+            return
+        record = await self.ctx.store.delete_session_by_handle(
+            principal.session.id, user_id=principal.user_id
+        )
+        if record is not None:
+            await self.revoke_handle(record)
+        else:
+            # Already gone from the store (revoked elsewhere): still make sure the sid is dead.
+            await self.revoke_sid(principal.session.id)

@@ -1,0 +1,145 @@
+"""Session mode: the auth cookie holds an opaque 256-bit ID; the session lives in the store.
+
+Only the SHA-256 of the ID is stored. Recently used sessions are served from the node's
+cache while the bus is fresh; every hit re-checks expiry and the revocation state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from authstate.crypto.ids import check_secret_format, hash_secret, new_handle, new_secret_id
+from authstate.errors import AuthenticationError, Conflict
+from authstate.modes.base import BaseMode, ClientInfo, IssuedCredentials
+from authstate.principal import Principal
+from authstate.stores.base import Change, ChangeKind, SessionRecord
+
+
+class SessionMode(BaseMode):
+    name = "session"
+
+    def longest_lifetime(self) -> float:
+        return float(self.ctx.settings.session_ttl_seconds)
+
+    async def authenticate(self, auth_value: str) -> Principal:
+        record = await self._live_record(auth_value)
+        return self._principal(record)
+
+    async def _live_record(self, auth_value: str) -> SessionRecord:
+        check_secret_format(auth_value)
+        ctx = self.ctx
+        key = hash_secret(auth_value)
+        now = ctx.clock.now()
+        record = ctx.sessions.get(key) if ctx.freshness.is_fresh() else None
+        if record is None:
+            # Cold path (or a stale bus): ask the store; StoreUnavailable propagates as 503.
+            record = await ctx.store.get_session(key)
+            if record is None or record.kind != "session":
+                raise AuthenticationError(reason="unknown session")
+            ctx.sessions.put(record)
+        if not record.is_live(now):
+            ctx.sessions.drop(key)
+            raise AuthenticationError(reason="session expired")
+        ctx.revocation.check(user_id=record.user_id, generation=record.generation, sid=record.handle)
+        if now - record.last_seen_at >= ctx.settings.last_seen_interval_seconds:
+            # Throttled: idle expiry slides, but not with a store write per request.
+            await ctx.store.touch_session(key, now)
+            record = replace(record, last_seen_at=now)
+            ctx.sessions.put(record)
+        return record
+
+    def _principal(self, record: SessionRecord) -> Principal:
+        return Principal(
+            user_id=record.user_id,
+            roles=record.roles,
+            mode="session",
+            session=self.session_info(record),
+            binding=record.handle,
+        )
+
+    async def login(
+        self,
+        user_id: str,
+        roles: tuple[str, ...],
+        *,
+        client: ClientInfo,
+        previous_auth: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> IssuedCredentials:
+        ctx = self.ctx
+        if previous_auth is not None:
+            # Fixation defence: whatever session the browser had is destroyed, never adopted.
+            await self._discard(previous_auth)
+        generation = await self.current_generation(user_id)
+        now = ctx.clock.now()
+        settings = ctx.settings
+        while True:
+            secret = new_secret_id()
+            record = SessionRecord(
+                key=hash_secret(secret),
+                handle=new_handle(),
+                user_id=user_id,
+                kind="session",
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + settings.session_ttl_seconds,
+                idle_timeout=float(settings.idle_ttl_seconds),
+                roles=roles,
+                user_agent=client.user_agent[:256],
+                ip=client.ip[:64],
+                data=dict(data or {}),
+                generation=generation,
+            )
+            try:
+                await ctx.store.create_session(record)
+            except Conflict:  # pragma: no cover - 256-bit collision
+                continue
+            break
+        ctx.sessions.put(record)
+        return IssuedCredentials(
+            principal=self._principal(record),
+            auth_value=secret,
+            auth_max_age=int(settings.session_ttl_seconds),
+            expires_at=record.expires_at,
+        )
+
+    async def rotate(self, auth_value: str, *, roles: tuple[str, ...] | None = None) -> IssuedCredentials:
+        """Give the current session a new ID (privilege change); the old ID stops working."""
+        ctx = self.ctx
+        old_key = hash_secret(auth_value)
+        secret = new_secret_id()
+        record = await ctx.store.replace_session_key(old_key, hash_secret(secret), roles=roles)
+        ctx.sessions.drop(old_key)
+        # Other nodes may have the old key cached: make them forget it.
+        until = ctx.clock.now() + ctx.settings.session_ttl_seconds
+        await ctx.store.publish(Change(ChangeKind.SESSION, old_key, until=until))
+        if record is None:
+            raise AuthenticationError(reason="session vanished during rotation")
+        ctx.sessions.put(record)
+        remaining = max(1, int(record.expires_at - ctx.clock.now()))
+        return IssuedCredentials(
+            principal=self._principal(record),
+            auth_value=secret,
+            auth_max_age=remaining,
+            expires_at=record.expires_at,
+        )
+
+    async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
+        if principal.session is None:
+            return
+        record = await self.ctx.store.delete_session_by_handle(
+            principal.session.id, user_id=principal.user_id
+        )
+        if record is not None:
+            await self.revoke_handle(record)
+
+    async def _discard(self, auth_value: str) -> None:
+        try:
+            check_secret_format(auth_value)
+        except AuthenticationError:
+            return
+        record = await self.ctx.store.delete_session(hash_secret(auth_value))
+        if record is not None:
+            await self.revoke_handle(record)

@@ -1,0 +1,58 @@
+"""Stateless mode: the auth cookie holds a signed JWT; nothing is stored per login."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from authstate.modes.base import AccessTokens, BaseMode, ClientInfo, IssuedCredentials, ModeContext, token_info
+from authstate.principal import Principal
+from authstate.stores.base import Change, ChangeKind
+
+
+class StatelessMode(BaseMode):
+    name = "stateless"
+    has_sessions = False
+
+    def __init__(self, ctx: ModeContext, tokens: AccessTokens) -> None:
+        super().__init__(ctx)
+        self.tokens = tokens
+
+    async def authenticate(self, auth_value: str) -> Principal:
+        claims = self.tokens.verify(auth_value)
+        return Principal(
+            user_id=claims.sub,
+            roles=claims.roles,
+            mode="stateless",
+            token=token_info(claims),
+            binding=claims.jti,
+        )
+
+    async def login(
+        self,
+        user_id: str,
+        roles: tuple[str, ...],
+        *,
+        client: ClientInfo,
+        previous_auth: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> IssuedCredentials:
+        generation = await self.current_generation(user_id)
+        token, claims = self.tokens.issue(user_id, roles, generation=generation)
+        principal = Principal(
+            user_id=user_id, roles=roles, mode="stateless", token=token_info(claims), binding=claims.jti
+        )
+        return IssuedCredentials(
+            principal=principal,
+            auth_value=token,
+            auth_max_age=claims.exp - claims.iat,
+            expires_at=float(claims.exp),
+        )
+
+    async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
+        if principal.token is None:
+            return
+        ctx = self.ctx
+        until = principal.token.exp + ctx.settings.leeway_seconds
+        change = Change(ChangeKind.JTI, principal.token.jti, until=float(until))
+        ctx.revocation.apply(await ctx.store.publish(change))

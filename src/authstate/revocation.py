@@ -1,0 +1,89 @@
+"""The in-memory revocation state every node checks on every JWT verification.
+
+It holds revoked ``jti``s (until the token's ``exp``), revoked session/family handles
+(``sid``) and per-user minimum generations (logout-all, password change). Entries are
+forgotten once every credential they could reject has expired, so the size is bounded
+by credential lifetimes and revocation rate, never by the number of users.
+
+It is filled from the store at start and kept current by the change bus; applying a
+change is idempotent, so a change delivered twice (local publish + bus echo) is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from authstate._time import Clock
+from authstate.errors import InvalidToken
+from authstate.stores.base import Change, ChangeKind
+
+# Pruning walks every entry; doing it at most this often keeps the hot path O(1).
+_PRUNE_INTERVAL_SECONDS = 30.0
+
+
+class RevocationState:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._jti: dict[str, float] = {}
+        self._sid: dict[str, float] = {}
+        self._user_generation: dict[str, tuple[int, float]] = {}
+        self.last_seq = 0
+        self._next_prune = 0.0
+
+    def __len__(self) -> int:
+        return len(self._jti) + len(self._sid) + len(self._user_generation)
+
+    def load(self, changes: Iterable[Change], last_seq: int) -> None:
+        """Replace the state with what the store says is in force."""
+        self._jti.clear()
+        self._sid.clear()
+        self._user_generation.clear()
+        for change in changes:
+            self.apply(change)
+        self.last_seq = max(self.last_seq, last_seq)
+
+    def apply(self, change: Change) -> None:
+        """Record one change (idempotent; kinds other than JTI/SID/USER are ignored)."""
+        if change.kind is ChangeKind.JTI:
+            self._jti[change.value] = max(change.until, self._jti.get(change.value, 0.0))
+        elif change.kind is ChangeKind.SID:
+            self._sid[change.value] = max(change.until, self._sid.get(change.value, 0.0))
+        elif change.kind is ChangeKind.USER:
+            generation, until = self._user_generation.get(change.value, (0, 0.0))
+            if change.generation >= generation:
+                self._user_generation[change.value] = (change.generation, max(until, change.until))
+        if change.seq > self.last_seq:
+            self.last_seq = change.seq
+        self._maybe_prune()
+
+    def check(
+        self, *, user_id: str, generation: int, sid: str | None = None, jti: str | None = None
+    ) -> None:
+        """Raise ``InvalidToken`` if the credential described was revoked."""
+        if jti is not None and jti in self._jti:
+            raise InvalidToken(reason="token revoked (jti)")
+        if sid is not None and sid in self._sid:
+            raise InvalidToken(reason="session revoked (sid)")
+        entry = self._user_generation.get(user_id)
+        if entry is not None and generation < entry[0]:
+            raise InvalidToken(reason="user logged out everywhere (generation)")
+
+    def minimum_generation(self, user_id: str) -> int:
+        entry = self._user_generation.get(user_id)
+        return entry[0] if entry is not None else 0
+
+    def _maybe_prune(self) -> None:
+        now_mono = self._clock.monotonic()
+        if now_mono < self._next_prune:
+            return
+        self._next_prune = now_mono + _PRUNE_INTERVAL_SECONDS
+        self.prune()
+
+    def prune(self) -> None:
+        """Forget entries whose credentials have all expired."""
+        now = self._clock.now()
+        for table in (self._jti, self._sid):
+            for value in [v for v, until in table.items() if until < now]:
+                del table[value]
+        for user in [u for u, (_, until) in self._user_generation.items() if until < now]:
+            del self._user_generation[user]

@@ -1,0 +1,186 @@
+"""``AuthMiddleware``: pure ASGI. Authenticates each request from the exact auth cookie,
+enforces CSRF on unsafe cookie-authenticated requests, and starts/stops ``AuthState`` with
+the application's lifespan.
+
+The principal is placed in ``scope["authstate.principal"]`` (``None`` when anonymous);
+``get_principal(request)`` reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authstate.asgi.responses import error_response
+from authstate.cookies import AUTH_COOKIE, REFRESH_COOKIE, read_cookie
+from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge, StoreUnavailable
+from authstate.principal import Principal
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
+
+    from authstate.auth import AuthState
+
+log = logging.getLogger("authstate.http")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+PRINCIPAL_KEY = "authstate.principal"
+CSRF_CHECKED_KEY = "authstate.csrf_checked"
+AUTH_VALUE_KEY = "authstate.auth_value"
+# A form body is buffered to read its csrf_token; larger forms are refused rather than read.
+MAX_FORM_BYTES = 64 * 1024
+MAX_COOKIE_HEADER_BYTES = 16 * 1024
+
+
+def get_principal(conn: HTTPConnection) -> Principal | None:
+    """The principal of a request that went through ``AuthMiddleware`` (or None)."""
+    principal = conn.scope.get(PRINCIPAL_KEY)
+    return principal if isinstance(principal, Principal) else None
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def cookie_headers(scope: Scope) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope["headers"] if key == b"cookie"]
+
+
+def own_origin(scope: Scope) -> str | None:
+    host = header(scope, b"host")
+    if host is None:
+        return None
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, *, auth: AuthState, login_path: str = "/auth/login") -> None:
+        self.app = app
+        self.auth = auth
+        self.login_path = login_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.auth.started:
+            await self.auth.start()
+        try:
+            principal, had_cookie = await self._authenticate(scope)
+            scope[PRINCIPAL_KEY] = principal
+            if principal is not None and scope["method"] not in SAFE_METHODS:
+                receive = await self._check_csrf(scope, receive, principal)
+        except AuthStateError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        if not had_cookie:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"vary" for k, _ in headers):
+                    headers.append((b"vary", b"Cookie"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_vary)
+
+    async def _authenticate(self, scope: Scope) -> tuple[Principal | None, bool]:
+        headers = cookie_headers(scope)
+        if not headers:
+            return None, False
+        if sum(len(h) for h in headers) > MAX_COOKIE_HEADER_BYTES:
+            raise PayloadTooLarge("cookie header too large")
+        had_refresh = False
+        try:
+            had_refresh = read_cookie(headers, REFRESH_COOKIE) is not None
+            value = read_cookie(headers, AUTH_COOKIE)
+        except AuthenticationError as exc:
+            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
+            log.info("auth cookie refused: %s", exc.reason)
+            return None, True
+        if value is None:
+            return None, had_refresh
+        scope[AUTH_VALUE_KEY] = value
+        try:
+            return await self.auth.authenticate(value), True
+        except AuthenticationError as exc:
+            log.info("auth cookie rejected: %s", exc.reason)
+            return None, True
+        except StoreUnavailable:
+            raise
+
+    async def _check_csrf(self, scope: Scope, receive: Receive, principal: Principal) -> Receive:
+        if scope["path"] == self.login_path:
+            return receive  # login is checked by Origin / Sec-Fetch-Site in its route
+        token = header(scope, b"x-csrf-token")
+        content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if token is None and content_type == "application/x-www-form-urlencoded":
+            body = await _read_body(receive, MAX_FORM_BYTES)
+            token = dict(parse_qsl(body.decode("latin-1"))).get("csrf_token")
+            receive = _replay(body, receive)
+        self.auth.csrf.check_request(
+            method=scope["method"],
+            origin=header(scope, b"origin"),
+            sec_fetch_site=header(scope, b"sec-fetch-site"),
+            token=token,
+            binding=principal.binding,
+            own_origin=own_origin(scope),
+        )
+        scope[CSRF_CHECKED_KEY] = True
+        return receive
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        auth = self.auth
+
+        async def lifespan_receive() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await auth.start()
+            elif message["type"] == "lifespan.shutdown":
+                await auth.stop()
+            return message
+
+        await self.app(scope, lifespan_receive, send)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("form body too large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, original: Receive) -> Receive:
+    """Hand the buffered body to the app once, then the original channel (disconnects)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await original()
+
+    return receive

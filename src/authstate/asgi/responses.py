@@ -1,0 +1,70 @@
+"""Error bodies, auth-response headers and the translation of issued credentials to cookies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from starlette.responses import JSONResponse, Response
+
+from authstate.cookies import CookiePolicy
+from authstate.errors import AuthStateError, TooManyAttempts
+from authstate.modes.base import IssuedCredentials
+
+log = logging.getLogger("authstate.http")
+
+NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie"}
+
+
+def error_response(exc: AuthStateError) -> JSONResponse:
+    """``{"error": code, "detail": text}`` with the contract's status; the reason stays in the log."""
+    if exc.status_code >= 500:
+        log.warning("%s: %s", exc.code, exc.reason)
+    else:
+        log.info("%s: %s", exc.code, exc.reason)
+    headers = dict(NO_STORE)
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    detail = exc.detail if exc.status_code != 401 else _PUBLIC_401.get(exc.code, exc.detail)
+    return JSONResponse({"error": exc.code, "detail": detail}, exc.status_code, headers=headers)
+
+
+# 401 details are fixed strings: the precise reason would tell an attacker which check failed.
+_PUBLIC_401 = {
+    "unauthenticated": "authentication required",
+    "invalid_credentials": "invalid username or password",
+    "invalid_refresh": "invalid refresh token",
+}
+
+
+def json_error(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status, headers={**NO_STORE, **(headers or {})})
+
+
+def set_credentials(
+    response: Response, issued: IssuedCredentials, policy: CookiePolicy, *, csrf_token: str
+) -> None:
+    """Write the cookies of a login or refresh onto ``response`` (one writer: ``cookies.py``)."""
+    response.headers.append("set-cookie", policy.auth_cookie(issued.auth_value, issued.auth_max_age))
+    if issued.refresh_value is not None:
+        response.headers.append(
+            "set-cookie", policy.refresh_cookie(issued.refresh_value, issued.refresh_max_age)
+        )
+    max_age = max(issued.auth_max_age, issued.refresh_max_age)
+    response.headers.append("set-cookie", policy.csrf_cookie(csrf_token, max_age))
+    _no_store(response)
+
+
+def clear_credentials(response: Response, policy: CookiePolicy, *, refresh: bool) -> None:
+    """Expire every auth cookie (``Max-Age=0``) and ask the browser to drop cookies."""
+    response.headers.append("set-cookie", policy.clear_auth())
+    if refresh:
+        response.headers.append("set-cookie", policy.clear_refresh())
+    response.headers.append("set-cookie", policy.clear_csrf())
+    response.headers["Clear-Site-Data"] = '"cookies"'
+    _no_store(response)
+
+
+def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "Cookie"

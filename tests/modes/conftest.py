@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from authstate._time import FrozenClock
+from authstate.auth import AuthState
+from authstate.settings import Settings
+
+MakeAuth = Callable[..., Awaitable[AuthState]]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def make_auth(clock: FrozenClock) -> AsyncIterator[MakeAuth]:
+    started: list[AuthState] = []
+
+    async def make(mode: str, store: str = "memory://", **overrides: Any) -> AuthState:
+        auth = AuthState(Settings(mode=mode, store=store, **overrides), clock=clock)  # type: ignore[arg-type]
+        await auth.start()
+        started.append(auth)
+        return auth
+
+    yield make
+    for auth in started:
+        await auth.stop()

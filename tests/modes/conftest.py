@@ -22,7 +22,8 @@ async def make_auth(clock: FrozenClock) -> AsyncIterator[MakeAuth]:
     started: list[AuthState] = []
 
     async def make(mode: str, store: str = "memory://", **overrides: Any) -> AuthState:
-        auth = AuthState(Settings(mode=mode, store=store, **overrides), clock=clock)  # type: ignore[arg-type]
+        settings = Settings.from_env({}, mode=mode, store=store, **overrides)
+        auth = AuthState(settings, clock=clock)
         await auth.start()
         started.append(auth)
         return auth

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from authstate._time import Clock, SystemClock
@@ -262,11 +262,14 @@ class AuthState:
         )
         return issued
 
-    async def refresh(self, refresh_value: str) -> IssuedCredentials:
+    async def refresh(
+        self, refresh_value: str, *, check_family: Callable[[str], None] | None = None
+    ) -> IssuedCredentials:
+        """Rotate a hybrid refresh token (``NotFound`` in other modes); see ``HybridMode.refresh``."""
         mode = self.mode
         if not isinstance(mode, HybridMode):
             raise NotFound("refresh exists only in hybrid mode")
-        return await mode.refresh(refresh_value)
+        return await mode.refresh(refresh_value, check_family=check_family)
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
         await self.mode.logout(principal, refresh_value=refresh_value)

@@ -362,7 +362,8 @@ class KeyRing:
     """The keys a node signs and verifies with, looked up by ``kid`` only.
 
     Raises ``ConfigurationError`` at construction for duplicate kids, a mix of HMAC and
-    asymmetric keys, or, unless ``verify_only``, a ring without a key that can sign.
+    asymmetric keys, or an empty ring unless ``verify_only`` (a verifier may start empty and
+    learn keys later). ``signing_key()`` raises when no active key has a private part.
     """
 
     __slots__ = ("_by_kid", "_keys", "_signing")
@@ -381,8 +382,8 @@ class KeyRing:
         signers = [k for k in self._keys if k.can_sign and k.retire_after is None]
         # Newest wins; on equal times the later one in the sequence.
         self._signing = max(reversed(signers), key=lambda k: k.created_at, default=None)
-        if not verify_only and self._signing is None:
-            raise ConfigurationError("the key ring has no active key that can sign")
+        if not self._keys and not verify_only:
+            raise ConfigurationError("the key ring is empty")
 
     def __repr__(self) -> str:
         return f"KeyRing(kids={[k.kid for k in self._keys]!r})"
@@ -395,7 +396,7 @@ class KeyRing:
     def signing_key(self) -> SigningKey:
         """The newest active key with a private part; ``ConfigurationError`` if none."""
         if self._signing is None:
-            raise ConfigurationError("this key ring can only verify")
+            raise ConfigurationError("no active key in this ring can sign (verify-only ring?)")
         return self._signing
 
     def verification_key(self, kid: str, *, now: float) -> SigningKey:

@@ -27,6 +27,9 @@ MAX_TOKEN_BYTES: Final = 4096  # what a browser keeps in one cookie
 MAX_HEADER_CHARS: Final = 512  # encoded; ours is about 100
 ACCESS_TOKEN_TYPE: Final = "at+jwt"  # noqa: S105  # a media type, not a secret
 HEADER_MEMBERS: Final = frozenset({"alg", "typ", "kid"})
+# Integers beyond I-JSON's safe range (RFC 7493 §2.2) mean different things to different
+# parsers; an exp of 10**2999 would also never expire.
+MAX_SAFE_INT: Final = 2**53 - 1
 
 # Named in log reasons when present; any other unexpected member is reported generically
 # so the log never carries attacker-chosen text.
@@ -251,8 +254,8 @@ def verify_access_token(
     """The claims of a valid access token; ``InvalidToken`` for anything else.
 
     Checks, in order: the front layer (``parse_compact``), the key by ``kid`` and its
-    algorithm, the signature, ``typ``, then the claims: ``exp``/``iat``/``nbf`` non-negative
-    JSON integers (not bool, float or string), ``iss`` equal to ``issuer``, ``aud`` equal to
+    algorithm, the signature, ``typ``, then the claims: ``exp``/``iat``/``nbf`` JSON integers
+    in [0, 2**53) (not bool, float or string), ``iss`` equal to ``issuer``, ``aud`` equal to
     ``audience`` or a list of strings containing it, ``sub``/``jti`` non-empty strings,
     optional ``roles`` (list of strings), ``sid`` (string) and ``gen`` (int >= 0). ``now``
     is Unix seconds; ``leeway`` (seconds) tolerates clock skew on ``exp``/``nbf``/``iat``;
@@ -309,8 +312,8 @@ def _check_claims(
         raise InvalidToken(reason="roles is not a list of strings")
     sid = _optional_string(claims, "sid")
     gen = claims.get("gen", 0)
-    if type(gen) is not int or gen < 0:
-        raise InvalidToken(reason="gen is not an int >= 0")
+    if type(gen) is not int or not 0 <= gen <= MAX_SAFE_INT:
+        raise InvalidToken(reason="gen is not an int in [0, 2**53)")
     if exp <= now - leeway:
         raise InvalidToken(reason="token expired")
     if nbf > now + leeway:
@@ -339,8 +342,8 @@ def _check_claims(
 def _numeric_date(claims: Mapping[str, object], name: str) -> int:
     value = claims.get(name)
     # type() rather than isinstance: bool is an int subclass, and true must not mean 1.
-    if type(value) is not int or value < 0:
-        raise InvalidToken(reason=f"{name} is missing or not a non-negative integer")
+    if type(value) is not int or not 0 <= value <= MAX_SAFE_INT:
+        raise InvalidToken(reason=f"{name} is missing or not an integer in [0, 2**53)")
     return value
 
 

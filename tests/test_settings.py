@@ -295,11 +295,21 @@ def test_the_secret_is_hidden_in_repr() -> None:
     assert SECRET not in str(settings)
 
 
-def test_a_database_password_in_the_store_url_is_hidden_in_repr() -> None:
-    settings = Settings(store="postgresql://app:s3cr3t-pw@db.internal:5432/auth")
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://app:s3cr3t-pw@db.internal:5432/auth",
+            "postgresql://app:***@db.internal:5432/auth",
+        ),
+        ("rediss://:s3cr3t-pw@cache.internal:6380/0", "rediss://:***@cache.internal:6380/0"),
+    ],
+)
+def test_a_database_password_in_the_store_url_is_hidden_in_repr(url: str, shown: str) -> None:
+    settings = Settings(store=url)
     assert "s3cr3t-pw" not in repr(settings)
-    assert "postgresql://app:***@db.internal:5432/auth" in repr(settings)
-    assert settings.store == "postgresql://app:s3cr3t-pw@db.internal:5432/auth"
+    assert shown in repr(settings)
+    assert settings.store == url
 
 
 def test_settings_are_frozen() -> None:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NoReturn, get_args
 
 from authstate.errors import ConfigurationError
 from authstate.principal import Mode
@@ -221,7 +221,7 @@ class Settings:
         self._validate()
 
     def _validate(self) -> None:
-        def fail(field_name: str, problem: str) -> None:
+        def fail(field_name: str, problem: str) -> NoReturn:
             raise ConfigurationError(f"{_env_name(field_name)}: {problem}")
 
         if self.mode not in get_args(Mode):

@@ -36,13 +36,17 @@ def _bucket(prefix: str, value: str) -> str:
 
 
 class Accounts:
-    def __init__(self, store: Store, hasher: PasswordHasher, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, hasher: PasswordHasher, settings: Settings, clock: Clock
+    ) -> None:
         self._store = store
         self._hasher = hasher
         self._settings = settings
         self._clock = clock
 
-    async def add_user(self, username: str, password: str, roles: tuple[str, ...] = ()) -> UserRecord:
+    async def add_user(
+        self, username: str, password: str, roles: tuple[str, ...] = ()
+    ) -> UserRecord:
         """Create a user; ``Conflict`` if the name is taken, ``BadRequest`` for a weak password."""
         name = normalize_username(username)
         self._hasher.check_new_password(password)
@@ -96,7 +100,9 @@ class Accounts:
         await self._store.clear_failures(buckets[0])
         if self._hasher.needs_rehash(user.password_hash):
             # Parameters below today's policy: upgrade while we hold the password.
-            await self._store.update_user(user.id, password_hash=await self._hasher.hash_async(password))
+            await self._store.update_user(
+                user.id, password_hash=await self._hasher.hash_async(password)
+            )
         return user
 
     async def change_password(self, user_id: str, current: str, new: str) -> None:

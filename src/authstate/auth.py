@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from authstate._time import Clock, SystemClock
 from authstate.accounts import Accounts
+from authstate.cookies import CookiePolicy
 from authstate.crypto.sealing import Sealer, derive_key
 from authstate.csrf import CSRFProtector
 from authstate.errors import NotFound, StoreUnavailable
@@ -44,8 +45,9 @@ from authstate.stores import open_store
 from authstate.stores.base import Change, ChangeKind, SessionRecord, Store
 
 if TYPE_CHECKING:
-    from authstate.asgi.middleware import AuthMiddleware
     from starlette.routing import Router
+
+    from authstate.asgi.middleware import AuthMiddleware
 
 log = logging.getLogger("authstate")
 
@@ -69,6 +71,7 @@ class AuthState:
         with no ``settings`` they are applied over ``AUTHSTATE_*`` and the defaults."""
         self.settings = settings if settings is not None else Settings.from_env(**overrides)
         self.clock: Clock = clock or SystemClock()
+        self.cookie_policy = CookiePolicy.from_settings(self.settings)
         self._store = store
         self._hasher = password_hasher
         self._started = False
@@ -265,7 +268,7 @@ class AuthState:
     async def refresh(
         self, refresh_value: str, *, check_family: Callable[[str], None] | None = None
     ) -> IssuedCredentials:
-        """Rotate a hybrid refresh token (``NotFound`` in other modes); see ``HybridMode.refresh``."""
+        """Rotate a hybrid refresh token (``NotFound`` in other modes); see HybridMode.refresh."""
         mode = self.mode
         if not isinstance(mode, HybridMode):
             raise NotFound("refresh exists only in hybrid mode")
@@ -284,7 +287,9 @@ class AuthState:
     async def revoke_session(self, principal: Principal, handle: str) -> None:
         await self.mode.revoke_session(principal, handle)
 
-    async def reissue(self, principal: Principal, *, client: ClientInfo | None = None) -> IssuedCredentials:
+    async def reissue(
+        self, principal: Principal, *, client: ClientInfo | None = None
+    ) -> IssuedCredentials:
         """New credentials for a principal after ``logout_everywhere`` (password change)."""
         return await self.login(principal.user_id, principal.roles, client=client)
 
@@ -335,5 +340,3 @@ def _make_mode(settings: Settings, ctx: ModeContext, tokens: AccessTokens) -> Ba
     if settings.mode == "session":
         return SessionMode(ctx)
     return HybridMode(ctx, tokens)
-
-

@@ -1,13 +1,13 @@
 """The one exception tree of authstate.
 
     AuthStateError
-    ├── ConfigurationError        a setting, store URL or key is unusable (raised at start)
+    ├── ConfigurationError        a setting, store URL or key is unusable (at start)
     ├── AuthenticationError       no valid credentials -> 401 ``unauthenticated``
     │   ├── InvalidToken          a JWT failed the front layer, signature or claims
-    │   ├── InvalidCredentials    wrong username or password -> 401 ``invalid_credentials``
-    │   └── InvalidRefresh        unknown, expired or reused refresh token -> 401 ``invalid_refresh``
+    │   ├── InvalidCredentials    wrong username or password -> 401
+    │   └── InvalidRefresh        unknown, expired or reused refresh token -> 401
     ├── PermissionDenied          authenticated but lacks a role -> 403 ``forbidden``
-    ├── CSRFError                 CSRF token, Origin or Sec-Fetch-Site check failed -> 403 ``csrf_failed``
+    ├── CSRFError                 CSRF token, Origin or Sec-Fetch-Site check failed -> 403
     ├── BadRequest                malformed input -> 400 ``bad_request``
     │   └── PayloadTooLarge       body over the cap -> 413 ``payload_too_large``
     ├── NotFound                  unknown resource (or another user's) -> 404 ``not_found``

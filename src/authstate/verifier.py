@@ -92,7 +92,9 @@ class Verifier:
                     raise ConfigurationError(f"JWKS at {url} is larger than {MAX_JWKS_BYTES} bytes")
                 document = response.json()
             except (httpx.HTTPError, ValueError) as exc:
-                raise StoreUnavailable(f"cannot fetch the JWKS from {url}", reason=str(exc)) from exc
+                raise StoreUnavailable(
+                    f"cannot fetch the JWKS from {url}", reason=str(exc)
+                ) from exc
             finally:
                 if owned:
                     await http.aclose()
@@ -153,5 +155,3 @@ class Verifier:
             self._ring = ring_from_jwks(document)
             self._fetched_at = self._clock.monotonic()
             return self._ring
-
-

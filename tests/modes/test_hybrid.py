@@ -50,7 +50,9 @@ async def test_a_retry_within_the_grace_window_gets_the_same_successor(
     await auth.authenticate(second.auth_value)
 
 
-async def test_concurrent_refreshes_from_two_tabs_agree_on_one_successor(make_auth: MakeAuth) -> None:
+async def test_concurrent_refreshes_from_two_tabs_agree_on_one_successor(
+    make_auth: MakeAuth,
+) -> None:
     auth = await make_auth("hybrid")
     issued = await auth.login("u1", [])
     results = await asyncio.gather(*(auth.refresh(issued.refresh_value or "") for _ in range(5)))
@@ -107,7 +109,9 @@ async def test_logout_racing_a_refresh_never_resurrects_the_family(make_auth: Ma
             await auth.authenticate(refreshed.auth_value)
 
 
-async def test_logout_everywhere_kills_access_tokens_and_refresh_tokens(make_auth: MakeAuth) -> None:
+async def test_logout_everywhere_kills_access_tokens_and_refresh_tokens(
+    make_auth: MakeAuth,
+) -> None:
     auth = await make_auth("hybrid")
     devices = [await auth.login("u1", []) for _ in range(2)]
     await auth.logout_everywhere("u1")

@@ -51,8 +51,14 @@ def test_a_revoked_sid_or_jti_is_refused() -> None:
 
 def _record(i: int) -> SessionRecord:
     return SessionRecord(
-        key=f"k{i}", handle=f"h{i}", user_id="u", kind="session", created_at=0,
-        last_seen_at=0, expires_at=1e10, idle_timeout=0,
+        key=f"k{i}",
+        handle=f"h{i}",
+        user_id="u",
+        kind="session",
+        created_at=0,
+        last_seen_at=0,
+        expires_at=1e10,
+        idle_timeout=0,
     )
 
 

@@ -58,7 +58,9 @@ async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str
     else:
         try:
             data = json.loads(
-                body.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+                body.decode("utf-8"),
+                object_pairs_hook=_no_duplicates,
+                parse_constant=_reject_constant,
             )
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise BadRequest("body must be a JSON object") from exc

@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authstate.asgi.responses import error_response
-from authstate.cookies import AUTH_COOKIE, REFRESH_COOKIE, read_cookie
+from authstate.cookies import MAX_COOKIE_HEADER_BYTES, read_cookie
+from authstate.csrf import SAFE_METHODS
 from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge, StoreUnavailable
 from authstate.principal import Principal
 
@@ -26,13 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("authstate.http")
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 PRINCIPAL_KEY = "authstate.principal"
 CSRF_CHECKED_KEY = "authstate.csrf_checked"
 AUTH_VALUE_KEY = "authstate.auth_value"
 # A form body is buffered to read its csrf_token; larger forms are refused rather than read.
 MAX_FORM_BYTES = 64 * 1024
-MAX_COOKIE_HEADER_BYTES = 16 * 1024
 
 
 def get_principal(conn: HTTPConnection) -> Principal | None:
@@ -52,11 +51,16 @@ def cookie_headers(scope: Scope) -> list[str]:
     return [value.decode("latin-1") for key, value in scope["headers"] if key == b"cookie"]
 
 
-def own_origin(scope: Scope) -> str | None:
+def own_origin(scope: Scope, *, trust_forwarded: bool = False) -> str | None:
+    """This server's origin as the browser sees it (behind a trusted proxy: X-Forwarded-*)."""
+    scheme = str(scope.get("scheme", "http"))
     host = header(scope, b"host")
+    if trust_forwarded:
+        scheme = (header(scope, b"x-forwarded-proto") or scheme).split(",")[0].strip()
+        host = (header(scope, b"x-forwarded-host") or host or "").split(",")[0].strip() or None
     if host is None:
         return None
-    return f"{scope.get('scheme', 'http')}://{host}"
+    return f"{scheme}://{host}"
 
 
 class AuthMiddleware:
@@ -104,8 +108,9 @@ class AuthMiddleware:
             raise PayloadTooLarge("cookie header too large")
         had_refresh = False
         try:
-            had_refresh = read_cookie(headers, REFRESH_COOKIE) is not None
-            value = read_cookie(headers, AUTH_COOKIE)
+            policy = self.auth.cookie_policy
+            had_refresh = read_cookie(headers, policy.refresh_cookie_name) is not None
+            value = read_cookie(headers, policy.auth_cookie_name)
         except AuthenticationError as exc:
             # A duplicated or oversized auth cookie: anonymous, whatever the route is.
             log.info("auth cookie refused: %s", exc.reason)
@@ -136,7 +141,7 @@ class AuthMiddleware:
             sec_fetch_site=header(scope, b"sec-fetch-site"),
             token=token,
             binding=principal.binding,
-            own_origin=own_origin(scope),
+            own_origin=own_origin(scope, trust_forwarded=self.auth.settings.trust_forwarded),
         )
         scope[CSRF_CHECKED_KEY] = True
         return receive

@@ -17,7 +17,7 @@ NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie"}
 
 
 def error_response(exc: AuthStateError) -> JSONResponse:
-    """``{"error": code, "detail": text}`` with the contract's status; the reason stays in the log."""
+    """``{"error": code, "detail": text}`` with the contract status; the reason goes to the log."""
     if exc.status_code >= 500:
         log.warning("%s: %s", exc.code, exc.reason)
     else:
@@ -37,15 +37,21 @@ _PUBLIC_401 = {
 }
 
 
-def json_error(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status, headers={**NO_STORE, **(headers or {})})
+def json_error(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": code, "detail": detail}, status, headers={**NO_STORE, **(headers or {})}
+    )
 
 
 def set_credentials(
     response: Response, issued: IssuedCredentials, policy: CookiePolicy, *, csrf_token: str
 ) -> None:
     """Write the cookies of a login or refresh onto ``response`` (one writer: ``cookies.py``)."""
-    response.headers.append("set-cookie", policy.auth_cookie(issued.auth_value, issued.auth_max_age))
+    response.headers.append(
+        "set-cookie", policy.auth_cookie(issued.auth_value, issued.auth_max_age)
+    )
     if issued.refresh_value is not None:
         response.headers.append(
             "set-cookie", policy.refresh_cookie(issued.refresh_value, issued.refresh_max_age)

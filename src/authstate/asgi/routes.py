@@ -14,7 +14,7 @@ from starlette.routing import Route, Router
 from authstate.asgi._body import is_form, read_fields
 from authstate.asgi.middleware import AUTH_VALUE_KEY, CSRF_CHECKED_KEY, get_principal, own_origin
 from authstate.asgi.responses import NO_STORE, clear_credentials, error_response, set_credentials
-from authstate.cookies import REFRESH_COOKIE, CookiePolicy, read_cookie
+from authstate.cookies import read_cookie
 from authstate.crypto.ids import check_secret_format, hash_secret
 from authstate.errors import (
     AuthenticationError,
@@ -54,7 +54,7 @@ def _require(request: Request) -> Principal:
 
 def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -> Router:
     """Routes to mount at ``/auth``. ``form_renderer`` renders failed HTML form posts."""
-    policy = CookiePolicy(secure=auth.settings.cookie_secure)
+    policy = auth.cookie_policy
     trust_forwarded = auth.settings.trust_forwarded
 
     def endpoint(func: Endpoint) -> Endpoint:
@@ -76,13 +76,19 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
             return Response(status_code=status, headers=NO_STORE)
         return JSONResponse(body, status, headers=NO_STORE)
 
-    def issued_response(request: Request, issued: IssuedCredentials, username: str | None) -> Response:
+    def issued_response(
+        request: Request, issued: IssuedCredentials, username: str | None
+    ) -> Response:
         principal = issued.principal
         csrf_token = auth.csrf_token(principal.binding)
         response = success(
             request,
             {
-                "user": {"id": principal.user_id, "username": username, "roles": list(principal.roles)},
+                "user": {
+                    "id": principal.user_id,
+                    "username": username,
+                    "roles": list(principal.roles),
+                },
                 "mode": auth.settings.mode,
                 "csrf_token": csrf_token,
                 "expires_at": int(issued.expires_at),
@@ -100,14 +106,18 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
         auth.csrf.check_login(
             origin=request.headers.get("origin"),
             sec_fetch_site=request.headers.get("sec-fetch-site"),
-            own_origin=own_origin(request.scope),
+            own_origin=own_origin(request.scope, trust_forwarded=trust_forwarded),
         )
         fields = await read_fields(request, ("username", "password"))
         client = client_info(request, trust_forwarded=trust_forwarded)
         try:
-            user = await auth.accounts.verify_login(fields["username"], fields["password"], ip=client.ip)
+            user = await auth.accounts.verify_login(
+                fields["username"], fields["password"], ip=client.ip
+            )
         except AuthStateError as exc:
-            audit.info("login failed", extra={"event": "login_failed", "error": exc.code, "ip": client.ip})
+            audit.info(
+                "login failed", extra={"event": "login_failed", "error": exc.code, "ip": client.ip}
+            )
             raise
         issued = await auth.login(
             user.id, user.roles, client=client, previous_auth=request.scope.get(AUTH_VALUE_KEY)
@@ -141,11 +151,12 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
         if auth.settings.mode != "hybrid":
             raise NotFound("no refresh in this mode")
         try:
-            value = read_cookie(request.headers.getlist("cookie"), REFRESH_COOKIE)
+            value = read_cookie(request.headers.getlist("cookie"), policy.refresh_cookie_name)
         except AuthenticationError as exc:
             raise InvalidRefresh(reason=exc.reason) from exc
         if value is None:
             raise InvalidRefresh(reason="no refresh cookie")
+
         def check_csrf(binding: str) -> None:
             auth.csrf.check_request(
                 method=request.method,
@@ -153,7 +164,7 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
                 sec_fetch_site=request.headers.get("sec-fetch-site"),
                 token=request.headers.get("x-csrf-token"),
                 binding=binding,
-                own_origin=own_origin(request.scope),
+                own_origin=own_origin(request.scope, trust_forwarded=trust_forwarded),
             )
 
         check_after: Callable[[str], None] | None = None
@@ -224,7 +235,9 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
         if not isinstance(handle, str) or len(handle) > 64:
             raise NotFound("no such session")
         await auth.revoke_session(principal, handle)
-        audit.info("session revoked", extra={"event": "session_revoked", "user_id": principal.user_id})
+        audit.info(
+            "session revoked", extra={"event": "session_revoked", "user_id": principal.user_id}
+        )
         return success(request, None, 204)
 
     @endpoint
@@ -236,10 +249,16 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
         )
         # Every other session and token dies; this browser gets fresh credentials.
         await auth.logout_everywhere(principal.user_id)
-        issued = await auth.reissue(principal, client=client_info(request, trust_forwarded=trust_forwarded))
-        audit.info("password changed", extra={"event": "password_changed", "user_id": principal.user_id})
+        issued = await auth.reissue(
+            principal, client=client_info(request, trust_forwarded=trust_forwarded)
+        )
+        audit.info(
+            "password changed", extra={"event": "password_changed", "user_id": principal.user_id}
+        )
         response = success(request, None, 204)
-        set_credentials(response, issued, policy, csrf_token=auth.csrf_token(issued.principal.binding))
+        set_credentials(
+            response, issued, policy, csrf_token=auth.csrf_token(issued.principal.binding)
+        )
         return response
 
     @endpoint
@@ -247,7 +266,9 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
         principal = get_principal(request)
         token = auth.csrf_token(principal.binding if principal else "")
         response = JSONResponse({"csrf_token": token}, headers=NO_STORE)
-        response.headers.append("set-cookie", policy.csrf_cookie(token, auth.settings.session_ttl_seconds))
+        response.headers.append(
+            "set-cookie", policy.csrf_cookie(token, auth.settings.session_ttl_seconds)
+        )
         return response
 
     return Router(

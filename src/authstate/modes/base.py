@@ -223,4 +223,6 @@ class BaseMode:
         return await self.ctx.store.get_user_generation(user_id)
 
     def session_info(self, record: SessionRecord) -> SessionInfo:
-        return SessionInfo(id=record.handle, expires_at=min(record.expires_at, record.idle_expires_at()))
+        return SessionInfo(
+            id=record.handle, expires_at=min(record.expires_at, record.idle_expires_at())
+        )

@@ -17,7 +17,14 @@ from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret, new_handle, new_secret_id
 from authstate.errors import AuthenticationError, Conflict, InvalidRefresh
-from authstate.modes.base import AccessTokens, BaseMode, ClientInfo, IssuedCredentials, ModeContext, token_info
+from authstate.modes.base import (
+    AccessTokens,
+    BaseMode,
+    ClientInfo,
+    IssuedCredentials,
+    ModeContext,
+    token_info,
+)
 from authstate.principal import Principal, SessionInfo
 from authstate.stores.base import RotationOutcome, SessionRecord
 
@@ -146,7 +153,9 @@ class HybridMode(BaseMode):
         if not record.is_live(ctx.clock.now()):
             raise InvalidRefresh(reason="refresh family expired")
         try:
-            ctx.revocation.check(user_id=record.user_id, generation=record.generation, sid=record.handle)
+            ctx.revocation.check(
+                user_id=record.user_id, generation=record.generation, sid=record.handle
+            )
         except AuthenticationError as exc:
             raise InvalidRefresh(reason=exc.reason) from exc
         return self._issue(record, successor)

@@ -42,7 +42,9 @@ class SessionMode(BaseMode):
         if not record.is_live(now):
             ctx.sessions.drop(key)
             raise AuthenticationError(reason="session expired")
-        ctx.revocation.check(user_id=record.user_id, generation=record.generation, sid=record.handle)
+        ctx.revocation.check(
+            user_id=record.user_id, generation=record.generation, sid=record.handle
+        )
         if now - record.last_seen_at >= ctx.settings.last_seen_interval_seconds:
             # Throttled: idle expiry slides, but not with a store write per request.
             await ctx.store.touch_session(key, now)
@@ -105,7 +107,9 @@ class SessionMode(BaseMode):
             expires_at=record.expires_at,
         )
 
-    async def rotate(self, auth_value: str, *, roles: tuple[str, ...] | None = None) -> IssuedCredentials:
+    async def rotate(
+        self, auth_value: str, *, roles: tuple[str, ...] | None = None
+    ) -> IssuedCredentials:
         """Give the current session a new ID (privilege change); the old ID stops working."""
         ctx = self.ctx
         old_key = hash_secret(auth_value)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from authstate.modes.base import AccessTokens, BaseMode, ClientInfo, IssuedCredentials, ModeContext, token_info
+from authstate.modes.base import (
+    AccessTokens,
+    BaseMode,
+    ClientInfo,
+    IssuedCredentials,
+    ModeContext,
+    token_info,
+)
 from authstate.principal import Principal
 from authstate.stores.base import Change, ChangeKind
 
@@ -40,7 +47,11 @@ class StatelessMode(BaseMode):
         generation = await self.current_generation(user_id)
         token, claims = self.tokens.issue(user_id, roles, generation=generation)
         principal = Principal(
-            user_id=user_id, roles=roles, mode="stateless", token=token_info(claims), binding=claims.jti
+            user_id=user_id,
+            roles=roles,
+            mode="stateless",
+            token=token_info(claims),
+            binding=claims.jti,
         )
         return IssuedCredentials(
             principal=principal,

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 
-class ChangeKind(str, Enum):
+class ChangeKind(StrEnum):
     JTI = "jti"  # value: a revoked access token's jti; until: the token's exp
     SID = "sid"  # value: a revoked session/family handle; until: now + access TTL
-    USER = "user"  # value: user id; generation: tokens below it are revoked; until: now + access TTL
+    USER = "user"  # value: user id; generation: credentials below it are revoked
     SESSION = "session"  # value: a session key (hash) whose cached copy must be dropped
     KEYS = "keys"  # value: "" ; the key ring changed, reload it
 
@@ -65,7 +65,7 @@ class SessionRecord:
         return now < self.expires_at and now < self.idle_expires_at()
 
 
-class RotationOutcome(str, Enum):
+class RotationOutcome(StrEnum):
     ROTATED = "rotated"  # presented key was current: the family now has the successor key
     GRACE = "grace"  # presented key was the previous one, within the grace window: same successor
     REUSED = "reused"  # presented key was consumed before (outside grace): family revoked

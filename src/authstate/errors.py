@@ -12,7 +12,7 @@
     │   └── PayloadTooLarge       body over the cap -> 413 ``payload_too_large``
     ├── NotFound                  unknown resource (or another user's) -> 404 ``not_found``
     ├── Conflict                  a record that must be unique already exists -> 409 ``conflict``
-    ├── TooManyAttempts           login throttled -> 429 ``too_many_attempts`` (``retry_after`` seconds)
+    ├── TooManyAttempts           login throttled -> 429 (``retry_after`` in seconds)
     └── StoreUnavailable          the store or bus cannot answer now -> 503 ``store_unavailable``
 
 "No valid credentials" and "cannot tell right now" are different errors all the way up:

@@ -1,0 +1,168 @@
+"""``authstate serve``: the reference server on uvicorn.
+
+One process by default, with the ``AuthState`` started before uvicorn so that ``--demo``
+users exist (even on ``memory://``) and a bad store fails before anything listens.
+``--workers N`` runs N processes on one listening socket through uvicorn's supervisor;
+each worker builds its app from ``AUTHSTATE_*``, which we set from the flags.
+
+SIGTERM and SIGINT shut down gracefully (open requests finish) and exit with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+from typing import Any
+
+from starlette.applications import Starlette
+
+from authstate.auth import AuthState
+from authstate.cli._common import UsageError, display_url, opened, settings_from, store_option
+from authstate.server.app import create_app
+from authstate.server.logs import configure_logging
+from authstate.server.users import DEMO_USERS, create_demo_users
+from authstate.settings import Settings
+
+WORKER_APP = "authstate.cli.serve:worker_app"
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("serve", help="run the reference server")
+    parser.add_argument("--mode", choices=("stateless", "session", "hybrid"), default=None)
+    store_option(parser)
+    parser.add_argument("--host", default=None, help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    parser.add_argument(
+        "--demo", action="store_true", help="create users alice and bob; print their passwords"
+    )
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    settings = settings_from(args, mode=args.mode, host=args.host, port=args.port)
+    if args.workers > 1 and settings.store.startswith("memory:"):
+        raise UsageError("--workers needs a shared store: memory:// lives inside one process")
+    configure_logging()
+    sock = _bind(settings.host, settings.port)
+    # Ours, not Python's defaults: uvicorn re-raises the signal that stopped it once it has
+    # shut down, and the default SIGTERM action would turn a clean stop into a kill.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    try:
+        if args.workers == 1:
+            asyncio.run(_serve_one(settings, sock, demo=args.demo))
+        else:
+            _serve_workers(settings, sock, demo=args.demo, workers=args.workers)
+    finally:
+        sock.close()
+    print("authstate stopped", flush=True)
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a busy port is a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _banner(settings: Settings, sock: socket.socket, workers: int) -> None:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    # Secure cookies work on plain HTTP only for localhost: point browsers there.
+    browse = f"http://localhost:{port}/" if host in ("127.0.0.1", "::1") else None
+    print(f"authstate listening on http://{shown}:{port}", flush=True)
+    print(f"  mode:  {settings.mode}", flush=True)
+    print(f"  store: {display_url(settings.store)}", flush=True)
+    if workers > 1:
+        print(f"  workers: {workers}", flush=True)
+    if browse:
+        print(f"  open {browse} in a browser", flush=True)
+
+
+def _print_demo(passwords: dict[str, str]) -> None:
+    print("demo users (passwords are shown only now):", flush=True)
+    roles = dict(DEMO_USERS)
+    for name, password in passwords.items():
+        extra = f"  (roles: {', '.join(roles[name])})" if roles.get(name) else ""
+        print(f"  {name:<6} {password}{extra}", flush=True)
+
+
+async def _serve_one(settings: Settings, sock: socket.socket, *, demo: bool) -> None:
+    import uvicorn
+
+    auth = AuthState(settings)
+    await auth.start()
+    try:
+        passwords = await create_demo_users(auth.accounts) if demo else {}
+        app = create_app(auth=auth)
+        server = uvicorn.Server(_uvicorn_config(app, settings))
+        _banner(settings, sock, 1)
+        if passwords:
+            _print_demo(passwords)
+        await server.serve(sockets=[sock])
+    finally:
+        await auth.stop()
+
+
+def _serve_workers(settings: Settings, sock: socket.socket, *, demo: bool, workers: int) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    passwords = asyncio.run(_demo_users(settings)) if demo else {}
+    # Workers are fresh interpreters: they read their settings from the environment.
+    os.environ.update(
+        {
+            "AUTHSTATE_MODE": settings.mode,
+            "AUTHSTATE_STORE": settings.store,
+            "AUTHSTATE_HOST": settings.host,
+            "AUTHSTATE_PORT": str(settings.port),
+        }
+    )
+    config = _uvicorn_config(WORKER_APP, settings, workers=workers)
+    _banner(settings, sock, workers)
+    if passwords:
+        _print_demo(passwords)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+async def _demo_users(settings: Settings) -> dict[str, str]:
+    async with opened(settings) as auth:
+        return await create_demo_users(auth.accounts)
+
+
+def _uvicorn_config(app: Starlette | str, settings: Settings, *, workers: int = 1) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # ours (configure_logging), not uvicorn's dictConfig
+        access_log=False,  # AccessLog writes structured lines instead
+        server_header=False,
+        proxy_headers=settings.trust_forwarded,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def worker_app() -> Starlette:
+    """The app of one ``--workers`` process (an import-string factory for uvicorn)."""
+    configure_logging()
+    return create_app(Settings.from_env())

@@ -1,0 +1,113 @@
+"""``authstate users add|passwd|list``: accounts with argon2id passwords in the store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from authstate.cli._common import (
+    Parser,
+    UsageError,
+    opened,
+    print_table,
+    read_password,
+    settings_from,
+    store_option,
+    when,
+)
+
+
+def register(commands: Any) -> None:
+    users = commands.add_parser("users", help="add users, set passwords, list users")
+    actions = users.add_subparsers(title="actions", dest="action", metavar="ACTION")
+    actions.required = True
+
+    add: Parser = actions.add_parser("add", help="create a user (password on stdin)")
+    add.add_argument("name")
+    add.add_argument(
+        "--role", action="append", default=[], metavar="ROLE", help="a role (repeatable)"
+    )
+    _password_stdin(add)
+    store_option(add)
+    add.set_defaults(run=run_add)
+
+    passwd: Parser = actions.add_parser(
+        "passwd", help="set a user's password (stdin); revokes their sessions and tokens"
+    )
+    passwd.add_argument("name")
+    _password_stdin(passwd)
+    store_option(passwd)
+    passwd.set_defaults(run=run_passwd)
+
+    listing: Parser = actions.add_parser("list", help="list users")
+    store_option(listing)
+    listing.set_defaults(run=run_list)
+
+
+def _password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin (required: never pass a password as an argument)",
+    )
+
+
+def _check_password_stdin(args: argparse.Namespace) -> None:
+    if not args.password_stdin:
+        raise UsageError("pass the password on stdin with --password-stdin")
+
+
+def run_add(args: argparse.Namespace) -> int:
+    _check_password_stdin(args)
+    password = read_password(confirm=True)
+    roles = tuple(dict.fromkeys(role.strip() for role in args.role if role.strip()))
+    return asyncio.run(_add(args, password, roles))
+
+
+async def _add(args: argparse.Namespace, password: str, roles: tuple[str, ...]) -> int:
+    async with opened(settings_from(args)) as auth:
+        user = await auth.accounts.add_user(args.name, password, roles)
+    print(f"created user {user.username} (id {user.id})")
+    return 0
+
+
+def run_passwd(args: argparse.Namespace) -> int:
+    _check_password_stdin(args)
+    password = read_password(confirm=True)
+    return asyncio.run(_passwd(args, password))
+
+
+async def _passwd(args: argparse.Namespace, password: str) -> int:
+    async with opened(settings_from(args)) as auth:
+        user = await auth.accounts.get_by_name(args.name)
+        await auth.accounts.set_password(user.id, password)
+        # A password is reset because it may be known to someone else: whoever logged in
+        # with it must not stay logged in (as after a password change over HTTP).
+        await auth.logout_everywhere(user.id)
+    print(f"password changed for {user.username}; their sessions and tokens are revoked")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    return asyncio.run(_list(args))
+
+
+async def _list(args: argparse.Namespace) -> int:
+    async with opened(settings_from(args)) as auth:
+        users = await auth.store.list_users()
+    if not users:
+        print("no users (add one with: authstate users add NAME --password-stdin)")
+        return 0
+    rows = [
+        (
+            u.username,
+            u.id,
+            ",".join(u.roles) or "-",
+            when(u.created_at),
+            "disabled" if u.disabled else "",
+        )
+        for u in sorted(users, key=lambda u: u.username)
+    ]
+    print_table(("NAME", "ID", "ROLES", "CREATED (UTC)", ""), rows)
+    return 0

@@ -1,0 +1,235 @@
+"""The HTML pages: ``/`` is a login form for anonymous visitors and a dashboard otherwise.
+
+Failed form posts come back here as well (``render_form_error``), so an error shows as a
+message on the page, with the status code the JSON answer would have had. Pages work
+without JavaScript: every action is a plain form post carrying the CSRF token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from authstate.asgi.middleware import AUTH_VALUE_KEY, get_principal
+from authstate.cookies import read_cookie
+from authstate.crypto.jwt import parse_compact
+from authstate.errors import AuthenticationError, InvalidToken, StoreUnavailable
+from authstate.principal import Principal
+from authstate.server.useragent import describe
+
+if TYPE_CHECKING:
+    from authstate.auth import AuthState
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# What a person should read for each error code of a failed form post.
+_MESSAGES = {
+    "invalid_credentials": "Wrong username or password.",
+    "unauthenticated": "You are signed out. Please sign in again.",
+    "invalid_refresh": "Your session has ended. Please sign in again.",
+    "csrf_failed": "This page was out of date, so nothing was changed. Please try again.",
+    "not_found": "That session no longer exists.",
+    "payload_too_large": "That was far too long.",
+    "store_unavailable": "The server cannot reach its store right now. Try again in a moment.",
+}
+_TIME_CLAIMS = frozenset({"iat", "nbf", "exp"})
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRow:
+    name: str
+    value: str
+    note: str  # a human reading of a time claim, or ""
+
+
+def format_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def relative_time(timestamp: float, now: float) -> str:
+    """``"just now"``, ``"5 min ago"``, ``"in 7 days"``..."""
+    delta = timestamp - now
+    seconds = abs(delta)
+    if seconds < 45:
+        return "just now" if delta <= 0 else "in a few seconds"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            text = f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
+            break
+    return f"{text} ago" if delta < 0 else f"in {text}"
+
+
+def message_for(code: str, detail: str, *, retry_after: int) -> str:
+    if code == "too_many_attempts":
+        minutes = max(1, round(retry_after / 60))
+        return f"Too many failed attempts. Try again in about {minutes} min."
+    if code == "bad_request":
+        # BadRequest details are written for people ("password must be at least 8 ...").
+        return detail[:1].upper() + detail[1:] + ("" if detail.endswith(".") else ".")
+    return _MESSAGES.get(code, detail)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = format_time
+    return env
+
+
+def _page_headers(nonce: str) -> dict[str, str]:
+    return {
+        "Cache-Control": "no-store",
+        "Vary": "Cookie",
+        # Only our own inline <style> (by nonce) and forms posting back to us.
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+class Pages:
+    """Renders the login form and the dashboard for one ``AuthState``."""
+
+    def __init__(self, auth: AuthState) -> None:
+        self._auth = auth
+        self._env = _environment()
+
+    def routes(self) -> list[Route]:
+        return [Route("/", self.home, methods=["GET"])]
+
+    async def home(self, request: Request) -> Response:
+        return await self.render(request)
+
+    async def render_form_error(
+        self, request: Request, status: int, code: str, detail: str
+    ) -> Response:
+        """The ``form_renderer`` hook of the auth router: the page, with the error on it."""
+        retry_after = self._auth.settings.login_window_seconds
+        headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+        message = message_for(code, detail, retry_after=retry_after)
+        return await self.render(request, status=status, error=message, headers=headers)
+
+    async def render(
+        self,
+        request: Request,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        principal = get_principal(request)
+        if principal is None:
+            template, context = "login.html", self._login_context(request)
+        else:
+            template, context = "dashboard.html", await self._dashboard_context(request, principal)
+        nonce = secrets.token_urlsafe(16)
+        html = self._env.get_template(template).render(
+            nonce=nonce, error=error, mode=self._auth.settings.mode, **context
+        )
+        return HTMLResponse(html, status, headers={**_page_headers(nonce), **(headers or {})})
+
+    # -- logged out ------------------------------------------------------------------------
+    def _login_context(self, request: Request) -> dict[str, Any]:
+        auth = self._auth
+        # In hybrid mode an expired access token leaves the refresh cookie (Path=/auth, not
+        # sent here) and the CSRF cookie behind: offer to resume with a refresh.
+        resume_token = None
+        if auth.settings.mode == "hybrid":
+            try:
+                resume_token = read_cookie(
+                    request.headers.getlist("cookie"), auth.cookie_policy.csrf_cookie_name
+                )
+            except AuthenticationError:
+                resume_token = None
+        return {"csrf_token": auth.csrf_token(""), "resume_token": resume_token}
+
+    # -- logged in -------------------------------------------------------------------------
+    async def _dashboard_context(self, request: Request, principal: Principal) -> dict[str, Any]:
+        auth = self._auth
+        now = auth.clock.now()
+        username: str | None = None
+        sessions: list[dict[str, Any]] | None = None
+        sessions_error = None
+        try:
+            user = await auth.store.get_user(principal.user_id)
+            username = user.username if user else None
+            if auth.settings.mode != "stateless":
+                sessions = await self._sessions(principal, now)
+        except StoreUnavailable:
+            sessions_error = _MESSAGES["store_unavailable"]
+        value = request.scope.get(AUTH_VALUE_KEY)
+        cookie_name = auth.cookie_policy.auth_cookie_name
+        expires_at = principal.token.exp if principal.token else None
+        if expires_at is None and principal.session is not None:
+            expires_at = int(principal.session.expires_at)
+        return {
+            "csrf_token": auth.csrf_token(principal.binding),
+            "user_id": principal.user_id,
+            "username": username or principal.user_id,
+            "roles": principal.roles,
+            "expires_at": expires_at,
+            "expires_in": relative_time(expires_at, now) if expires_at else "",
+            "cookie_name": cookie_name,
+            "cookie_bytes": len(cookie_name) + 1 + len(value) if isinstance(value, str) else 0,
+            "claims": self._claims(value, now) if principal.token is not None else None,
+            "refresh_cookie_name": auth.cookie_policy.refresh_cookie_name,
+            "sessions": sessions,
+            "sessions_error": sessions_error,
+        }
+
+    @staticmethod
+    def _claims(value: object, now: float) -> tuple[dict[str, str], list[ClaimRow]] | None:
+        # The middleware verified this token a moment ago; here we only display it.
+        if not isinstance(value, str):
+            return None
+        try:
+            parsed = parse_compact(value)
+        except InvalidToken:
+            return None
+        rows = []
+        for name, claim in parsed.claims.items():
+            note = ""
+            if name in _TIME_CLAIMS and isinstance(claim, int):
+                note = f"{format_time(claim)}, {relative_time(claim, now)}"
+            text = ", ".join(map(str, claim)) if isinstance(claim, list) else str(claim)
+            rows.append(ClaimRow(name, text, note))
+        return parsed.header, rows
+
+    async def _sessions(self, principal: Principal, now: float) -> list[dict[str, Any]]:
+        current = principal.session.id if principal.session else None
+        records = await self._auth.list_sessions(principal)
+        # The current session first, then the most recently active.
+        records.sort(key=lambda r: (r.handle != current, -r.last_seen_at))
+        return [
+            {
+                "id": record.handle,
+                "device": describe(record.user_agent),
+                "user_agent": record.user_agent,
+                "ip": record.ip or "unknown",
+                "created": format_time(record.created_at),
+                "created_ago": relative_time(record.created_at, now),
+                "last_seen": format_time(record.last_seen_at),
+                "last_seen_ago": relative_time(record.last_seen_at, now),
+                "current": record.handle == current,
+            }
+            for record in records
+        ]

@@ -69,7 +69,9 @@ def relative_time(timestamp: float, now: float) -> str:
     return f"{text} ago" if delta < 0 else f"in {text}"
 
 
-def message_for(code: str, detail: str, *, retry_after: int) -> str:
+def message_for(code: str, detail: str, *, retry_after: int, path: str = "") -> str:
+    if code == "invalid_credentials" and path.endswith("/password"):
+        return "Your current password is not right, so nothing was changed."
     if code == "too_many_attempts":
         minutes = max(1, round(retry_after / 60))
         return f"Too many failed attempts. Try again in about {minutes} min."
@@ -125,7 +127,7 @@ class Pages:
         """The ``form_renderer`` hook of the auth router: the page, with the error on it."""
         retry_after = self._auth.settings.login_window_seconds
         headers = {"Retry-After": str(retry_after)} if status == 429 else {}
-        message = message_for(code, detail, retry_after=retry_after)
+        message = message_for(code, detail, retry_after=retry_after, path=request.url.path)
         return await self.render(request, status=status, error=message, headers=headers)
 
     async def render(

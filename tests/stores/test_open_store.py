@@ -172,6 +172,7 @@ def test_passwords_never_appear_in_errors() -> None:
         ("SQLite:///auth.db", ("sqlite", "auth.db")),
         ("postgresql://u:p@h/db", ("postgres", "postgresql://u:p@h/db")),
         ("redis+cluster://h:7000", ("redis", "redis+cluster://h:7000")),
+        ("POSTGRESQL://h/db", ("postgres", "postgresql://h/db")),
     ],
 )
 def test_parse_store_url(url: str, parsed: tuple[str, str]) -> None:

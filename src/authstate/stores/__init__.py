@@ -68,13 +68,15 @@ def parse_store_url(url: str) -> tuple[str, str]:
         raise ConfigurationError(f"unknown store URL scheme {scheme + '://'!r} (use {_EXAMPLES})")
     if backend == "memory":
         if rest not in ("", "/"):
-            raise ConfigurationError(f"{url!r}: a memory store takes no host or path (memory://)")
+            raise ConfigurationError(
+                f"{_redact(url)!r}: a memory store takes no host or path (use memory://)"
+            )
         return backend, ""
     if backend == "sqlite":
         return backend, sqlite_path(url)
     if not rest:
-        raise ConfigurationError(f"{scheme}:// store URL names no server")
-    return backend, url
+        raise ConfigurationError(f"the {scheme}:// store URL names no server")
+    return backend, f"{scheme}://{rest}"  # the scheme in lower case, as drivers expect
 
 
 async def open_store(url: str, *, clock: Clock | None = None) -> Store:

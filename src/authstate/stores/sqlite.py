@@ -256,7 +256,12 @@ def _one(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Any:
 
 
 class SQLiteStore:
-    """A ``Store`` in one SQLite file, safe for several processes on one machine."""
+    """A ``Store`` in one SQLite file, safe for several processes on one machine.
+
+    ``SessionRecord.data`` must be JSON-serialisable (``TypeError`` otherwise). Text that is
+    not valid Unicode (a lone surrogate) cannot be stored: lookups of it find nothing and
+    writes of it raise ``ValueError``.
+    """
 
     url_scheme = "sqlite"
 
@@ -464,10 +469,16 @@ class SQLiteStore:
                     return RotationResult(RotationOutcome.UNKNOWN, None)
                 db.execute(_ROTATE, (successor_key, presented_key, now, now, family.handle))
                 db.execute(_CONSUME, (presented_key, family.handle, family.expires_at))
-                rotated = replace(
-                    family, key=successor_key, previous_key=presented_key, rotated_at=now
+                return RotationResult(
+                    RotationOutcome.ROTATED,
+                    replace(
+                        family,
+                        key=successor_key,
+                        previous_key=presented_key,
+                        rotated_at=now,
+                        last_seen_at=now,
+                    ),
                 )
-                return RotationResult(RotationOutcome.ROTATED, replace(rotated, last_seen_at=now))
             consumed = _one(db, _CONSUMED_BY_KEY, (presented_key,))
             row = None if consumed is None else _one(db, _SESSION_BY_HANDLE, (consumed[0],))
             if row is None:
@@ -654,7 +665,9 @@ def _attempt(db: sqlite3.Connection, op: Callable[[sqlite3.Connection], T], begi
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
-            db.execute("ROLLBACK")
+            # A failed rollback must not hide the error that caused it.
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
         raise
     return result
 

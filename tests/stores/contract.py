@@ -380,9 +380,9 @@ class StoreContract:
     # -- change log and bus -------------------------------------------------------------------
     async def test_publish_assigns_increasing_seq(self, store: Store) -> None:
         first = await store.publish(Change(ChangeKind.JTI, "j1", until=T0 + 60))
-        second = await store.publish(Change(ChangeKind.USER, "u1", until=T0 + 60, generation=2))
-        assert 0 < first.seq < second.seq
-        assert second == Change(ChangeKind.USER, "u1", T0 + 60, 2, second.seq)
+        later = await store.publish(Change(ChangeKind.USER, "u1", until=T0 + 60, generation=2))
+        assert 0 < first.seq < later.seq
+        assert later == Change(ChangeKind.USER, "u1", T0 + 60, 2, later.seq)
 
     async def test_changes_since_returns_later_changes_in_order(self, store: Store) -> None:
         published = [

@@ -83,11 +83,13 @@ def test_a_der_encoded_es256_signature_is_refused(es_ring: KeyRing) -> None:
 
 
 @pytest.mark.parametrize(
-    ("r", "s"), [(0, 0), (0, 1), (1, 0), (P256_N, 1), (1, P256_N), (P256_N - 1, P256_N - 1)]
+    ("r", "s"), [(0, 0), (0, 1), (1, 0), (P256_N, 1), (1, P256_N), (2**256 - 1, 1), (1, 2**256 - 1)]
 )
 def test_es256_signature_values_out_of_range_are_refused(es_ring: KeyRing, r: int, s: int) -> None:
-    with pytest.raises(InvalidToken):
+    # Checked by us before OpenSSL sees them (CVE-2022-21449 accepted r = s = 0).
+    with pytest.raises(InvalidToken) as caught:
         es_ring.signing_key().verify(b"msg", r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    assert caught.value.reason == "ES256 signature value out of range"
 
 
 # -- storage --------------------------------------------------------------------------------------
@@ -288,6 +290,13 @@ def _off_curve(jwk: dict[str, object]) -> dict[str, object]:
 def test_a_public_jwk_we_cannot_trust_is_refused(make: Callable[[], object]) -> None:
     with pytest.raises(ConfigurationError):
         SigningKey.from_public_jwk(make())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("with_k", [True, False])
+def test_a_symmetric_jwk_is_never_a_published_key(with_k: bool) -> None:
+    jwk = {"kty": "oct", "alg": "HS256", "kid": "k"} | ({"k": b64(b"x" * 32)} if with_k else {})
+    with pytest.raises(ConfigurationError, match="symmetric"):
+        SigningKey.from_public_jwk(jwk)
 
 
 def test_a_public_jwk_with_extra_members_and_verify_key_ops_is_accepted() -> None:

@@ -32,7 +32,8 @@ def normalize_username(username: str) -> str:
 
 def _bucket(prefix: str, value: str) -> str:
     # Buckets are hashed: the store never holds usernames or IPs of failed attempts in clear.
-    return prefix + hashlib.sha256(value.encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (valid as a JSON escape) must not crash the login.
+    return prefix + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class Accounts:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from authstate.errors import ConfigurationError
 from authstate.settings import Settings
+from authstate.stores import parse_store_url
 
 MIN_SECRET_BYTES = 32
 
@@ -52,15 +53,13 @@ def resolve_master_secret(settings: Settings) -> bytes:
         return settings.secret
     if settings.secret_file:
         return _read_file(Path(settings.secret_file), "AUTHSTATE_SECRET_FILE")
-    url = settings.store
-    if url.startswith("memory:"):
+    backend, target = parse_store_url(settings.store)
+    if backend == "memory":
         return secrets.token_bytes(32)  # nothing survives a restart anyway
-    if url.startswith("sqlite:"):
-        path = url.removeprefix("sqlite://")
-        path = path[1:] if path.startswith("/") else path
-        if path in ("", ":memory:"):
+    if backend == "sqlite":
+        if target == ":memory:":
             return secrets.token_bytes(32)
-        return _beside_sqlite(path)
+        return _beside_sqlite(target)
     raise ConfigurationError(
         "AUTHSTATE_SECRET (or AUTHSTATE_SECRET_FILE) is required for a shared store: "
         "every node must use the same secret"

@@ -161,3 +161,21 @@ async def test_a_session_revoked_on_another_node_is_not_served_from_this_nodes_c
             except AuthenticationError:
                 break
             await anyio.sleep(0.05)
+
+
+async def test_a_sqlite_deployment_keeps_a_generated_secret_beside_the_database(
+    make_auth: MakeAuth, tmp_path: object
+) -> None:
+    import os
+    import stat
+    from pathlib import Path
+
+    db = Path(str(tmp_path)) / "app.db"
+    first = await make_auth("session", store=f"sqlite:///{db}")
+    issued = await first.login("u1", [])
+    secret_file = Path(f"{db}.secret")
+    assert stat.S_IMODE(os.stat(secret_file).st_mode) == 0o600
+    await first.stop()
+    # A restarted node (same file, same generated secret) unseals the keys and knows the session.
+    second = await make_auth("session", store=f"sqlite:///{db}")
+    assert (await second.authenticate(issued.auth_value)).user_id == "u1"

@@ -114,3 +114,53 @@ async def test_stateless_mode_keeps_no_sessions(make_auth: MakeAuth) -> None:
     auth = await make_auth("stateless")
     await auth.login("u1", [])
     assert await auth.store.list_sessions("u1") == []
+
+
+async def test_nodes_sharing_a_sqlite_file_share_keys_and_revocations_within_a_second(
+    make_auth: MakeAuth, tmp_path: object
+) -> None:
+    import time
+
+    import anyio
+
+    url = f"sqlite:///{tmp_path}/shared.db"
+    node_a = await make_auth("stateless", store=url, secret="k" * 40)
+    node_b = await make_auth("stateless", store=url, secret="k" * 40)
+    issued = await node_a.login("u1", [])
+    principal = await node_b.authenticate(issued.auth_value)  # same key ring on both nodes
+    started = time.monotonic()
+    await node_a.logout_everywhere(principal.user_id)
+    with anyio.fail_after(1.0):
+        while True:
+            try:
+                await node_b.authenticate(issued.auth_value)
+            except AuthenticationError:
+                break
+            await anyio.sleep(0.01)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_restarted_node_still_verifies_tokens_it_signed_before(
+    make_auth: MakeAuth, tmp_path: object
+) -> None:
+    url = f"sqlite:///{tmp_path}/keys.db"
+    before = await make_auth("stateless", store=url)
+    issued = await before.login("u1", [])
+    await before.stop()
+    after = await make_auth("stateless", store=url)
+    assert (await after.authenticate(issued.auth_value)).user_id == "u1"
+
+
+async def test_key_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key(
+    make_auth: MakeAuth,
+) -> None:
+    auth = await make_auth("stateless")
+    old = await auth.login("u1", [])
+    new_key = await auth.context.keys.rotate()
+    new = await auth.login("u1", [])
+    assert parse_compact(new.auth_value).header["kid"] == new_key.kid
+    assert parse_compact(old.auth_value).header["kid"] != new_key.kid
+    await auth.authenticate(old.auth_value)
+    await auth.authenticate(new.auth_value)
+    kids = {k["kid"] for k in auth.jwks()["keys"]}
+    assert new_key.kid in kids and parse_compact(old.auth_value).header["kid"] in kids

@@ -73,3 +73,9 @@ async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str
             raise BadRequest(f"field {name!r} must be a string")
         fields[name] = value
     return fields
+
+
+async def read_form_field(request: Request, name: str) -> str | None:
+    """One field of a small urlencoded form body (None when absent)."""
+    body = await read_body(request)
+    return dict(parse_qsl(body.decode("latin-1"))).get(name)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
 
-from authstate.asgi._body import is_form, read_fields
+from authstate.asgi._body import is_form, read_fields, read_form_field
 from authstate.asgi.middleware import AUTH_VALUE_KEY, CSRF_CHECKED_KEY, get_principal, own_origin
 from authstate.asgi.responses import NO_STORE, clear_credentials, error_response, set_credentials
 from authstate.cookies import read_cookie
@@ -157,12 +157,16 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
         if value is None:
             raise InvalidRefresh(reason="no refresh cookie")
 
+        csrf_token = request.headers.get("x-csrf-token")
+        if csrf_token is None and is_form(request):
+            csrf_token = await read_form_field(request, "csrf_token")
+
         def check_csrf(binding: str) -> None:
             auth.csrf.check_request(
                 method=request.method,
                 origin=request.headers.get("origin"),
                 sec_fetch_site=request.headers.get("sec-fetch-site"),
-                token=request.headers.get("x-csrf-token"),
+                token=csrf_token,
                 binding=binding,
                 own_origin=own_origin(request.scope, trust_forwarded=trust_forwarded),
             )

@@ -33,9 +33,10 @@ RINGS = {alg: KeyRing([key]) for alg, key in KEYS.items()}
 def _jose_key(key: SigningKey) -> Any:
     if isinstance(key.private_key, bytes):
         return OctKey.import_key(key.private_key)
+    jwk: dict[str, str | list[str]] = dict(key.public_jwk())
     if key.alg == "EdDSA":
-        return OKPKey.import_key(key.public_jwk())
-    return ECKey.import_key(key.public_jwk())
+        return OKPKey.import_key(jwk)
+    return ECKey.import_key(jwk)
 
 
 JOSE_KEYS = {alg: _jose_key(key) for alg, key in KEYS.items()}

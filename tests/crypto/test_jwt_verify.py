@@ -239,6 +239,7 @@ def test_token_kinds_are_mutually_exclusive(ring: KeyRing, key: SigningKey) -> N
 
 
 # -- claim types ----------------------------------------------------------------------------------
+NOT_NON_EMPTY_STRINGS: tuple[object, ...] = ("", 0, {}, [], None, True, ...)
 BAD_CLAIMS: list[tuple[str, object]] = [
     *[
         (name, value)
@@ -270,7 +271,7 @@ BAD_CLAIMS: list[tuple[str, object]] = [
     ("aud", [AUDIENCE, 1]),
     ("aud", 123),
     ("aud", {"aud": AUDIENCE}),
-    *[(name, value) for name in ("sub", "jti") for value in ("", 0, {}, [], None, True, ...)],
+    *[(name, value) for name in ("sub", "jti") for value in NOT_NON_EMPTY_STRINGS],
     ("roles", "admin"),
     ("roles", [1]),
     ("roles", ["a", None]),

@@ -42,7 +42,6 @@ _P256_HALF_N = _P256_N // 2
 _COORD_BYTES = 32  # P-256 coordinates and scalars, Ed25519 keys
 _ES256_SIG_BYTES = 64
 _ED25519_SIG_BYTES = 64
-_HS256_SIG_BYTES = 32
 _ECDSA_SHA256 = ec.ECDSA(SHA256())
 
 _KTY_FOR_ALG: Final[dict[str, str]] = {"EdDSA": "OKP", "ES256": "EC", "HS256": "oct"}
@@ -150,9 +149,10 @@ class SigningKey:
     def verify(self, signing_input: bytes, signature: bytes) -> None:
         """Raise ``InvalidToken`` unless ``signature`` is this key's signature of the input.
 
-        ES256 accepts only the 64-byte R‖S form with 1 <= r < n and 1 <= s <= n/2: a
-        DER signature, out-of-range values and the malleated high-S twin of a valid signature
-        are all refused, so every token has exactly one valid signature.
+        HMAC tags are compared in constant time. ES256 accepts only the 64-byte R‖S form
+        with 1 <= r < n and 1 <= s <= n/2: a DER signature, out-of-range values and the
+        high-S twin of a valid signature are all refused, so nobody can turn a signature
+        they have seen into a second valid spelling of the same token.
         """
         secret, public = self.private_key, self.public_key
         if isinstance(secret, bytes):

@@ -1,0 +1,548 @@
+"""The PostgreSQL store: asyncpg with a connection pool, the bus on LISTEN/NOTIFY.
+
+The URL is handed to asyncpg as it is; query options it does not know become server
+settings, so ``postgresql://host/db?search_path=tenant`` keeps the store in schema
+``tenant``. ``open()`` creates or migrates the schema (see ``_pg_schema``).
+
+Races are settled by PostgreSQL, not by us: uniqueness by primary keys and unique indexes,
+refresh rotation by ``SELECT … FOR UPDATE`` on the family row inside one transaction (a
+second rotation of the same key waits, then no longer finds the key and takes the grace
+path; a logout that deletes the row first leaves the rotation nothing to update), and the
+change log by the counter row (``_pg_schema``). Every driver or network error leaves this
+module as ``StoreUnavailable``, a unique violation as ``Conflict``: both at ``_connection``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import asyncpg
+
+from authstate._time import Clock, SystemClock
+from authstate.errors import Conflict, StoreUnavailable
+from authstate.stores._pg_bus import CHANNEL, NotifyBus
+from authstate.stores._pg_schema import from_db, migrate, opt_from_db, opt_to_db, to_db
+from authstate.stores.base import (
+    Change,
+    ChangeKind,
+    ChangeListener,
+    RotationOutcome,
+    RotationResult,
+    SessionRecord,
+    StoredKey,
+    UserRecord,
+)
+
+_CONNECT_TIMEOUT = 5.0
+_COMMAND_TIMEOUT = 10.0
+_INSERT_SESSION = (
+    "INSERT INTO authstate_sessions (key, handle, user_id, kind, created_at, last_seen_at,"
+    " expires_at, idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at, generation)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+# The expression of the authstate_sessions_dies index, so the purge can use it.
+_PURGE_SESSIONS = (
+    "DELETE FROM authstate_sessions WHERE (CASE WHEN idle_timeout > 0"
+    " THEN LEAST(expires_at, last_seen_at + idle_timeout) ELSE expires_at END) <= $1"
+)
+_REVOCATION_KINDS = [ChangeKind.JTI.value, ChangeKind.SID.value, ChangeKind.USER.value]
+
+
+@contextlib.contextmanager
+def _translated() -> Any:
+    # The one place driver exceptions become authstate errors.
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict("a record with this identity exists", reason=str(exc)) from exc
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        # A pooled connection the server has just killed can report a protocol state error
+        # before it reports itself closed; the pool drops it either way.
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
+        raise StoreUnavailable(reason=f"PostgreSQL: {exc!r}") from exc
+
+
+def _session_row(record: SessionRecord) -> tuple[Any, ...]:
+    return (
+        to_db(record.key),
+        to_db(record.handle),
+        to_db(record.user_id),
+        to_db(record.kind),
+        record.created_at,
+        record.last_seen_at,
+        record.expires_at,
+        record.idle_timeout,
+        json.dumps(list(record.roles)),
+        to_db(record.user_agent),
+        to_db(record.ip),
+        json.dumps(dict(record.data)),
+        opt_to_db(record.previous_key),
+        record.rotated_at,
+        record.generation,
+    )
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(
+        key=from_db(row["key"]),
+        handle=from_db(row["handle"]),
+        user_id=from_db(row["user_id"]),
+        kind=from_db(row["kind"]),
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+        expires_at=row["expires_at"],
+        idle_timeout=row["idle_timeout"],
+        roles=tuple(json.loads(row["roles"])),
+        user_agent=from_db(row["user_agent"]),
+        ip=from_db(row["ip"]),
+        data=json.loads(row["data"]),
+        previous_key=opt_from_db(row["previous_key"]),
+        rotated_at=row["rotated_at"],
+        generation=row["generation"],
+    )
+
+
+def _change(row: Any) -> Change:
+    return Change(
+        kind=ChangeKind(row["kind"]),
+        value=from_db(row["value"]),
+        until=row["until"],
+        generation=row["generation"],
+        seq=row["seq"],
+    )
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(
+        id=from_db(row["id"]),
+        username=from_db(row["username"]),
+        password_hash=from_db(row["password_hash"]),
+        roles=tuple(json.loads(row["roles"])),
+        created_at=row["created_at"],
+        disabled=row["disabled"],
+    )
+
+
+def _key(row: Any) -> StoredKey:
+    return StoredKey(
+        kid=from_db(row["kid"]),
+        alg=from_db(row["alg"]),
+        sealed_private=bytes(row["sealed_private"]),
+        public_jwk=from_db(row["public_jwk"]),
+        created_at=row["created_at"],
+        retire_after=row["retire_after"],
+    )
+
+
+def _count(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "DELETE 3".
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    """A ``Store`` in PostgreSQL, shared by every node that uses the same database and schema."""
+
+    url_scheme = "postgresql"
+
+    def __init__(self, url: str, *, clock: Clock | None = None, pool_size: int = 10) -> None:
+        self.url = url
+        self._clock: Clock = clock or SystemClock()
+        self._pool_size = pool_size
+        self._pool: Any = None
+        query = dict(parse_qsl(urlsplit(url).query))
+        # The listening connection names itself after the pool, so operators (and tests) can
+        # tell it apart in pg_stat_activity.
+        self._bus_name = f"{query.get('application_name', 'authstate')} bus"
+        self._bus = NotifyBus(self._connect_listener, self.changes_since, self._clock)
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable(reason="the PostgreSQL store is closed")
+        with _translated():
+            async with pool.acquire(timeout=_CONNECT_TIMEOUT) as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, isolation: str = "read_committed") -> AsyncIterator[Any]:
+        async with self._connection() as conn, conn.transaction(isolation=isolation):
+            yield conn
+
+    async def _connect_listener(self) -> Any:
+        return await asyncpg.connect(
+            self.url,
+            timeout=_CONNECT_TIMEOUT,
+            server_settings={"application_name": self._bus_name},
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        with _translated():
+            pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self._pool_size,
+                timeout=_CONNECT_TIMEOUT,
+                command_timeout=_COMMAND_TIMEOUT,
+            )
+        try:
+            with _translated():
+                async with pool.acquire() as conn:
+                    await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        await self._bus.stop()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.close()
+
+    async def ping(self) -> None:
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    # -- sessions and refresh families ---------------------------------------------------------
+    async def create_session(self, record: SessionRecord) -> None:
+        async with self._connection() as conn:
+            await conn.execute(_INSERT_SESSION, *_session_row(record))
+
+    async def _one(self, sql: str, *args: Any) -> SessionRecord | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql, *args)
+        return None if row is None else _session(row)
+
+    async def _many(self, sql: str, *args: Any) -> list[SessionRecord]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [_session(row) for row in rows]
+
+    async def get_session(self, key: str) -> SessionRecord | None:
+        return await self._one("SELECT * FROM authstate_sessions WHERE key = $1", to_db(key))
+
+    async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
+        sql = "SELECT * FROM authstate_sessions WHERE handle = $1"
+        return await self._one(sql, to_db(handle))
+
+    async def touch_session(self, key: str, last_seen_at: float) -> None:
+        async with self._connection() as conn:
+            # GREATEST: nodes write last_seen throttled and possibly out of order.
+            await conn.execute(
+                "UPDATE authstate_sessions SET last_seen_at = GREATEST(last_seen_at, $2)"
+                " WHERE key = $1",
+                to_db(key),
+                last_seen_at,
+            )
+
+    async def replace_session_key(
+        self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
+    ) -> SessionRecord | None:
+        return await self._one(
+            "UPDATE authstate_sessions SET key = $2, roles = COALESCE($3, roles)"
+            " WHERE key = $1 RETURNING *",
+            to_db(old_key),
+            to_db(new_key),
+            None if roles is None else json.dumps(list(roles)),
+        )
+
+    async def delete_session(self, key: str) -> SessionRecord | None:
+        sql = "DELETE FROM authstate_sessions WHERE key = $1 RETURNING *"
+        return await self._one(sql, to_db(key))
+
+    async def delete_session_by_handle(
+        self, handle: str, *, user_id: str | None = None
+    ) -> SessionRecord | None:
+        return await self._one(
+            "DELETE FROM authstate_sessions"
+            " WHERE handle = $1 AND ($2::text IS NULL OR user_id = $2) RETURNING *",
+            to_db(handle),
+            opt_to_db(user_id),
+        )
+
+    async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
+        return await self._many(
+            "SELECT * FROM authstate_sessions"
+            " WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2)"
+            " ORDER BY created_at DESC, inserted DESC",
+            to_db(user_id),
+            opt_to_db(kind),
+        )
+
+    async def delete_user_sessions(
+        self, user_id: str, *, except_handle: str | None = None
+    ) -> list[SessionRecord]:
+        return await self._many(
+            "DELETE FROM authstate_sessions"
+            " WHERE user_id = $1 AND ($2::text IS NULL OR handle <> $2) RETURNING *",
+            to_db(user_id),
+            opt_to_db(except_handle),
+        )
+
+    async def rotate_refresh(
+        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
+    ) -> RotationResult:
+        presented, successor = to_db(presented_key), to_db(successor_key)
+        unknown = RotationResult(RotationOutcome.UNKNOWN, None)
+        async with self._transaction() as conn:
+            # A concurrent rotation holding this row makes us wait; when it commits, the row
+            # no longer matches (its key moved on) and we fall through to the consumed path.
+            row = await conn.fetchrow(
+                "SELECT * FROM authstate_sessions WHERE key = $1 FOR UPDATE", presented
+            )
+            if row is not None:
+                family = _session(row)
+                if family.kind != "refresh" or not family.is_live(now):
+                    return unknown
+                row = await conn.fetchrow(
+                    "UPDATE authstate_sessions SET key = $2, previous_key = $3, rotated_at = $4,"
+                    " last_seen_at = $4 WHERE handle = $1 RETURNING *",
+                    row["handle"],
+                    successor,
+                    presented,
+                    now,
+                )
+                await conn.execute(
+                    "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (key) DO UPDATE SET handle = $2, expires_at = $3",
+                    presented,
+                    row["handle"],
+                    family.expires_at,
+                )
+                return RotationResult(RotationOutcome.ROTATED, _session(row))
+            row = await conn.fetchrow(
+                "SELECT s.* FROM authstate_consumed c JOIN authstate_sessions s USING (handle)"
+                " WHERE c.key = $1 FOR UPDATE OF s",
+                presented,
+            )
+            if row is None:
+                return unknown
+            family = _session(row)
+            if (
+                family.previous_key == presented_key
+                and family.rotated_at is not None
+                and now - family.rotated_at <= grace_seconds
+                and family.key == successor_key
+            ):
+                return RotationResult(RotationOutcome.GRACE, family)
+            await conn.execute("DELETE FROM authstate_sessions WHERE handle = $1", row["handle"])
+            return RotationResult(RotationOutcome.REUSED, family)
+
+    async def purge_expired(self, now: float) -> int:
+        statements = (
+            _PURGE_SESSIONS,
+            "DELETE FROM authstate_consumed WHERE expires_at <= $1",
+            "DELETE FROM authstate_changes WHERE until < $1",
+            "DELETE FROM authstate_failures WHERE forget_at <= $1",
+        )
+        async with self._connection() as conn:
+            return sum([_count(await conn.execute(sql, now)) for sql in statements])
+
+    # -- revocation state and the change log (the bus) -----------------------------------------
+    async def publish(self, change: Change) -> Change:
+        async with self._connection() as conn:
+            # One statement, so one transaction: the counter row lock orders the commits and
+            # the notification is sent at commit, never for a change that rolled back.
+            seq = await conn.fetchval(
+                "WITH counter AS ("
+                "  UPDATE authstate_counters SET value = value + 1 WHERE name = 'changes'"
+                "  RETURNING value),"
+                " logged AS ("
+                "  INSERT INTO authstate_changes (seq, kind, value, until, generation)"
+                "  SELECT value, $1, $2, $3, $4 FROM counter RETURNING seq)"
+                " SELECT seq, pg_notify($5, seq::text) FROM logged",
+                change.kind.value,
+                to_db(change.value),
+                change.until,
+                change.generation,
+                CHANNEL,
+            )
+        stored = Change(change.kind, change.value, change.until, change.generation, int(seq))
+        if self._bus.running:
+            # Read-your-writes on this node: its own listeners have the change on return.
+            with contextlib.suppress(StoreUnavailable):
+                await self._bus.catch_up()
+        return stored
+
+    async def changes_since(self, seq: int) -> list[Change]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM authstate_changes WHERE seq > $1 ORDER BY seq", seq
+            )
+        return [_change(row) for row in rows]
+
+    async def _head(self, conn: Any) -> int:
+        sql = "SELECT value FROM authstate_counters WHERE name = 'changes'"
+        return int(await conn.fetchval(sql))
+
+    async def active_revocations(self, now: float) -> tuple[list[Change], int]:
+        # One snapshot for both reads: the seq must cover exactly the changes returned.
+        async with self._transaction("repeatable_read") as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM authstate_changes WHERE kind = ANY($1::text[]) AND until >= $2"
+                " ORDER BY seq",
+                _REVOCATION_KINDS,
+                now,
+            )
+            head = await self._head(conn)
+        return [_change(row) for row in rows], head
+
+    async def listen(self, listener: ChangeListener) -> None:
+        head = 0
+        if not self._bus.running:
+            async with self._connection() as conn:
+                head = await self._head(conn)
+        self._bus.start(listener, head)
+        # Return once the node really listens, so a change published after this call cannot
+        # slip by. A store that is down now is not an error here: the bus keeps retrying and
+        # bus_healthy_since() tells the callers.
+        await self._bus.wait_healthy(_CONNECT_TIMEOUT)
+
+    def bus_healthy_since(self) -> float | None:
+        return self._bus.healthy_since()
+
+    async def bump_user_generation(self, user_id: str) -> int:
+        async with self._connection() as conn:
+            value = await conn.fetchval(
+                "INSERT INTO authstate_generations AS g (user_id, generation) VALUES ($1, 1)"
+                " ON CONFLICT (user_id) DO UPDATE SET generation = g.generation + 1"
+                " RETURNING generation",
+                to_db(user_id),
+            )
+        return int(value)
+
+    async def get_user_generation(self, user_id: str) -> int:
+        async with self._connection() as conn:
+            value = await conn.fetchval(
+                "SELECT generation FROM authstate_generations WHERE user_id = $1", to_db(user_id)
+            )
+        return 0 if value is None else int(value)
+
+    # -- keys ---------------------------------------------------------------------------------
+    async def save_key(self, key: StoredKey) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO authstate_keys"
+                " (kid, alg, sealed_private, public_jwk, created_at, retire_after)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                to_db(key.kid),
+                to_db(key.alg),
+                key.sealed_private,
+                to_db(key.public_jwk),
+                key.created_at,
+                key.retire_after,
+            )
+
+    async def load_keys(self) -> list[StoredKey]:
+        async with self._connection() as conn:
+            rows = await conn.fetch("SELECT * FROM authstate_keys ORDER BY created_at, kid")
+        return [_key(row) for row in rows]
+
+    async def retire_key(self, kid: str, retire_after: float) -> None:
+        async with self._connection() as conn:
+            sql = "UPDATE authstate_keys SET retire_after = $2 WHERE kid = $1"
+            await conn.execute(sql, to_db(kid), retire_after)
+
+    async def delete_key(self, kid: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute("DELETE FROM authstate_keys WHERE kid = $1", to_db(kid))
+
+    # -- users --------------------------------------------------------------------------------
+    async def create_user(self, user: UserRecord) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO authstate_users"
+                " (id, username, password_hash, roles, created_at, disabled)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                to_db(user.id),
+                to_db(user.username),
+                to_db(user.password_hash),
+                json.dumps(list(user.roles)),
+                user.created_at,
+                user.disabled,
+            )
+
+    async def _users(self, sql: str, *args: Any) -> list[UserRecord]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [_user(row) for row in rows]
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        users = await self._users("SELECT * FROM authstate_users WHERE id = $1", to_db(user_id))
+        return users[0] if users else None
+
+    async def get_user_by_name(self, username: str) -> UserRecord | None:
+        sql = "SELECT * FROM authstate_users WHERE username = $1"
+        users = await self._users(sql, to_db(username))
+        return users[0] if users else None
+
+    async def list_users(self) -> list[UserRecord]:
+        # Sorted here, by code point: the database's collation may order names differently.
+        return sorted(await self._users("SELECT * FROM authstate_users"), key=_username)
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        password_hash: str | None = None,
+        roles: tuple[str, ...] | None = None,
+        disabled: bool | None = None,
+    ) -> UserRecord | None:
+        users = await self._users(
+            "UPDATE authstate_users SET password_hash = COALESCE($2, password_hash),"
+            " roles = COALESCE($3, roles), disabled = COALESCE($4, disabled)"
+            " WHERE id = $1 RETURNING *",
+            to_db(user_id),
+            opt_to_db(password_hash),
+            None if roles is None else json.dumps(list(roles)),
+            disabled,
+        )
+        return users[0] if users else None
+
+    # -- login throttling ---------------------------------------------------------------------
+    async def count_failures(self, bucket: str, *, now: float, window: float) -> int:
+        async with self._connection() as conn:
+            return await self._count_failures(conn, to_db(bucket), now - window)
+
+    async def _count_failures(self, conn: Any, bucket: str, after: float) -> int:
+        sql = "SELECT count(*) FROM authstate_failures WHERE bucket = $1 AND at > $2"
+        return int(await conn.fetchval(sql, bucket, after))
+
+    async def record_failure(self, bucket: str, *, now: float, window: float) -> int:
+        stored = to_db(bucket)
+        async with self._transaction() as conn:
+            # Per-bucket lock until commit: concurrent failures each see all earlier ones, so
+            # the counts they return are distinct (1, 2, 3 …) and the limit cannot be skipped.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('authstate_failures'), hashtext($1))",
+                stored,
+            )
+            await conn.execute(
+                "INSERT INTO authstate_failures (bucket, at, forget_at) VALUES ($1, $2, $3)",
+                stored,
+                now,
+                now + window,
+            )
+            return await self._count_failures(conn, stored, now - window)
+
+    async def clear_failures(self, bucket: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute("DELETE FROM authstate_failures WHERE bucket = $1", to_db(bucket))
+
+
+def _username(user: UserRecord) -> str:
+    return user.username

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -122,3 +123,18 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path: Path) -
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
     assert line.startswith("authstate: error: AUTHSTATE_ACCESS_TTL: '15x' is not a duration")
+
+
+def test_a_megabyte_login_body_gets_413_at_once_over_real_http(tmp_path: Path) -> None:
+    with serve(tmp_path, "--store", f"sqlite:///{tmp_path / 'a.db'}") as server:
+        started = time.monotonic()
+        response = httpx.post(
+            f"{server.url}/auth/login",
+            json={"username": "alice", "password": "x" * 1_000_000},
+            timeout=10,
+        )
+        elapsed = time.monotonic() - started
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+        assert elapsed < 2
+        assert httpx.get(f"{server.url}/healthz").status_code == 200

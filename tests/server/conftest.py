@@ -108,6 +108,20 @@ async def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         yield dep
 
 
+@pytest.fixture(
+    params=[(m, s) for s in STORES for m in ("session", "hybrid")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
+async def stateful_deployment(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Deployment]:
+    """The modes that keep sessions on the server (session, hybrid), with user alice."""
+    mode, store = request.param
+    async for dep in deploy(store_url(store, tmp_path), mode=mode):
+        await dep.add_user()
+        yield dep
+
+
 @pytest.fixture(params=MODES)
 async def memory_deployment(request: pytest.FixtureRequest) -> AsyncIterator[Deployment]:
     """The app in each mode on ``memory://``: for tests where the store does not matter."""

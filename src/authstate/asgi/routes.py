@@ -98,7 +98,11 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
         return response
 
     async def username_of(user_id: str) -> str | None:
-        user = await auth.store.get_user(user_id)
+        try:
+            user = await auth.store.get_user(user_id)
+        except StoreUnavailable:
+            # A JWT keeps verifying while the store is down; only the display name is lost.
+            return None
         return user.username if user else None
 
     @endpoint

@@ -1,0 +1,176 @@
+"""Faults while nodes serve traffic: the store dies and returns, connections are cut,
+a node is SIGKILLed. Nothing that should fail is let through; nothing answers 500."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.serve_process import Served, free_port, serve
+from tests.conftest import POSTGRES_URL, require_service
+from tests.multinode.nodes import Session, add_user, cluster, login, me, node_env, post
+
+pytestmark = pytest.mark.slow
+
+
+class OwnRedis:
+    """A Redis of the test's own on a spare port, persisting every write (so a restart keeps
+    the sessions), which the test kills and restarts."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(tmp_path),
+        ]
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(5)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def statuses(nodes: list[Served], session: Session) -> list[int]:
+    return [me(node, session) for node in nodes]
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("mode", ["session", "hybrid"])
+def test_redis_killed_and_restarted_fails_closed_then_recovers_by_itself(
+    tmp_path: Path, own_redis: OwnRedis, mode: str
+) -> None:
+    url = own_redis.url
+    name = add_user(url)
+    with cluster(tmp_path, url, mode, count=2, AUTHSTATE_MAX_STALENESS="1s") as nodes:
+        live = login(nodes[0], name)
+        revoked = login(nodes[0], name)
+        assert post(nodes[1], "/auth/logout", revoked).status_code == 204
+        assert statuses(nodes, live) == [200, 200]
+
+        own_redis.kill()
+        seen: set[int] = set()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            seen.update(statuses(nodes, live))
+            assert set(statuses(nodes, revoked)) <= {401, 503}, "a revoked cookie was let through"
+        assert seen <= {200, 503}, f"unexpected statuses while the store was down: {seen}"
+        health = [httpx.get(f"{n.url}/healthz", timeout=5).status_code for n in nodes]
+        assert health == [503, 503]
+        if mode == "session":
+            assert statuses(nodes, live) == [503, 503]  # fail closed past the staleness bound
+        else:
+            assert statuses(nodes, live) == [200, 200]  # the access JWT keeps verifying
+
+        own_redis.start()
+        assert wait_for(lambda: statuses(nodes, live) == [200, 200], timeout=15), statuses(
+            nodes, live
+        )
+        assert wait_for(
+            lambda: (
+                [httpx.get(f"{n.url}/healthz", timeout=5).status_code for n in nodes] == [200, 200]
+            ),
+            timeout=15,
+        )
+        assert set(statuses(nodes, revoked)) == {401}
+
+
+def test_cut_postgresql_connections_are_reestablished_without_errors(tmp_path: Path) -> None:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    asyncpg = pytest.importorskip("asyncpg")
+    name = add_user(POSTGRES_URL)
+    with cluster(tmp_path, POSTGRES_URL, "session", count=2) as nodes:
+        session = login(nodes[0], name)
+        assert statuses(nodes, session) == [200, 200]
+
+        async def cut() -> int:
+            conn = await asyncpg.connect(POSTGRES_URL)
+            try:
+                return int(
+                    await conn.fetchval(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            finally:
+                await conn.close()
+
+        assert asyncio.run(cut()) > 0
+        seen: set[int] = set()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            seen.update(statuses(nodes, session))
+        assert seen <= {200, 503}, seen
+        assert wait_for(lambda: statuses(nodes, session) == [200, 200], timeout=15)
+        fresh = login(nodes[1], name)  # writes work again too
+        assert post(nodes[0], "/auth/logout-all", fresh).status_code == 204
+        assert wait_for(lambda: statuses(nodes, session) == [401, 401], timeout=5)
+
+
+@pytest.mark.parametrize("mode", ["session", "stateless"])
+def test_sigkill_on_sqlite_loses_no_committed_session_or_revocation(
+    tmp_path: Path, mode: str
+) -> None:
+    store = f"sqlite:///{tmp_path}/app.db"
+    name = add_user(store)
+    with serve(tmp_path, "--mode", mode, "--store", store, env=node_env()) as node:
+        kept = login(node, name)
+        revoked = login(node, name)
+        assert post(node, "/auth/logout", revoked).status_code == 204
+        node.stop(signal.SIGKILL)
+    with serve(tmp_path, "--mode", mode, "--store", store, env=node_env()) as node:
+        assert me(node, kept) == 200
+        assert me(node, revoked) == 401

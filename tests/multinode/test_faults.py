@@ -89,13 +89,16 @@ def wait_for(predicate: object, timeout: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize("mode", ["session", "hybrid"])
+@pytest.mark.parametrize(
+    ("mode", "fail_closed"), [("session", False), ("hybrid", False), ("hybrid", True)]
+)
 def test_redis_killed_and_restarted_fails_closed_then_recovers_by_itself(
-    tmp_path: Path, own_redis: OwnRedis, mode: str
+    tmp_path: Path, own_redis: OwnRedis, mode: str, fail_closed: bool
 ) -> None:
     url = own_redis.url
     name = add_user(url)
-    with cluster(tmp_path, url, mode, count=2, AUTHSTATE_MAX_STALENESS="1s") as nodes:
+    env = {"AUTHSTATE_MAX_STALENESS": "1s", "AUTHSTATE_FAIL_CLOSED": "1" if fail_closed else "0"}
+    with cluster(tmp_path, url, mode, count=2, **env) as nodes:
         live = login(nodes[0], name)
         revoked = login(nodes[0], name)
         assert post(nodes[1], "/auth/logout", revoked).status_code == 204
@@ -110,7 +113,7 @@ def test_redis_killed_and_restarted_fails_closed_then_recovers_by_itself(
         assert seen <= {200, 503}, f"unexpected statuses while the store was down: {seen}"
         health = [httpx.get(f"{n.url}/healthz", timeout=5).status_code for n in nodes]
         assert health == [503, 503]
-        if mode == "session":
+        if mode == "session" or fail_closed:
             assert statuses(nodes, live) == [503, 503]  # fail closed past the staleness bound
         else:
             assert statuses(nodes, live) == [200, 200]  # the access JWT keeps verifying

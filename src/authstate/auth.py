@@ -321,11 +321,13 @@ class AuthState:
 
         return AuthMiddleware(app, auth=self)
 
-    def routes(self) -> Router:
-        """The ``/auth/*`` endpoints as a Starlette router, to mount at ``/auth``."""
+    def routes(self, *, form_renderer: FormRenderer | None = None) -> Router:
+        """The ``/auth/*`` endpoints as a Starlette router, to mount at ``/auth``.
+
+        ``form_renderer`` renders a page for a failed HTML form post (else JSON errors)."""
         from authstate.asgi.routes import auth_router
 
-        return auth_router(self)
+        return auth_router(self, form_renderer=form_renderer)
 
     def require(self, role: str | None = None) -> Any:
         """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without ``role``)."""

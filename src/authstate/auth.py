@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from starlette.routing import Router
 
     from authstate.asgi.middleware import AuthMiddleware
+    from authstate.asgi.routes import FormRenderer
 
 log = logging.getLogger("authstate")
 

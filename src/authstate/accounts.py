@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from authstate._time import Clock
 from authstate.errors import BadRequest, Conflict, InvalidCredentials, NotFound, TooManyAttempts
@@ -20,6 +24,9 @@ from authstate.stores.base import Store, UserRecord
 audit = logging.getLogger("authstate.audit")
 
 MAX_USERNAME_LENGTH = 64
+# Roles travel in every access token: bounded so that the JWT always fits in one cookie.
+MAX_ROLES = 32
+_ROLE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 def normalize_username(username: str) -> str:
@@ -28,6 +35,17 @@ def normalize_username(username: str) -> str:
     if not name or len(name) > MAX_USERNAME_LENGTH or any(not c.isprintable() for c in name):
         raise BadRequest("username must be 1-64 printable characters")
     return name
+
+
+def check_roles(roles: Sequence[str]) -> tuple[str, ...]:
+    """The roles as a tuple; ``BadRequest`` unless there are at most ``MAX_ROLES`` of 1-64
+    characters from ``A-Z a-z 0-9 _ . : -`` each (so every access token fits in a cookie)."""
+    if isinstance(roles, str) or len(roles) > MAX_ROLES:
+        raise BadRequest(f"a user has at most {MAX_ROLES} roles")
+    for role in roles:
+        if not isinstance(role, str) or _ROLE_RE.fullmatch(role) is None:
+            raise BadRequest("a role is 1-64 characters of A-Z a-z 0-9 _ . : -")
+    return tuple(roles)
 
 
 def _bucket(prefix: str, value: str) -> str:
@@ -44,12 +62,17 @@ class Accounts:
         self._hasher = hasher
         self._settings = settings
         self._clock = clock
+        # Attempts being verified right now, per bucket. The stored count only grows when a
+        # verification has failed, so without these a burst of concurrent guesses would all
+        # pass the check before the first failure is recorded (T68).
+        self._in_flight: Counter[str] = Counter()
 
     async def add_user(
         self, username: str, password: str, roles: tuple[str, ...] = ()
     ) -> UserRecord:
         """Create a user; ``Conflict`` if the name is taken, ``BadRequest`` for a weak password."""
         name = normalize_username(username)
+        roles = check_roles(roles)
         self._hasher.check_new_password(password)
         if await self._store.get_user_by_name(name) is not None:
             raise Conflict(f"user {name!r} already exists")
@@ -85,19 +108,17 @@ class Accounts:
         window = self._settings.login_window_seconds
         now = self._clock.now()
         buckets = (_bucket("user:", name), _bucket("ip:", ip))
-        for bucket in buckets:
-            count = await self._store.count_failures(bucket, now=now, window=window)
-            if count >= self._settings.login_max_attempts:
-                raise TooManyAttempts(retry_after=int(window))
-        user = await self._store.get_user_by_name(name)
-        try:
-            await self._hasher.verify_async(user.password_hash if user else None, password)
-            if user is None or user.disabled:
-                raise InvalidCredentials(reason="unknown or disabled user")
-        except InvalidCredentials:
-            for bucket in buckets:
-                await self._store.record_failure(bucket, now=now, window=window)
-            raise
+        with self._attempt(buckets) as ahead:
+            await self._check_throttle(buckets, ahead, now=now)
+            user = await self._store.get_user_by_name(name)
+            try:
+                await self._hasher.verify_async(user.password_hash if user else None, password)
+                if user is None or user.disabled:
+                    raise InvalidCredentials(reason="unknown or disabled user")
+            except InvalidCredentials:
+                for bucket in buckets:
+                    await self._store.record_failure(bucket, now=now, window=window)
+                raise
         await self._store.clear_failures(buckets[0])
         if self._hasher.needs_rehash(user.password_hash):
             # Parameters below today's policy: upgrade while we hold the password.
@@ -107,9 +128,47 @@ class Accounts:
         return user
 
     async def change_password(self, user_id: str, current: str, new: str) -> None:
-        """``InvalidCredentials`` if ``current`` is wrong; ``BadRequest`` if ``new`` is weak."""
+        """``InvalidCredentials`` if ``current`` is wrong; ``BadRequest`` if ``new`` is weak;
+        ``TooManyAttempts`` once the account's failure budget (shared with login) is spent,
+        so a stolen session cannot be used to guess the password (T71)."""
         user = await self._store.get_user(user_id)
         if user is None:
             raise InvalidCredentials(reason="user vanished")
-        await self._hasher.verify_async(user.password_hash, current)
+        bucket = (_bucket("user:", user.username),)
+        now = self._clock.now()
+        with self._attempt(bucket) as ahead:
+            await self._check_throttle(bucket, ahead, now=now)
+            try:
+                await self._hasher.verify_async(user.password_hash, current)
+            except InvalidCredentials:
+                window = self._settings.login_window_seconds
+                await self._store.record_failure(bucket[0], now=now, window=window)
+                raise
         await self.set_password(user_id, new)
+
+    @contextmanager
+    def _attempt(self, buckets: tuple[str, ...]) -> Iterator[tuple[int, ...]]:
+        """Count an attempt as in flight for ``buckets`` while it runs; yield, per bucket,
+        how many attempts were already in flight when this one started."""
+        ahead = tuple(self._in_flight[bucket] for bucket in buckets)
+        self._in_flight.update(buckets)
+        try:
+            yield ahead
+        finally:
+            self._in_flight.subtract(buckets)
+            for bucket in buckets:
+                if self._in_flight[bucket] <= 0:
+                    del self._in_flight[bucket]
+
+    async def _check_throttle(
+        self, buckets: tuple[str, ...], ahead: tuple[int, ...], *, now: float
+    ) -> None:
+        """``TooManyAttempts`` when the failures recorded for a bucket plus the attempts that
+        were in flight before this one (``ahead``, each of which may still fail) reach the
+        limit. On one node this bounds the guesses per window exactly; N nodes sharing a
+        store allow at most N times the limit in a burst."""
+        window = self._settings.login_window_seconds
+        for bucket, earlier in zip(buckets, ahead, strict=True):
+            count = await self._store.count_failures(bucket, now=now, window=window)
+            if count + earlier >= self._settings.login_max_attempts:
+                raise TooManyAttempts(retry_after=int(window))

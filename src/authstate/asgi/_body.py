@@ -13,9 +13,12 @@ from authstate.errors import BadRequest, PayloadTooLarge
 MAX_BODY_BYTES = 16 * 1024
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def is_form(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return content_type == "application/x-www-form-urlencoded"
+    return _media_type(request) == "application/x-www-form-urlencoded"
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -47,7 +50,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str]:
-    """The named string fields of a JSON object or form body; ``BadRequest`` otherwise."""
+    """The named string fields of a JSON object or form body; ``BadRequest`` otherwise.
+
+    The body must be declared ``application/json`` or an urlencoded form: JSON sent as
+    ``text/plain`` or without a type is what a cross-site "simple request" looks like
+    (no CORS preflight), so it is refused rather than parsed (X7, T64)."""
+    media_type = _media_type(request)
+    if media_type not in ("application/json", "application/x-www-form-urlencoded"):
+        raise BadRequest("send JSON (Content-Type: application/json) or a form")
     body = await read_body(request)
     data: Any
     if is_form(request):

@@ -282,6 +282,13 @@ class AuthState:
         """Revoke every session and token of the user, on every node."""
         await self.mode.logout_everywhere(user_id)
 
+    async def disable_user(self, user_id: str) -> None:
+        """Refuse the user's logins from now on and revoke every session, refresh family and
+        token they hold, on every node (T30). ``NotFound`` for an unknown user."""
+        if await self.store.update_user(user_id, disabled=True) is None:
+            raise NotFound("no such user")
+        await self.logout_everywhere(user_id)
+
     async def list_sessions(self, principal: Principal) -> list[SessionRecord]:
         return await self.mode.list_sessions(principal)
 

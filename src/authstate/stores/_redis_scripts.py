@@ -1,0 +1,225 @@
+"""The Lua scripts of the Redis store: each one atomic, and each one inside one hash slot.
+
+Every key a script touches is passed in ``KEYS`` and carries the same hash tag (see
+``_redis_layout``), so the scripts run unchanged on Redis Cluster. Times travel as the
+decimal text Python wrote (``repr`` of a float); a script compares them with ``tonumber``
+but never writes a float it computed, because Lua formats numbers with 14 digits and the
+stored value would no longer round-trip. Milliseconds for ``PEXPIREAT`` are the exception:
+they are whole numbers, formatted with ``%.0f``.
+"""
+
+from __future__ import annotations
+
+# Shared prologue: when a record dies (absolute or idle expiry), as a Unix time.
+_DIES_AT = """
+local function dies_at(expires, idle, last_seen)
+  expires, idle = tonumber(expires), tonumber(idle)
+  if idle > 0 and tonumber(last_seen) + idle < expires then
+    return tonumber(last_seen) + idle
+  end
+  return expires
+end
+local function expire_at(key, unix)
+  redis.call('PEXPIREAT', key, string.format('%.0f', math.ceil(unix * 1000)))
+end
+"""
+
+# KEYS: record, index, counter. ARGV: handle, created_at, dies_ms, expires_ms, field, value, …
+CREATE_SESSION = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], 'ins', n, unpack(ARGV, 5))
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+-- The index and the insertion counter live as long as the longest-lived session in them.
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  if redis.call('PEXPIRETIME', key) < tonumber(ARGV[4]) then
+    redis.call('PEXPIREAT', key, ARGV[4])
+  end
+end
+return 1
+"""
+
+# KEYS: record. ARGV: key, last_seen_at. Slides idle expiry; never moves last_seen back.
+TOUCH_SESSION = (
+    _DIES_AT
+    + """
+local f = redis.call('HMGET', KEYS[1], 'key', 'last_seen_at', 'expires_at', 'idle_timeout')
+if f[1] ~= ARGV[1] or tonumber(ARGV[2]) <= tonumber(f[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
+expire_at(KEYS[1], dies_at(f[3], f[4], ARGV[2]))
+return 1
+"""
+)
+
+# KEYS: record. ARGV: old key, new key, '1' to set roles, roles JSON.
+REPLACE_KEY = """
+if redis.call('HGET', KEYS[1], 'key') ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], 'key', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'roles', ARGV[4]) end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: record, index. ARGV: handle, '1' to require key == ARGV[3], key.
+DELETE_SESSION = """
+if ARGV[2] == '1' and redis.call('HGET', KEYS[1], 'key') ~= ARGV[3] then return false end
+local record = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if #record == 0 then return false end
+return record
+"""
+
+# KEYS: index, record1 … recordN. ARGV: '1' if there is an excepted handle, that handle,
+# handle1 … handleN. Returns the deleted records.
+DELETE_USER_SESSIONS = """
+local deleted = {}
+for i = 2, #KEYS do
+  local handle = ARGV[i + 1]
+  if not (ARGV[1] == '1' and handle == ARGV[2]) then
+    local record = redis.call('HGETALL', KEYS[i])
+    if #record > 0 then
+      redis.call('DEL', KEYS[i])
+      deleted[#deleted + 1] = record
+    end
+    redis.call('ZREM', KEYS[1], handle)
+  end
+end
+return deleted
+"""
+
+# KEYS: record, index. ARGV: presented, successor, now, grace, handle.
+# The caller found the record through the presented key's pointer, so a presented key that
+# is not the record's current key is one the family rotated away from: consumed.
+ROTATE_REFRESH = (
+    _DIES_AT
+    + """
+local f = redis.call('HMGET', KEYS[1], 'key', 'kind', 'expires_at', 'idle_timeout',
+                      'last_seen_at', 'previous_key', 'rotated_at')
+if not f[1] or f[2] ~= 'refresh' then return {'unknown'} end
+local now = tonumber(ARGV[3])
+if f[1] == ARGV[1] then
+  if now >= dies_at(f[3], f[4], f[5]) then return {'unknown'} end
+  redis.call('HSET', KEYS[1], 'key', ARGV[2], 'previous_key', ARGV[1],
+             'rotated_at', ARGV[3], 'last_seen_at', ARGV[3])
+  expire_at(KEYS[1], dies_at(f[3], f[4], ARGV[3]))
+  return {'rotated', redis.call('HGETALL', KEYS[1])}
+end
+if f[6] == ARGV[1] and f[7] and now - tonumber(f[7]) <= tonumber(ARGV[4])
+   and f[1] == ARGV[2] then
+  return {'grace', redis.call('HGETALL', KEYS[1])}
+end
+local record = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[5])
+return {'reused', record}
+"""
+)
+
+# KEYS: record, index. ARGV: now, handle. Deletes the record if it is dead at ``now``.
+PURGE_SESSION = (
+    _DIES_AT
+    + """
+local f = redis.call('HMGET', KEYS[1], 'expires_at', 'idle_timeout', 'last_seen_at', 'key')
+if not f[1] then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return {'gone'}
+end
+local dies = dies_at(f[1], f[2], f[3])
+if dies <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return {'dead', f[4]}
+end
+return {'alive', string.format('%.17g', dies)}
+"""
+)
+
+# KEYS: pointer. ARGV: expected value, new value, lifetime ms. Compare-and-set.
+SWAP_POINTER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+# KEYS: pointer. ARGV: expected value. Compare-and-delete.
+DROP_POINTER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+# KEYS: seq, log, until. ARGV: channel, body, until. The INCR, both log entries and the
+# PUBLISH happen together, so subscribers see messages in seq order with no gap.
+PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+local entry = seq .. '|' .. ARGV[2]
+redis.call('ZADD', KEYS[2], seq, entry)
+redis.call('ZADD', KEYS[3], ARGV[3], entry)
+redis.call('PUBLISH', ARGV[1], entry)
+return seq
+"""
+
+# KEYS: seq, until. ARGV: now. The head seq and the entries still in force, together.
+REVOCATIONS = """
+return {redis.call('GET', KEYS[1]) or '0', redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')}
+"""
+
+# KEYS: log, until. ARGV: now. Forgets entries whose ``until`` has passed.
+PURGE_CHANGES = """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+for _, entry in ipairs(stale) do redis.call('ZREM', KEYS[1], entry) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+return #stale
+"""
+
+# KEYS: bucket. ARGV: at, member ("<forget_at>|<random>"), forget_ms, window start.
+RECORD_FAILURE = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[4], '+inf')
+"""
+
+# KEYS: bucket. ARGV: now. Returns {forgotten, left}.
+PURGE_FAILURES = """
+local forgotten = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if tonumber(string.match(member, '^[^|]+')) <= tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[1], member)
+    forgotten = forgotten + 1
+  end
+end
+return {forgotten, redis.call('ZCARD', KEYS[1])}
+"""
+
+# KEYS: key hash, kid index. ARGV: kid, created_at, field, value, …
+SAVE_KEY = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: key hash. ARGV: retire_after.
+RETIRE_KEY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'retire_after', ARGV[1])
+return 1
+"""
+
+# KEYS: user, username pointer, id set. ARGV: id, field, value, …
+CREATE_USER = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS: user. ARGV: field, value, … (possibly none).
+UPDATE_USER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+return redis.call('HGETALL', KEYS[1])
+"""

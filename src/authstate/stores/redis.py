@@ -1,0 +1,634 @@
+"""The Redis store: redis-py asyncio (with hiredis), Lua scripts for atomicity, pub/sub bus.
+
+URLs: ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS) and
+``redis+cluster://host:port`` (any node of a Redis Cluster; database 0 only). The query
+option ``prefix=`` (default ``authstate:``) starts every key and the bus channel, so
+several stores or test runs can share one server.
+
+Key layout, hash tags and why lookups go through pointers: ``_redis_layout``. The scripts
+and what makes each atomic: ``_redis_scripts``. The bus: ``_redis_bus``.
+
+Sessions expire by themselves (``PEXPIREAT`` at the moment they die, pushed forward by
+``touch_session`` and rotation up to the absolute expiry), and so do pointers, consumed
+refresh keys and failure buckets. ``purge_expired(now)`` does what TTLs cannot: it applies
+the caller's clock (the store is not the judge of time) and trims the change log.
+
+Every redis-py or network error leaves this module as ``StoreUnavailable`` (``_translated``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from authstate._time import Clock, SystemClock
+from authstate.errors import ConfigurationError, Conflict, StoreUnavailable
+from authstate.stores import _redis_scripts as lua
+from authstate.stores._redis_bus import PubSubBus
+from authstate.stores._redis_layout import (
+    DEFAULT_PREFIX,
+    Layout,
+    change_body,
+    change_entry,
+    dec,
+    enc,
+    from_pointer,
+    key_fields,
+    ms,
+    num,
+    pointer,
+    session_fields,
+    session_record,
+    stored_key,
+    user_fields,
+    user_record,
+)
+from authstate.stores.base import (
+    Change,
+    ChangeKind,
+    ChangeListener,
+    RotationOutcome,
+    RotationResult,
+    SessionRecord,
+    StoredKey,
+    UserRecord,
+)
+
+_TIMEOUT = 5.0
+_CLAIM_MS = 30_000  # a pointer claimed before its record is written lives this long at first
+_PURGE_BATCH = 500
+_REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER})
+
+
+@contextlib.contextmanager
+def _translated() -> Any:
+    # The one place driver exceptions become StoreUnavailable.
+    try:
+        yield
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
+        raise StoreUnavailable(reason=f"Redis: {exc!r}") from exc
+
+
+def _parse_url(url: str) -> tuple[str, bool, str]:
+    """``(url for redis-py, is_cluster, key prefix)``; ``ConfigurationError`` if unusable."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("redis", "rediss", "redis+cluster"):
+        raise ConfigurationError(f"{scheme}:// is not a Redis store URL")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
+    if "{" in prefix or "}" in prefix:
+        raise ConfigurationError("the Redis key prefix must not contain { or } (hash tags)")
+    cluster = scheme == "redis+cluster"
+    if cluster and parts.path not in ("", "/", "/0"):
+        raise ConfigurationError("Redis Cluster has only database 0")
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    client_url = urlunsplit(("redis" if cluster else scheme, parts.netloc, parts.path, rest, ""))
+    return client_url, cluster, prefix
+
+
+class RedisStore:
+    """A ``Store`` in Redis or Redis Cluster, shared by every node with the same prefix."""
+
+    url_scheme = "redis"
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        self.url = url
+        self._client_url, self.cluster, self.prefix = _parse_url(url)
+        self._clock: Clock = clock or SystemClock()
+        self._keys = Layout(self.prefix)
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._bus = PubSubBus(
+            self._connect_bus, self._keys.channel, self.changes_since, self._clock
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _options(self) -> dict[str, Any]:
+        return {
+            "socket_timeout": _TIMEOUT,
+            "socket_connect_timeout": _TIMEOUT,
+            "encoding_errors": "surrogatepass",
+        }
+
+    @contextlib.asynccontextmanager
+    async def _redis(self) -> AsyncIterator[Any]:
+        client = self._client
+        if client is None:
+            raise StoreUnavailable(reason="the Redis store is closed")
+        with _translated():
+            yield client
+
+    async def _run(self, name: str, keys: Sequence[bytes], args: Sequence[Any] = ()) -> Any:
+        async with self._redis() as client:
+            return await self._scripts[name](keys=list(keys), args=list(args), client=client)
+
+    async def _connect_bus(self) -> Any:
+        options = {**self._options(), "retry": Retry(NoBackoff(), 0)}
+        options["client_name"] = dec(self._keys.prefix) + "bus"
+        options["socket_timeout"] = None  # the bus waits for messages as long as it likes
+        if not self.cluster:
+            return aioredis.Redis.from_url(self._client_url, **options)
+        # The node serving the change log's slot runs the publish script: subscribing there
+        # keeps "PONG after every earlier message" true (see _redis_bus).
+        node = self._client.get_node_from_key(self._keys.seq)
+        parts = urlsplit(self._client_url)
+        netloc = f"{parts.netloc.rpartition('@')[0]}@" if "@" in parts.netloc else ""
+        return aioredis.Redis.from_url(f"redis://{netloc}{node.host}:{node.port}/0", **options)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        client: Any
+        if self.cluster:
+            client = RedisCluster.from_url(self._client_url, **self._options())
+        else:
+            client = aioredis.Redis.from_url(self._client_url, **self._options())
+        try:
+            with _translated():
+                if self.cluster:
+                    await client.initialize()
+                await client.ping()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+            raise
+        self._client = client
+        self._scripts = {
+            name: client.register_script(getattr(lua, name))
+            for name in dir(lua)
+            if name.isupper() and not name.startswith("_")
+        }
+
+    async def close(self) -> None:
+        await self._bus.stop()
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def ping(self) -> None:
+        async with self._redis() as client:
+            await client.ping()
+
+    # -- pointers -----------------------------------------------------------------------------
+    async def _follow(self, key: str) -> tuple[str, str] | None:
+        async with self._redis() as client:
+            raw = await client.get(self._keys.key_pointer(key))
+        return None if raw is None else from_pointer(raw)
+
+    async def _claim(
+        self, name: bytes, value: bytes, live: Callable[[bytes], Awaitable[bool]]
+    ) -> bool:
+        """Point ``name`` at ``value`` unless it already points at a live record elsewhere.
+
+        Returns True when this call wrote the pointer, False when it already held ``value``;
+        raises ``Conflict`` when it belongs to another live record. ``live(old)`` decides
+        whether an existing pointer still names a record that holds it.
+        """
+        for _ in range(3):  # the pointer may vanish (TTL) between our reads: look again
+            async with self._redis() as client:
+                if await client.set(name, value, nx=True, px=_CLAIM_MS):
+                    return True
+                old = await client.get(name)
+            if old == value:
+                return False
+            if old is None:
+                continue
+            if await live(old):
+                break
+            # A stale pointer (its record is gone or moved on): take it over, unless it changed.
+            if await self._run("SWAP_POINTER", [name], [old, value, _CLAIM_MS]):
+                return True
+        raise Conflict("a session with this key or handle exists")
+
+    async def _key_is_live(self, key: str, old: bytes) -> bool:
+        user_id, handle = from_pointer(old)
+        async with self._redis() as client:
+            current = await client.hget(self._keys.session(user_id, handle), "key")
+        return bool(current == enc(key))
+
+    async def _handle_is_live(self, handle: str, old: bytes) -> bool:
+        async with self._redis() as client:
+            return bool(await client.exists(self._keys.session(dec(old), handle)))
+
+    async def _drop(self, name: bytes, value: bytes) -> None:
+        await self._run("DROP_POINTER", [name], [value])
+
+    async def _forget(self, record: SessionRecord) -> None:
+        """Remove the pointers and the expiry-index entry of a deleted record."""
+        k = self._keys
+        ref = pointer(record.user_id, record.handle)
+        await self._drop(k.key_pointer(record.key), ref)
+        await self._drop(k.handle_pointer(record.handle), enc(record.user_id))
+        async with self._redis() as client:
+            await client.zrem(k.expiring, ref)
+
+    async def _expire(self, *names: bytes, at: float) -> None:
+        async with self._redis() as client:
+            pipe = client.pipeline(transaction=False)
+            for name in names:
+                pipe.pexpireat(name, ms(at))
+            await pipe.execute()
+
+    # -- sessions and refresh families ---------------------------------------------------------
+    async def create_session(self, record: SessionRecord) -> None:
+        k = self._keys
+        ref = pointer(record.user_id, record.handle)
+        key_pointer, handle_pointer = k.key_pointer(record.key), k.handle_pointer(record.handle)
+        claimed_key = await self._claim(
+            key_pointer, ref, lambda old: self._key_is_live(record.key, old)
+        )
+        try:
+            await self._claim(
+                handle_pointer,
+                enc(record.user_id),
+                lambda old: self._handle_is_live(record.handle, old),
+            )
+            dies = min(record.expires_at, record.idle_expires_at())
+            created = await self._run(
+                "CREATE_SESSION",
+                [
+                    k.session(record.user_id, record.handle),
+                    k.index(record.user_id),
+                    k.counter(record.user_id),
+                ],
+                [
+                    enc(record.handle),
+                    num(record.created_at),
+                    ms(dies),
+                    ms(record.expires_at),
+                    *session_fields(record),
+                ],
+            )
+            if not created:
+                raise Conflict("a session with this handle exists")
+        except Conflict:
+            if claimed_key:
+                await self._drop(key_pointer, ref)
+            raise
+        async with self._redis() as client:
+            pipe = client.pipeline(transaction=False)
+            pipe.pexpireat(key_pointer, ms(record.expires_at))
+            pipe.pexpireat(handle_pointer, ms(record.expires_at))
+            pipe.zadd(k.expiring, {ref: dies})
+            await pipe.execute()
+
+    async def _read(self, user_id: str, handle: str) -> SessionRecord | None:
+        async with self._redis() as client:
+            raw = await client.hgetall(self._keys.session(user_id, handle))
+        return session_record(raw) if raw else None
+
+    async def get_session(self, key: str) -> SessionRecord | None:
+        ref = await self._follow(key)
+        record = None if ref is None else await self._read(*ref)
+        # The pointer is a hint; only the record says which key is current.
+        return record if record is not None and record.key == key else None
+
+    async def _owner(self, handle: str) -> str | None:
+        async with self._redis() as client:
+            raw = await client.get(self._keys.handle_pointer(handle))
+        return None if raw is None else dec(raw)
+
+    async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
+        user_id = await self._owner(handle)
+        return None if user_id is None else await self._read(user_id, handle)
+
+    async def touch_session(self, key: str, last_seen_at: float) -> None:
+        ref = await self._follow(key)
+        if ref is not None:
+            await self._run(
+                "TOUCH_SESSION", [self._keys.session(*ref)], [enc(key), num(last_seen_at)]
+            )
+
+    async def replace_session_key(
+        self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
+    ) -> SessionRecord | None:
+        ref = await self._follow(old_key)
+        if ref is None:
+            return None
+        value = pointer(*ref)
+        new_pointer = self._keys.key_pointer(new_key)
+        mine = await self._claim(new_pointer, value, lambda old: self._key_is_live(new_key, old))
+        raw = await self._run(
+            "REPLACE_KEY",
+            [self._keys.session(*ref)],
+            [
+                enc(old_key),
+                enc(new_key),
+                b"0" if roles is None else b"1",
+                json.dumps(list(roles or ())).encode(),
+            ],
+        )
+        if raw is None:
+            if mine:
+                await self._drop(new_pointer, value)
+            return None
+        record = session_record(raw)
+        await self._expire(new_pointer, at=record.expires_at)
+        await self._drop(self._keys.key_pointer(old_key), value)
+        return record
+
+    async def _delete(self, user_id: str, handle: str, key: str | None) -> SessionRecord | None:
+        raw = await self._run(
+            "DELETE_SESSION",
+            [self._keys.session(user_id, handle), self._keys.index(user_id)],
+            [enc(handle), b"0" if key is None else b"1", enc(key or "")],
+        )
+        if raw is None:
+            return None
+        record = session_record(raw)
+        await self._forget(record)
+        return record
+
+    async def delete_session(self, key: str) -> SessionRecord | None:
+        ref = await self._follow(key)
+        return None if ref is None else await self._delete(*ref, key)
+
+    async def delete_session_by_handle(
+        self, handle: str, *, user_id: str | None = None
+    ) -> SessionRecord | None:
+        owner = await self._owner(handle)
+        if owner is None or (user_id is not None and owner != user_id):
+            return None
+        return await self._delete(owner, handle, None)
+
+    async def _handles(self, user_id: str) -> list[str]:
+        async with self._redis() as client:
+            return [dec(raw) for raw in await client.zrange(self._keys.index(user_id), 0, -1)]
+
+    async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
+        handles = await self._handles(user_id)
+        async with self._redis() as client:
+            pipe = client.pipeline(transaction=False)
+            for handle in handles:
+                pipe.hgetall(self._keys.session(user_id, handle))
+            rows = await pipe.execute() if handles else []
+            dangling = [enc(h) for h, raw in zip(handles, rows, strict=True) if not raw]
+            if dangling:
+                # Members whose record expired by TTL: cleaned when someone looks.
+                await client.zrem(self._keys.index(user_id), *dangling)
+        found = [(session_record(raw), int(raw.get(b"ins", 0))) for raw in rows if raw]
+        found.sort(key=lambda item: (item[0].created_at, item[1]), reverse=True)
+        return [
+            record
+            for record, _ in found
+            if record.user_id == user_id and (kind is None or record.kind == kind)
+        ]
+
+    async def delete_user_sessions(
+        self, user_id: str, *, except_handle: str | None = None
+    ) -> list[SessionRecord]:
+        handles = await self._handles(user_id)
+        if not handles:
+            return []
+        k = self._keys
+        raws = await self._run(
+            "DELETE_USER_SESSIONS",
+            [k.index(user_id), *(k.session(user_id, h) for h in handles)],
+            [
+                b"0" if except_handle is None else b"1",
+                enc(except_handle or ""),
+                *(enc(h) for h in handles),
+            ],
+        )
+        deleted = [session_record(raw) for raw in raws]
+        for record in deleted:
+            await self._forget(record)
+        return deleted
+
+    async def rotate_refresh(
+        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
+    ) -> RotationResult:
+        ref = await self._follow(presented_key)
+        if ref is None:
+            return RotationResult(RotationOutcome.UNKNOWN, None)
+        value = pointer(*ref)
+        successor = self._keys.key_pointer(successor_key)
+        # Claimed before the script runs, so the successor resolves the moment it exists
+        # (a parallel GRACE answer hands it out at once).
+        mine = await self._claim(
+            successor, value, lambda old: self._key_is_live(successor_key, old)
+        )
+        outcome_raw, *rest = await self._run(
+            "ROTATE_REFRESH",
+            [self._keys.session(*ref), self._keys.index(ref[0])],
+            [enc(presented_key), enc(successor_key), num(now), num(grace_seconds), enc(ref[1])],
+        )
+        outcome = RotationOutcome(dec(outcome_raw))
+        record = session_record(rest[0]) if rest else None
+        if outcome is RotationOutcome.ROTATED and record is not None:
+            await self._expire(successor, at=record.expires_at)
+        elif outcome is not RotationOutcome.GRACE and mine:
+            await self._drop(successor, value)
+        if outcome is RotationOutcome.REUSED and record is not None:
+            await self._forget(record)
+        return RotationResult(outcome, record)
+
+    async def purge_expired(self, now: float) -> int:
+        return (
+            await self._purge_sessions(now)
+            + await self._purge_failures(now)
+            + int(await self._run("PURGE_CHANGES", [self._keys.log, self._keys.until], [num(now)]))
+        )
+
+    async def _purge_sessions(self, now: float) -> int:
+        k, count = self._keys, 0
+        while True:
+            async with self._redis() as client:
+                due = await client.zrangebyscore(k.expiring, "-inf", now, 0, _PURGE_BATCH)
+            for member in due:
+                user_id, handle = from_pointer(member)
+                status, *rest = await self._run(
+                    "PURGE_SESSION",
+                    [k.session(user_id, handle), k.index(user_id)],
+                    [num(now), enc(handle)],
+                )
+                async with self._redis() as client:
+                    if status == b"alive":  # touched since it was indexed: look again later
+                        await client.zadd(k.expiring, {member: float(rest[0])})
+                        continue
+                    await client.zrem(k.expiring, member)
+                if status == b"dead":
+                    count += 1
+                    await self._drop(k.key_pointer(dec(rest[0])), member)
+                    await self._drop(k.handle_pointer(handle), enc(user_id))
+            if len(due) < _PURGE_BATCH:
+                return count
+
+    async def _purge_failures(self, now: float) -> int:
+        k, count = self._keys, 0
+        async with self._redis() as client:
+            due = await client.zrangebyscore(k.failing, "-inf", now)
+        for bucket in due:
+            forgotten, left = await self._run(
+                "PURGE_FAILURES", [k.failures(dec(bucket))], [num(now)]
+            )
+            count += int(forgotten)
+            if not left:
+                async with self._redis() as client:
+                    await client.zrem(k.failing, bucket)
+        return count
+
+    # -- revocation state and the change log (the bus) -----------------------------------------
+    async def publish(self, change: Change) -> Change:
+        k = self._keys
+        seq = await self._run(
+            "PUBLISH",
+            [k.seq, k.log, k.until],
+            [k.channel, change_body(change), num(change.until)],
+        )
+        stored = Change(change.kind, change.value, change.until, change.generation, int(seq))
+        if self._bus.running:
+            # Read-your-writes on this node: its own listeners have the change on return.
+            with contextlib.suppress(StoreUnavailable):
+                await self._bus.catch_up()
+        return stored
+
+    async def changes_since(self, seq: int) -> list[Change]:
+        async with self._redis() as client:
+            entries = await client.zrangebyscore(self._keys.log, f"({seq}", "+inf")
+        return [change_entry(entry) for entry in entries]
+
+    async def active_revocations(self, now: float) -> tuple[list[Change], int]:
+        head, entries = await self._run(
+            "REVOCATIONS", [self._keys.seq, self._keys.until], [num(now)]
+        )
+        changes = [change_entry(entry) for entry in entries]
+        active = sorted((c for c in changes if c.kind in _REVOCATION_KINDS), key=lambda c: c.seq)
+        return active, int(head)
+
+    async def listen(self, listener: ChangeListener) -> None:
+        head = 0
+        if not self._bus.running:
+            async with self._redis() as client:
+                head = int(await client.get(self._keys.seq) or 0)
+        self._bus.start(listener, head)
+        # Return once the node really listens, so a change published after this call cannot
+        # slip by. A store that is down now is not an error here: the bus keeps retrying and
+        # bus_healthy_since() tells the callers.
+        await self._bus.wait_healthy(_TIMEOUT)
+
+    def bus_healthy_since(self) -> float | None:
+        return self._bus.healthy_since()
+
+    async def bump_user_generation(self, user_id: str) -> int:
+        async with self._redis() as client:
+            return int(await client.incr(self._keys.generation(user_id)))
+
+    async def get_user_generation(self, user_id: str) -> int:
+        async with self._redis() as client:
+            return int(await client.get(self._keys.generation(user_id)) or 0)
+
+    # -- keys ---------------------------------------------------------------------------------
+    async def save_key(self, key: StoredKey) -> None:
+        saved = await self._run(
+            "SAVE_KEY",
+            [self._keys.signing_key(key.kid), self._keys.kids],
+            [enc(key.kid), num(key.created_at), *key_fields(key)],
+        )
+        if not saved:
+            raise Conflict(f"a key with kid {key.kid!r} exists")
+
+    async def load_keys(self) -> list[StoredKey]:
+        async with self._redis() as client:
+            kids = await client.zrange(self._keys.kids, 0, -1)
+            pipe = client.pipeline(transaction=False)
+            for kid in kids:
+                pipe.hgetall(self._keys.signing_key(dec(kid)))
+            rows = await pipe.execute() if kids else []
+        return sorted((stored_key(row) for row in rows if row), key=lambda key: key.created_at)
+
+    async def retire_key(self, kid: str, retire_after: float) -> None:
+        await self._run("RETIRE_KEY", [self._keys.signing_key(kid)], [num(retire_after)])
+
+    async def delete_key(self, kid: str) -> None:
+        async with self._redis() as client:
+            await client.delete(self._keys.signing_key(kid))
+            await client.zrem(self._keys.kids, enc(kid))
+
+    # -- users --------------------------------------------------------------------------------
+    async def create_user(self, user: UserRecord) -> None:
+        k = self._keys
+        fields = user_fields(
+            user_id=user.id,
+            username=user.username,
+            password_hash=user.password_hash,
+            roles=user.roles,
+            created_at=user.created_at,
+            disabled=user.disabled,
+        )
+        created = await self._run(
+            "CREATE_USER",
+            [k.user(user.id), k.username(user.username), k.user_ids],
+            [enc(user.id), *fields],
+        )
+        if not created:
+            raise Conflict("a user with this id or username exists")
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        async with self._redis() as client:
+            raw = await client.hgetall(self._keys.user(user_id))
+        return user_record(raw) if raw else None
+
+    async def get_user_by_name(self, username: str) -> UserRecord | None:
+        async with self._redis() as client:
+            user_id = await client.get(self._keys.username(username))
+        return None if user_id is None else await self.get_user(dec(user_id))
+
+    async def list_users(self) -> list[UserRecord]:
+        async with self._redis() as client:
+            ids = await client.smembers(self._keys.user_ids)
+            pipe = client.pipeline(transaction=False)
+            for user_id in ids:
+                pipe.hgetall(self._keys.user(dec(user_id)))
+            rows = await pipe.execute() if ids else []
+        return sorted((user_record(row) for row in rows if row), key=lambda u: u.username)
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        password_hash: str | None = None,
+        roles: tuple[str, ...] | None = None,
+        disabled: bool | None = None,
+    ) -> UserRecord | None:
+        fields = user_fields(password_hash=password_hash, roles=roles, disabled=disabled)
+        raw = await self._run("UPDATE_USER", [self._keys.user(user_id)], fields)
+        return None if raw is None else user_record(raw)
+
+    # -- login throttling ---------------------------------------------------------------------
+    async def count_failures(self, bucket: str, *, now: float, window: float) -> int:
+        async with self._redis() as client:
+            since = b"(" + num(now - window)
+            return int(await client.zcount(self._keys.failures(bucket), since, "+inf"))
+
+    async def record_failure(self, bucket: str, *, now: float, window: float) -> int:
+        forget_at = now + window
+        # Members must be unique (two failures in the same instant both count) and carry
+        # their own forget time for the purge.
+        member = num(forget_at) + b"|" + os.urandom(8).hex().encode()
+        count = await self._run(
+            "RECORD_FAILURE",
+            [self._keys.failures(bucket)],
+            [num(now), member, ms(forget_at), num(now - window)],
+        )
+        async with self._redis() as client:
+            await client.zadd(self._keys.failing, {enc(bucket): forget_at}, gt=True)
+        return int(count)
+
+    async def clear_failures(self, bucket: str) -> None:
+        async with self._redis() as client:
+            await client.delete(self._keys.failures(bucket))
+            await client.zrem(self._keys.failing, enc(bucket))

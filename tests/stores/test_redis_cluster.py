@@ -1,0 +1,90 @@
+"""The Redis store passes the store contract on a real 3-master Redis Cluster.
+
+The cluster is started by ``tests/stores/redis_cluster.py`` for the session; each test has
+its own key prefix, so tests share the cluster without seeing each other's keys.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio.cluster import RedisCluster
+
+from authstate.stores.base import Change, ChangeKind, Store
+from authstate.stores.redis import RedisStore
+from tests.stores.contract import T0, StoreContract, eventually, family, session
+from tests.stores.redis_cluster import redis_cluster_url  # noqa: F401 - registers the fixture
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def cluster_store_url(request: pytest.FixtureRequest) -> str:
+    base: str = request.getfixturevalue("redis_cluster_url")
+    return f"{base}?prefix=t{secrets.token_hex(6)}:"
+
+
+class TestRedisClusterStore(StoreContract):
+    @pytest.fixture
+    async def store(self, cluster_store_url: str) -> AsyncIterator[Store]:
+        store = RedisStore(cluster_store_url)
+        await store.open()
+        yield store
+        await store.close()
+
+    async def second_store(self, store: Store) -> Store:
+        assert isinstance(store, RedisStore)
+        other = RedisStore(store.url)
+        await other.open()
+        return other
+
+
+async def test_each_user_stays_in_one_slot_and_users_spread_over_the_masters(
+    cluster_store_url: str,
+) -> None:
+    store = RedisStore(cluster_store_url)
+    await store.open()
+    client = RedisCluster.from_url(cluster_store_url.split("?")[0].replace("+cluster", ""))
+    try:
+        await client.initialize()
+        users = [f"user{i}" for i in range(30)]
+        for user in users:
+            await store.create_session(session(f"s-{user}", user_id=user))
+            await store.create_session(family(f"r-{user}", user_id=user))
+        layout = store._keys
+        slots_per_user = {
+            user: {
+                client.keyslot(layout.session(user, f"h-s-{user}")),
+                client.keyslot(layout.session(user, f"h-r-{user}")),
+                client.keyslot(layout.index(user)),
+                client.keyslot(layout.generation(user)),
+            }
+            for user in users
+        }
+        assert all(len(slots) == 1 for slots in slots_per_user.values())
+        nodes = {client.get_node_from_key(layout.index(user)).name for user in users}
+        assert len(nodes) == 3  # 30 users, 3 masters: every master holds some
+        # A hostile id still yields one slot (its tag is a digest, not the raw text).
+        hostile = "a}b{c"
+        hostile_keys = [layout.session(hostile, "h"), layout.index(hostile)]
+        assert len({client.keyslot(key) for key in hostile_keys}) == 1
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+async def test_pub_sub_on_the_cluster_reaches_another_node(cluster_store_url: str) -> None:
+    writer, reader = RedisStore(cluster_store_url), RedisStore(cluster_store_url)
+    await writer.open()
+    await reader.open()
+    try:
+        received: list[Change] = []
+        await reader.listen(received.append)
+        assert reader.bus_healthy_since() is not None
+        change = await writer.publish(Change(ChangeKind.USER, "u1", until=T0, generation=3))
+        await eventually(lambda: change in received, 1.0)
+    finally:
+        await writer.close()
+        await reader.close()

@@ -6,15 +6,11 @@ first entry of ``search_path``), so one database can hold several independent st
 behind an advisory lock, so nodes starting at the same moment apply each migration exactly
 once and the others wait for it and then find nothing to do.
 
-Text columns hold caller strings through ``to_db``/``from_db``: PostgreSQL ``text`` cannot
-hold NUL or an unpaired surrogate, and a store must keep (or at least safely not match)
-whatever a hostile request carries. JSON goes in ``text`` columns rather than ``jsonb``,
-which also refuses ``\\u0000``.
+How records map to rows, and why text columns go through an escape: ``_pg_rows``.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from authstate.errors import ConfigurationError
@@ -137,45 +133,3 @@ async def migrate(conn: Any) -> int:
             await conn.execute(MIGRATIONS[version - 1])
             await conn.execute("INSERT INTO authstate_schema (version) VALUES ($1)", version)
         return len(MIGRATIONS)
-
-
-# -- caller text <-> column text ---------------------------------------------------------------
-# A reversible escape that leaves ordinary text (hex keys, ids, names) unchanged and readable:
-# backslash -> \\, NUL -> \0, an unpaired surrogate -> \uXXXX.
-_UNSAFE = re.compile(r"[\\\x00\ud800-\udfff]")
-_ESCAPED = re.compile(r"\\(\\|0|u[0-9a-f]{4})")
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if char == "\\":
-        return "\\\\"
-    if char == "\x00":
-        return "\\0"
-    return f"\\u{ord(char):04x}"
-
-
-def _unescape(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if code == "\\":
-        return "\\"
-    if code == "0":
-        return "\x00"
-    return chr(int(code[1:], 16))
-
-
-def to_db(text: str) -> str:
-    """Caller text as it is stored and compared (injective, identity for ordinary text)."""
-    return _UNSAFE.sub(_escape, text)
-
-
-def from_db(text: str) -> str:
-    return _ESCAPED.sub(_unescape, text) if "\\" in text else text
-
-
-def opt_to_db(text: str | None) -> str | None:
-    return None if text is None else to_db(text)
-
-
-def opt_from_db(text: str | None) -> str | None:
-    return None if text is None else from_db(text)

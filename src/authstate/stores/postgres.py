@@ -10,6 +10,11 @@ second rotation of the same key waits, then no longer finds the key and takes th
 path; a logout that deletes the row first leaves the rotation nothing to update), and the
 change log by the counter row (``_pg_schema``). Every driver or network error leaves this
 module as ``StoreUnavailable``, a unique violation as ``Conflict``: both at ``_connection``.
+
+A statement that finds its pooled connection already dead (the server restarted or cut it
+a moment ago) is tried once more on a fresh one when that is safe: always for reads, and
+for writes when the driver failed before sending anything. Only then does the caller see
+``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import asyncpg
 
 from authstate._time import Clock, SystemClock
 from authstate.errors import Conflict, StoreUnavailable
+from authstate.stores import _pg_rows as rows
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
-from authstate.stores._pg_schema import from_db, migrate, opt_from_db, opt_to_db, to_db
+from authstate.stores._pg_rows import opt_to_db, to_db
+from authstate.stores._pg_schema import migrate
 from authstate.stores.base import (
     Change,
     ChangeKind,
@@ -49,6 +56,8 @@ _PURGE_SESSIONS = (
     "DELETE FROM authstate_sessions WHERE (CASE WHEN idle_timeout > 0"
     " THEN LEAST(expires_at, last_seen_at + idle_timeout) ELSE expires_at END) <= $1"
 )
+_HEAD = "SELECT value FROM authstate_counters WHERE name = 'changes'"
+_COUNT_FAILURES = "SELECT count(*) FROM authstate_failures WHERE bucket = $1 AND at > $2"
 _REVOCATION_KINDS = [ChangeKind.JTI.value, ChangeKind.SID.value, ChangeKind.USER.value]
 
 
@@ -70,76 +79,13 @@ def _translated() -> Any:
         raise StoreUnavailable(reason=f"PostgreSQL: {exc!r}") from exc
 
 
-def _session_row(record: SessionRecord) -> tuple[Any, ...]:
-    return (
-        to_db(record.key),
-        to_db(record.handle),
-        to_db(record.user_id),
-        to_db(record.kind),
-        record.created_at,
-        record.last_seen_at,
-        record.expires_at,
-        record.idle_timeout,
-        json.dumps(list(record.roles)),
-        to_db(record.user_agent),
-        to_db(record.ip),
-        json.dumps(dict(record.data)),
-        opt_to_db(record.previous_key),
-        record.rotated_at,
-        record.generation,
-    )
-
-
-def _session(row: Any) -> SessionRecord:
-    return SessionRecord(
-        key=from_db(row["key"]),
-        handle=from_db(row["handle"]),
-        user_id=from_db(row["user_id"]),
-        kind=from_db(row["kind"]),
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-        expires_at=row["expires_at"],
-        idle_timeout=row["idle_timeout"],
-        roles=tuple(json.loads(row["roles"])),
-        user_agent=from_db(row["user_agent"]),
-        ip=from_db(row["ip"]),
-        data=json.loads(row["data"]),
-        previous_key=opt_from_db(row["previous_key"]),
-        rotated_at=row["rotated_at"],
-        generation=row["generation"],
-    )
-
-
-def _change(row: Any) -> Change:
-    return Change(
-        kind=ChangeKind(row["kind"]),
-        value=from_db(row["value"]),
-        until=row["until"],
-        generation=row["generation"],
-        seq=row["seq"],
-    )
-
-
-def _user(row: Any) -> UserRecord:
-    return UserRecord(
-        id=from_db(row["id"]),
-        username=from_db(row["username"]),
-        password_hash=from_db(row["password_hash"]),
-        roles=tuple(json.loads(row["roles"])),
-        created_at=row["created_at"],
-        disabled=row["disabled"],
-    )
-
-
-def _key(row: Any) -> StoredKey:
-    return StoredKey(
-        kid=from_db(row["kid"]),
-        alg=from_db(row["alg"]),
-        sealed_private=bytes(row["sealed_private"]),
-        public_jwk=from_db(row["public_jwk"]),
-        created_at=row["created_at"],
-        retire_after=row["retire_after"],
-    )
+def _retryable(exc: StoreUnavailable, *, read_only: bool) -> bool:
+    """Whether ``exc`` came from a pooled connection that was already dead, and trying the
+    statement again on another connection cannot apply it twice."""
+    cause = exc.__cause__
+    if isinstance(cause, asyncpg.InternalClientError):
+        return True  # refused by the driver's state machine: nothing reached the server
+    return read_only and isinstance(cause, asyncpg.ConnectionDoesNotExistError | ConnectionError)
 
 
 def _count(status: str) -> int:
@@ -172,6 +118,23 @@ class PostgresStore:
         with _translated():
             async with pool.acquire(timeout=_CONNECT_TIMEOUT) as conn:
                 yield conn
+
+    async def _query(self, method: str, sql: str, *args: Any, read_only: bool = True) -> Any:
+        """One statement (``method`` of an asyncpg connection), retried once when safe."""
+        try:
+            async with self._connection() as conn:
+                return await getattr(conn, method)(sql, *args)
+        except StoreUnavailable as exc:
+            if not _retryable(exc, read_only=read_only) or self._pool is None:
+                raise
+            # One dead connection usually means all of them (a restart, a cut): replace the
+            # whole pool's connections rather than meet each corpse once.
+            await self._pool.expire_connections()
+        async with self._connection() as conn:
+            return await getattr(conn, method)(sql, *args)
+
+    async def _write(self, method: str, sql: str, *args: Any) -> Any:
+        return await self._query(method, sql, *args, read_only=False)
 
     @contextlib.asynccontextmanager
     async def _transaction(self, isolation: str = "read_committed") -> AsyncIterator[Any]:
@@ -214,23 +177,19 @@ class PostgresStore:
                 await pool.close()
 
     async def ping(self) -> None:
-        async with self._connection() as conn:
-            await conn.fetchval("SELECT 1")
+        await self._query("fetchval", "SELECT 1")
 
     # -- sessions and refresh families ---------------------------------------------------------
     async def create_session(self, record: SessionRecord) -> None:
-        async with self._connection() as conn:
-            await conn.execute(_INSERT_SESSION, *_session_row(record))
+        await self._write("execute", _INSERT_SESSION, *rows.session_row(record))
 
-    async def _one(self, sql: str, *args: Any) -> SessionRecord | None:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(sql, *args)
-        return None if row is None else _session(row)
+    async def _one(self, sql: str, *args: Any, read_only: bool = True) -> SessionRecord | None:
+        row = await self._query("fetchrow", sql, *args, read_only=read_only)
+        return None if row is None else rows.session(row)
 
-    async def _many(self, sql: str, *args: Any) -> list[SessionRecord]:
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql, *args)
-        return [_session(row) for row in rows]
+    async def _many(self, sql: str, *args: Any, read_only: bool = True) -> list[SessionRecord]:
+        found = await self._query("fetch", sql, *args, read_only=read_only)
+        return [rows.session(row) for row in found]
 
     async def get_session(self, key: str) -> SessionRecord | None:
         return await self._one("SELECT * FROM authstate_sessions WHERE key = $1", to_db(key))
@@ -240,14 +199,15 @@ class PostgresStore:
         return await self._one(sql, to_db(handle))
 
     async def touch_session(self, key: str, last_seen_at: float) -> None:
-        async with self._connection() as conn:
-            # GREATEST: nodes write last_seen throttled and possibly out of order.
-            await conn.execute(
-                "UPDATE authstate_sessions SET last_seen_at = GREATEST(last_seen_at, $2)"
-                " WHERE key = $1",
-                to_db(key),
-                last_seen_at,
-            )
+        # GREATEST: nodes write last_seen throttled and possibly out of order. Repeating the
+        # statement is harmless, so it retries like a read.
+        await self._query(
+            "execute",
+            "UPDATE authstate_sessions SET last_seen_at = GREATEST(last_seen_at, $2)"
+            " WHERE key = $1",
+            to_db(key),
+            last_seen_at,
+        )
 
     async def replace_session_key(
         self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
@@ -258,11 +218,12 @@ class PostgresStore:
             to_db(old_key),
             to_db(new_key),
             None if roles is None else json.dumps(list(roles)),
+            read_only=False,
         )
 
     async def delete_session(self, key: str) -> SessionRecord | None:
         sql = "DELETE FROM authstate_sessions WHERE key = $1 RETURNING *"
-        return await self._one(sql, to_db(key))
+        return await self._one(sql, to_db(key), read_only=False)
 
     async def delete_session_by_handle(
         self, handle: str, *, user_id: str | None = None
@@ -272,6 +233,7 @@ class PostgresStore:
             " WHERE handle = $1 AND ($2::text IS NULL OR user_id = $2) RETURNING *",
             to_db(handle),
             opt_to_db(user_id),
+            read_only=False,
         )
 
     async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
@@ -291,6 +253,7 @@ class PostgresStore:
             " WHERE user_id = $1 AND ($2::text IS NULL OR handle <> $2) RETURNING *",
             to_db(user_id),
             opt_to_db(except_handle),
+            read_only=False,
         )
 
     async def rotate_refresh(
@@ -305,7 +268,7 @@ class PostgresStore:
                 "SELECT * FROM authstate_sessions WHERE key = $1 FOR UPDATE", presented
             )
             if row is not None:
-                family = _session(row)
+                family = rows.session(row)
                 if family.kind != "refresh" or not family.is_live(now):
                     return unknown
                 row = await conn.fetchrow(
@@ -323,7 +286,7 @@ class PostgresStore:
                     row["handle"],
                     family.expires_at,
                 )
-                return RotationResult(RotationOutcome.ROTATED, _session(row))
+                return RotationResult(RotationOutcome.ROTATED, rows.session(row))
             row = await conn.fetchrow(
                 "SELECT s.* FROM authstate_consumed c JOIN authstate_sessions s USING (handle)"
                 " WHERE c.key = $1 FOR UPDATE OF s",
@@ -331,7 +294,7 @@ class PostgresStore:
             )
             if row is None:
                 return unknown
-            family = _session(row)
+            family = rows.session(row)
             if (
                 family.previous_key == presented_key
                 and family.rotated_at is not None
@@ -349,28 +312,28 @@ class PostgresStore:
             "DELETE FROM authstate_changes WHERE until < $1",
             "DELETE FROM authstate_failures WHERE forget_at <= $1",
         )
-        async with self._connection() as conn:
-            return sum([_count(await conn.execute(sql, now)) for sql in statements])
+        # Each delete is idempotent, so they retry like reads.
+        return sum([_count(await self._query("execute", sql, now)) for sql in statements])
 
     # -- revocation state and the change log (the bus) -----------------------------------------
     async def publish(self, change: Change) -> Change:
-        async with self._connection() as conn:
-            # One statement, so one transaction: the counter row lock orders the commits and
-            # the notification is sent at commit, never for a change that rolled back.
-            seq = await conn.fetchval(
-                "WITH counter AS ("
-                "  UPDATE authstate_counters SET value = value + 1 WHERE name = 'changes'"
-                "  RETURNING value),"
-                " logged AS ("
-                "  INSERT INTO authstate_changes (seq, kind, value, until, generation)"
-                "  SELECT value, $1, $2, $3, $4 FROM counter RETURNING seq)"
-                " SELECT seq, pg_notify($5, seq::text) FROM logged",
-                change.kind.value,
-                to_db(change.value),
-                change.until,
-                change.generation,
-                CHANNEL,
-            )
+        # One statement, so one transaction: the counter row lock orders the commits and the
+        # notification is sent at commit, never for a change that rolled back.
+        seq = await self._write(
+            "fetchval",
+            "WITH counter AS ("
+            "  UPDATE authstate_counters SET value = value + 1 WHERE name = 'changes'"
+            "  RETURNING value),"
+            " logged AS ("
+            "  INSERT INTO authstate_changes (seq, kind, value, until, generation)"
+            "  SELECT value, $1, $2, $3, $4 FROM counter RETURNING seq)"
+            " SELECT seq, pg_notify($5, seq::text) FROM logged",
+            change.kind.value,
+            to_db(change.value),
+            change.until,
+            change.generation,
+            CHANNEL,
+        )
         stored = Change(change.kind, change.value, change.until, change.generation, int(seq))
         if self._bus.running:
             # Read-your-writes on this node: its own listeners have the change on return.
@@ -379,33 +342,23 @@ class PostgresStore:
         return stored
 
     async def changes_since(self, seq: int) -> list[Change]:
-        async with self._connection() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM authstate_changes WHERE seq > $1 ORDER BY seq", seq
-            )
-        return [_change(row) for row in rows]
-
-    async def _head(self, conn: Any) -> int:
-        sql = "SELECT value FROM authstate_counters WHERE name = 'changes'"
-        return int(await conn.fetchval(sql))
+        sql = "SELECT * FROM authstate_changes WHERE seq > $1 ORDER BY seq"
+        return [rows.change(row) for row in await self._query("fetch", sql, seq)]
 
     async def active_revocations(self, now: float) -> tuple[list[Change], int]:
         # One snapshot for both reads: the seq must cover exactly the changes returned.
         async with self._transaction("repeatable_read") as conn:
-            rows = await conn.fetch(
+            found = await conn.fetch(
                 "SELECT * FROM authstate_changes WHERE kind = ANY($1::text[]) AND until >= $2"
                 " ORDER BY seq",
                 _REVOCATION_KINDS,
                 now,
             )
-            head = await self._head(conn)
-        return [_change(row) for row in rows], head
+            head = await conn.fetchval(_HEAD)
+        return [rows.change(row) for row in found], int(head)
 
     async def listen(self, listener: ChangeListener) -> None:
-        head = 0
-        if not self._bus.running:
-            async with self._connection() as conn:
-                head = await self._head(conn)
+        head = 0 if self._bus.running else int(await self._query("fetchval", _HEAD))
         self._bus.start(listener, head)
         # Return once the node really listens, so a change published after this call cannot
         # slip by. A store that is down now is not an error here: the bus keeps retrying and
@@ -416,70 +369,63 @@ class PostgresStore:
         return self._bus.healthy_since()
 
     async def bump_user_generation(self, user_id: str) -> int:
-        async with self._connection() as conn:
-            value = await conn.fetchval(
-                "INSERT INTO authstate_generations AS g (user_id, generation) VALUES ($1, 1)"
-                " ON CONFLICT (user_id) DO UPDATE SET generation = g.generation + 1"
-                " RETURNING generation",
-                to_db(user_id),
-            )
+        value = await self._write(
+            "fetchval",
+            "INSERT INTO authstate_generations AS g (user_id, generation) VALUES ($1, 1)"
+            " ON CONFLICT (user_id) DO UPDATE SET generation = g.generation + 1"
+            " RETURNING generation",
+            to_db(user_id),
+        )
         return int(value)
 
     async def get_user_generation(self, user_id: str) -> int:
-        async with self._connection() as conn:
-            value = await conn.fetchval(
-                "SELECT generation FROM authstate_generations WHERE user_id = $1", to_db(user_id)
-            )
+        sql = "SELECT generation FROM authstate_generations WHERE user_id = $1"
+        value = await self._query("fetchval", sql, to_db(user_id))
         return 0 if value is None else int(value)
 
     # -- keys ---------------------------------------------------------------------------------
     async def save_key(self, key: StoredKey) -> None:
-        async with self._connection() as conn:
-            await conn.execute(
-                "INSERT INTO authstate_keys"
-                " (kid, alg, sealed_private, public_jwk, created_at, retire_after)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                to_db(key.kid),
-                to_db(key.alg),
-                key.sealed_private,
-                to_db(key.public_jwk),
-                key.created_at,
-                key.retire_after,
-            )
+        await self._write(
+            "execute",
+            "INSERT INTO authstate_keys"
+            " (kid, alg, sealed_private, public_jwk, created_at, retire_after)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            to_db(key.kid),
+            to_db(key.alg),
+            key.sealed_private,
+            to_db(key.public_jwk),
+            key.created_at,
+            key.retire_after,
+        )
 
     async def load_keys(self) -> list[StoredKey]:
-        async with self._connection() as conn:
-            rows = await conn.fetch("SELECT * FROM authstate_keys ORDER BY created_at, kid")
-        return [_key(row) for row in rows]
+        found = await self._query("fetch", "SELECT * FROM authstate_keys ORDER BY created_at, kid")
+        return [rows.stored_key(row) for row in found]
 
     async def retire_key(self, kid: str, retire_after: float) -> None:
-        async with self._connection() as conn:
-            sql = "UPDATE authstate_keys SET retire_after = $2 WHERE kid = $1"
-            await conn.execute(sql, to_db(kid), retire_after)
+        sql = "UPDATE authstate_keys SET retire_after = $2 WHERE kid = $1"
+        await self._query("execute", sql, to_db(kid), retire_after)  # idempotent
 
     async def delete_key(self, kid: str) -> None:
-        async with self._connection() as conn:
-            await conn.execute("DELETE FROM authstate_keys WHERE kid = $1", to_db(kid))
+        await self._query("execute", "DELETE FROM authstate_keys WHERE kid = $1", to_db(kid))
 
     # -- users --------------------------------------------------------------------------------
     async def create_user(self, user: UserRecord) -> None:
-        async with self._connection() as conn:
-            await conn.execute(
-                "INSERT INTO authstate_users"
-                " (id, username, password_hash, roles, created_at, disabled)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                to_db(user.id),
-                to_db(user.username),
-                to_db(user.password_hash),
-                json.dumps(list(user.roles)),
-                user.created_at,
-                user.disabled,
-            )
+        await self._write(
+            "execute",
+            "INSERT INTO authstate_users"
+            " (id, username, password_hash, roles, created_at, disabled)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            to_db(user.id),
+            to_db(user.username),
+            to_db(user.password_hash),
+            json.dumps(list(user.roles)),
+            user.created_at,
+            user.disabled,
+        )
 
     async def _users(self, sql: str, *args: Any) -> list[UserRecord]:
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql, *args)
-        return [_user(row) for row in rows]
+        return [rows.user(row) for row in await self._query("fetch", sql, *args)]
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         users = await self._users("SELECT * FROM authstate_users WHERE id = $1", to_db(user_id))
@@ -502,6 +448,7 @@ class PostgresStore:
         roles: tuple[str, ...] | None = None,
         disabled: bool | None = None,
     ) -> UserRecord | None:
+        # Setting the same values twice is harmless, so it retries like a read.
         users = await self._users(
             "UPDATE authstate_users SET password_hash = COALESCE($2, password_hash),"
             " roles = COALESCE($3, roles), disabled = COALESCE($4, disabled)"
@@ -515,12 +462,7 @@ class PostgresStore:
 
     # -- login throttling ---------------------------------------------------------------------
     async def count_failures(self, bucket: str, *, now: float, window: float) -> int:
-        async with self._connection() as conn:
-            return await self._count_failures(conn, to_db(bucket), now - window)
-
-    async def _count_failures(self, conn: Any, bucket: str, after: float) -> int:
-        sql = "SELECT count(*) FROM authstate_failures WHERE bucket = $1 AND at > $2"
-        return int(await conn.fetchval(sql, bucket, after))
+        return int(await self._query("fetchval", _COUNT_FAILURES, to_db(bucket), now - window))
 
     async def record_failure(self, bucket: str, *, now: float, window: float) -> int:
         stored = to_db(bucket)
@@ -537,11 +479,11 @@ class PostgresStore:
                 now,
                 now + window,
             )
-            return await self._count_failures(conn, stored, now - window)
+            return int(await conn.fetchval(_COUNT_FAILURES, stored, now - window))
 
     async def clear_failures(self, bucket: str) -> None:
-        async with self._connection() as conn:
-            await conn.execute("DELETE FROM authstate_failures WHERE bucket = $1", to_db(bucket))
+        sql = "DELETE FROM authstate_failures WHERE bucket = $1"
+        await self._query("execute", sql, to_db(bucket))  # idempotent
 
 
 def _username(user: UserRecord) -> str:

@@ -73,7 +73,7 @@ async def test_sessions_carry_a_native_ttl_at_their_death(prefix_url: str) -> No
         now = time.time()
         await store.create_session(session("k", created_at=now, expires_at=now + DAY))
         await store.create_session(session("idle", created_at=now, idle_timeout=600))
-        layout = store._keys
+        layout = store.layout
         absolute = await client.pexpiretime(layout.session("u1", "h-k"))
         idle = await client.pexpiretime(layout.session("u1", "h-idle"))
         assert abs(absolute / 1000 - (now + DAY)) < 1
@@ -188,7 +188,7 @@ async def test_memory_per_stored_session(prefix_url: str) -> None:
             )
         after = (await client.info("memory"))["used_memory"]
         record = await store.list_sessions("user1")
-        layout = store._keys
+        layout = store.layout
         sample = record[0]
         keys = [
             layout.session(sample.user_id, sample.handle),

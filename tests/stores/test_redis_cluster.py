@@ -53,7 +53,7 @@ async def test_each_user_stays_in_one_slot_and_users_spread_over_the_masters(
         for user in users:
             await store.create_session(session(f"s-{user}", user_id=user))
             await store.create_session(family(f"r-{user}", user_id=user))
-        layout = store._keys
+        layout = store.layout
         slots_per_user = {
             user: {
                 client.keyslot(layout.session(user, f"h-s-{user}")),

@@ -12,7 +12,8 @@ still spreads over the cluster:
     P:h:<handle>             string   handle -> user (a pointer)           its own slot
     P:f:<bucket>             zset     login failures of one bucket         its own slot
     P{g}:seq|log|until       string, zset, zset: the change log            one global slot
-    P{g}:exp|fdue            zset     what purge_expired must look at      one global slot
+    P{e<n>}:exp              zset     sessions by death time, 16 shards     16 slots
+    P{g}:fdue                zset     failure buckets by forget time        one global slot
     P{g}:key:<kid>, P{g}:kids         signing keys                         one global slot
     P{users}:u:<id>|n:<name>|ids      users (few, and created rarely)     one users slot
 
@@ -35,12 +36,14 @@ import hashlib
 import json
 import math
 import re
+import zlib
 from collections.abc import Mapping
 
 from authstate.stores.base import Change, ChangeKind, SessionRecord, StoredKey, UserRecord
 
 _PLAIN_USER = re.compile(r"[A-Za-z0-9._@:+-]{1,64}")
 DEFAULT_PREFIX = "authstate:"
+_EXPIRY_SHARDS = 16
 
 
 def enc(text: str) -> bytes:
@@ -70,7 +73,12 @@ class Layout:
         self.channel = self.prefix + b"changes"
         glob = self.prefix + b"{g}:"
         self.seq, self.log, self.until = glob + b"seq", glob + b"log", glob + b"until"
-        self.expiring, self.failing = glob + b"exp", glob + b"fdue"
+        self.failing = glob + b"fdue"
+        # The purge index grows with the number of sessions: sharded, so it spreads over
+        # the cluster instead of loading one master.
+        self.expiring_shards = [
+            self.prefix + b"{e%d}:exp" % shard for shard in range(_EXPIRY_SHARDS)
+        ]
         self.kids = glob + b"kids"
         self._key = glob + b"key:"
         users = self.prefix + b"{users}:"
@@ -82,6 +90,10 @@ class Layout:
             return self.prefix + b"{u:" + user_id.encode() + b"}:"
         digest = hashlib.sha256(enc(user_id)).hexdigest()[:32]
         return self.prefix + b"{u:#" + digest.encode() + b"}:"
+
+    def expiring(self, handle: str) -> bytes:
+        """The purge-index shard of the session with ``handle``."""
+        return self.expiring_shards[zlib.crc32(enc(handle)) % _EXPIRY_SHARDS]
 
     def session(self, user_id: str, handle: str) -> bytes:
         return self._tag(user_id) + b"s:" + enc(handle)

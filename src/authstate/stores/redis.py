@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -34,6 +33,7 @@ from redis.backoff import NoBackoff
 from authstate._time import Clock, SystemClock
 from authstate.errors import ConfigurationError, Conflict, StoreUnavailable
 from authstate.stores import _redis_scripts as lua
+from authstate.stores._redis_accounts import RedisAccounts
 from authstate.stores._redis_bus import PubSubBus
 from authstate.stores._redis_layout import (
     DEFAULT_PREFIX,
@@ -43,16 +43,13 @@ from authstate.stores._redis_layout import (
     dec,
     enc,
     from_pointer,
-    key_fields,
     ms,
     num,
     pointer,
     session_fields,
     session_record,
-    stored_key,
-    user_fields,
-    user_record,
 )
+from authstate.stores._redis_pointers import RedisPointers
 from authstate.stores.base import (
     Change,
     ChangeKind,
@@ -60,8 +57,6 @@ from authstate.stores.base import (
     RotationOutcome,
     RotationResult,
     SessionRecord,
-    StoredKey,
-    UserRecord,
 )
 
 _TIMEOUT = 5.0
@@ -97,7 +92,7 @@ def _parse_url(url: str) -> tuple[str, bool, str]:
     return client_url, cluster, prefix
 
 
-class RedisStore:
+class RedisStore(RedisPointers, RedisAccounts):
     """A ``Store`` in Redis or Redis Cluster, shared by every node with the same prefix."""
 
     url_scheme = "redis"
@@ -106,11 +101,11 @@ class RedisStore:
         self.url = url
         self._client_url, self.cluster, self.prefix = _parse_url(url)
         self._clock: Clock = clock or SystemClock()
-        self._keys = Layout(self.prefix)
+        self.layout = Layout(self.prefix)
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._bus = PubSubBus(
-            self._connect_bus, self._keys.channel, self.changes_since, self._clock
+            self._connect_bus, self.layout.channel, self.changes_since, self._clock
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -135,13 +130,13 @@ class RedisStore:
 
     async def _connect_bus(self) -> Any:
         options = {**self._options(), "retry": Retry(NoBackoff(), 0)}
-        options["client_name"] = dec(self._keys.prefix) + "bus"
+        options["client_name"] = dec(self.layout.prefix) + "bus"
         options["socket_timeout"] = None  # the bus waits for messages as long as it likes
         if not self.cluster:
             return aioredis.Redis.from_url(self._client_url, **options)
         # The node serving the change log's slot runs the publish script: subscribing there
         # keeps "PONG after every earlier message" true (see _redis_bus).
-        node = self._client.get_node_from_key(self._keys.seq)
+        node = self._client.get_node_from_key(self.layout.seq)
         parts = urlsplit(self._client_url)
         netloc = f"{parts.netloc.rpartition('@')[0]}@" if "@" in parts.netloc else ""
         return aioredis.Redis.from_url(f"redis://{netloc}{node.host}:{node.port}/0", **options)
@@ -182,69 +177,9 @@ class RedisStore:
         async with self._redis() as client:
             await client.ping()
 
-    # -- pointers -----------------------------------------------------------------------------
-    async def _follow(self, key: str) -> tuple[str, str] | None:
-        async with self._redis() as client:
-            raw = await client.get(self._keys.key_pointer(key))
-        return None if raw is None else from_pointer(raw)
-
-    async def _claim(
-        self, name: bytes, value: bytes, live: Callable[[bytes], Awaitable[bool]]
-    ) -> bool:
-        """Point ``name`` at ``value`` unless it already points at a live record elsewhere.
-
-        Returns True when this call wrote the pointer, False when it already held ``value``;
-        raises ``Conflict`` when it belongs to another live record. ``live(old)`` decides
-        whether an existing pointer still names a record that holds it.
-        """
-        for _ in range(3):  # the pointer may vanish (TTL) between our reads: look again
-            async with self._redis() as client:
-                if await client.set(name, value, nx=True, px=_CLAIM_MS):
-                    return True
-                old = await client.get(name)
-            if old == value:
-                return False
-            if old is None:
-                continue
-            if await live(old):
-                break
-            # A stale pointer (its record is gone or moved on): take it over, unless it changed.
-            if await self._run("SWAP_POINTER", [name], [old, value, _CLAIM_MS]):
-                return True
-        raise Conflict("a session with this key or handle exists")
-
-    async def _key_is_live(self, key: str, old: bytes) -> bool:
-        user_id, handle = from_pointer(old)
-        async with self._redis() as client:
-            current = await client.hget(self._keys.session(user_id, handle), "key")
-        return bool(current == enc(key))
-
-    async def _handle_is_live(self, handle: str, old: bytes) -> bool:
-        async with self._redis() as client:
-            return bool(await client.exists(self._keys.session(dec(old), handle)))
-
-    async def _drop(self, name: bytes, value: bytes) -> None:
-        await self._run("DROP_POINTER", [name], [value])
-
-    async def _forget(self, record: SessionRecord) -> None:
-        """Remove the pointers and the expiry-index entry of a deleted record."""
-        k = self._keys
-        ref = pointer(record.user_id, record.handle)
-        await self._drop(k.key_pointer(record.key), ref)
-        await self._drop(k.handle_pointer(record.handle), enc(record.user_id))
-        async with self._redis() as client:
-            await client.zrem(k.expiring, ref)
-
-    async def _expire(self, *names: bytes, at: float) -> None:
-        async with self._redis() as client:
-            pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.pexpireat(name, ms(at))
-            await pipe.execute()
-
     # -- sessions and refresh families ---------------------------------------------------------
     async def create_session(self, record: SessionRecord) -> None:
-        k = self._keys
+        k = self.layout
         ref = pointer(record.user_id, record.handle)
         key_pointer, handle_pointer = k.key_pointer(record.key), k.handle_pointer(record.handle)
         claimed_key = await self._claim(
@@ -282,12 +217,12 @@ class RedisStore:
             pipe = client.pipeline(transaction=False)
             pipe.pexpireat(key_pointer, ms(record.expires_at))
             pipe.pexpireat(handle_pointer, ms(record.expires_at))
-            pipe.zadd(k.expiring, {ref: dies})
+            pipe.zadd(k.expiring(record.handle), {ref: dies})
             await pipe.execute()
 
     async def _read(self, user_id: str, handle: str) -> SessionRecord | None:
         async with self._redis() as client:
-            raw = await client.hgetall(self._keys.session(user_id, handle))
+            raw = await client.hgetall(self.layout.session(user_id, handle))
         return session_record(raw) if raw else None
 
     async def get_session(self, key: str) -> SessionRecord | None:
@@ -298,7 +233,7 @@ class RedisStore:
 
     async def _owner(self, handle: str) -> str | None:
         async with self._redis() as client:
-            raw = await client.get(self._keys.handle_pointer(handle))
+            raw = await client.get(self.layout.handle_pointer(handle))
         return None if raw is None else dec(raw)
 
     async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
@@ -309,7 +244,7 @@ class RedisStore:
         ref = await self._follow(key)
         if ref is not None:
             await self._run(
-                "TOUCH_SESSION", [self._keys.session(*ref)], [enc(key), num(last_seen_at)]
+                "TOUCH_SESSION", [self.layout.session(*ref)], [enc(key), num(last_seen_at)]
             )
 
     async def replace_session_key(
@@ -319,11 +254,11 @@ class RedisStore:
         if ref is None:
             return None
         value = pointer(*ref)
-        new_pointer = self._keys.key_pointer(new_key)
+        new_pointer = self.layout.key_pointer(new_key)
         mine = await self._claim(new_pointer, value, lambda old: self._key_is_live(new_key, old))
         raw = await self._run(
             "REPLACE_KEY",
-            [self._keys.session(*ref)],
+            [self.layout.session(*ref)],
             [
                 enc(old_key),
                 enc(new_key),
@@ -337,13 +272,13 @@ class RedisStore:
             return None
         record = session_record(raw)
         await self._expire(new_pointer, at=record.expires_at)
-        await self._drop(self._keys.key_pointer(old_key), value)
+        await self._drop(self.layout.key_pointer(old_key), value)
         return record
 
     async def _delete(self, user_id: str, handle: str, key: str | None) -> SessionRecord | None:
         raw = await self._run(
             "DELETE_SESSION",
-            [self._keys.session(user_id, handle), self._keys.index(user_id)],
+            [self.layout.session(user_id, handle), self.layout.index(user_id)],
             [enc(handle), b"0" if key is None else b"1", enc(key or "")],
         )
         if raw is None:
@@ -366,19 +301,19 @@ class RedisStore:
 
     async def _handles(self, user_id: str) -> list[str]:
         async with self._redis() as client:
-            return [dec(raw) for raw in await client.zrange(self._keys.index(user_id), 0, -1)]
+            return [dec(raw) for raw in await client.zrange(self.layout.index(user_id), 0, -1)]
 
     async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
         handles = await self._handles(user_id)
         async with self._redis() as client:
             pipe = client.pipeline(transaction=False)
             for handle in handles:
-                pipe.hgetall(self._keys.session(user_id, handle))
+                pipe.hgetall(self.layout.session(user_id, handle))
             rows = await pipe.execute() if handles else []
             dangling = [enc(h) for h, raw in zip(handles, rows, strict=True) if not raw]
             if dangling:
                 # Members whose record expired by TTL: cleaned when someone looks.
-                await client.zrem(self._keys.index(user_id), *dangling)
+                await client.zrem(self.layout.index(user_id), *dangling)
         found = [(session_record(raw), int(raw.get(b"ins", 0))) for raw in rows if raw]
         found.sort(key=lambda item: (item[0].created_at, item[1]), reverse=True)
         return [
@@ -393,7 +328,7 @@ class RedisStore:
         handles = await self._handles(user_id)
         if not handles:
             return []
-        k = self._keys
+        k = self.layout
         raws = await self._run(
             "DELETE_USER_SESSIONS",
             [k.index(user_id), *(k.session(user_id, h) for h in handles)],
@@ -415,7 +350,7 @@ class RedisStore:
         if ref is None:
             return RotationResult(RotationOutcome.UNKNOWN, None)
         value = pointer(*ref)
-        successor = self._keys.key_pointer(successor_key)
+        successor = self.layout.key_pointer(successor_key)
         # Claimed before the script runs, so the successor resolves the moment it exists
         # (a parallel GRACE answer hands it out at once).
         mine = await self._claim(
@@ -423,7 +358,7 @@ class RedisStore:
         )
         outcome_raw, *rest = await self._run(
             "ROTATE_REFRESH",
-            [self._keys.session(*ref), self._keys.index(ref[0])],
+            [self.layout.session(*ref), self.layout.index(ref[0])],
             [enc(presented_key), enc(successor_key), num(now), num(grace_seconds), enc(ref[1])],
         )
         outcome = RotationOutcome(dec(outcome_raw))
@@ -437,17 +372,18 @@ class RedisStore:
         return RotationResult(outcome, record)
 
     async def purge_expired(self, now: float) -> int:
-        return (
-            await self._purge_sessions(now)
-            + await self._purge_failures(now)
-            + int(await self._run("PURGE_CHANGES", [self._keys.log, self._keys.until], [num(now)]))
-        )
+        log, until = self.layout.log, self.layout.until
+        sessions = 0
+        for shard in self.layout.expiring_shards:
+            sessions += await self._purge_sessions(shard, now)
+        changes = int(await self._run("PURGE_CHANGES", [log, until], [num(now)]))
+        return sessions + changes + await self._purge_failures(now)
 
-    async def _purge_sessions(self, now: float) -> int:
-        k, count = self._keys, 0
+    async def _purge_sessions(self, shard: bytes, now: float) -> int:
+        k, count = self.layout, 0
         while True:
             async with self._redis() as client:
-                due = await client.zrangebyscore(k.expiring, "-inf", now, 0, _PURGE_BATCH)
+                due = await client.zrangebyscore(shard, "-inf", now, 0, _PURGE_BATCH)
             for member in due:
                 user_id, handle = from_pointer(member)
                 status, *rest = await self._run(
@@ -457,9 +393,9 @@ class RedisStore:
                 )
                 async with self._redis() as client:
                     if status == b"alive":  # touched since it was indexed: look again later
-                        await client.zadd(k.expiring, {member: float(rest[0])})
+                        await client.zadd(shard, {member: float(rest[0])})
                         continue
-                    await client.zrem(k.expiring, member)
+                    await client.zrem(shard, member)
                 if status == b"dead":
                     count += 1
                     await self._drop(k.key_pointer(dec(rest[0])), member)
@@ -467,23 +403,9 @@ class RedisStore:
             if len(due) < _PURGE_BATCH:
                 return count
 
-    async def _purge_failures(self, now: float) -> int:
-        k, count = self._keys, 0
-        async with self._redis() as client:
-            due = await client.zrangebyscore(k.failing, "-inf", now)
-        for bucket in due:
-            forgotten, left = await self._run(
-                "PURGE_FAILURES", [k.failures(dec(bucket))], [num(now)]
-            )
-            count += int(forgotten)
-            if not left:
-                async with self._redis() as client:
-                    await client.zrem(k.failing, bucket)
-        return count
-
     # -- revocation state and the change log (the bus) -----------------------------------------
     async def publish(self, change: Change) -> Change:
-        k = self._keys
+        k = self.layout
         seq = await self._run(
             "PUBLISH",
             [k.seq, k.log, k.until],
@@ -498,12 +420,12 @@ class RedisStore:
 
     async def changes_since(self, seq: int) -> list[Change]:
         async with self._redis() as client:
-            entries = await client.zrangebyscore(self._keys.log, f"({seq}", "+inf")
+            entries = await client.zrangebyscore(self.layout.log, f"({seq}", "+inf")
         return [change_entry(entry) for entry in entries]
 
     async def active_revocations(self, now: float) -> tuple[list[Change], int]:
         head, entries = await self._run(
-            "REVOCATIONS", [self._keys.seq, self._keys.until], [num(now)]
+            "REVOCATIONS", [self.layout.seq, self.layout.until], [num(now)]
         )
         changes = [change_entry(entry) for entry in entries]
         active = sorted((c for c in changes if c.kind in _REVOCATION_KINDS), key=lambda c: c.seq)
@@ -513,7 +435,7 @@ class RedisStore:
         head = 0
         if not self._bus.running:
             async with self._redis() as client:
-                head = int(await client.get(self._keys.seq) or 0)
+                head = int(await client.get(self.layout.seq) or 0)
         self._bus.start(listener, head)
         # Return once the node really listens, so a change published after this call cannot
         # slip by. A store that is down now is not an error here: the bus keeps retrying and
@@ -522,113 +444,3 @@ class RedisStore:
 
     def bus_healthy_since(self) -> float | None:
         return self._bus.healthy_since()
-
-    async def bump_user_generation(self, user_id: str) -> int:
-        async with self._redis() as client:
-            return int(await client.incr(self._keys.generation(user_id)))
-
-    async def get_user_generation(self, user_id: str) -> int:
-        async with self._redis() as client:
-            return int(await client.get(self._keys.generation(user_id)) or 0)
-
-    # -- keys ---------------------------------------------------------------------------------
-    async def save_key(self, key: StoredKey) -> None:
-        saved = await self._run(
-            "SAVE_KEY",
-            [self._keys.signing_key(key.kid), self._keys.kids],
-            [enc(key.kid), num(key.created_at), *key_fields(key)],
-        )
-        if not saved:
-            raise Conflict(f"a key with kid {key.kid!r} exists")
-
-    async def load_keys(self) -> list[StoredKey]:
-        async with self._redis() as client:
-            kids = await client.zrange(self._keys.kids, 0, -1)
-            pipe = client.pipeline(transaction=False)
-            for kid in kids:
-                pipe.hgetall(self._keys.signing_key(dec(kid)))
-            rows = await pipe.execute() if kids else []
-        return sorted((stored_key(row) for row in rows if row), key=lambda key: key.created_at)
-
-    async def retire_key(self, kid: str, retire_after: float) -> None:
-        await self._run("RETIRE_KEY", [self._keys.signing_key(kid)], [num(retire_after)])
-
-    async def delete_key(self, kid: str) -> None:
-        async with self._redis() as client:
-            await client.delete(self._keys.signing_key(kid))
-            await client.zrem(self._keys.kids, enc(kid))
-
-    # -- users --------------------------------------------------------------------------------
-    async def create_user(self, user: UserRecord) -> None:
-        k = self._keys
-        fields = user_fields(
-            user_id=user.id,
-            username=user.username,
-            password_hash=user.password_hash,
-            roles=user.roles,
-            created_at=user.created_at,
-            disabled=user.disabled,
-        )
-        created = await self._run(
-            "CREATE_USER",
-            [k.user(user.id), k.username(user.username), k.user_ids],
-            [enc(user.id), *fields],
-        )
-        if not created:
-            raise Conflict("a user with this id or username exists")
-
-    async def get_user(self, user_id: str) -> UserRecord | None:
-        async with self._redis() as client:
-            raw = await client.hgetall(self._keys.user(user_id))
-        return user_record(raw) if raw else None
-
-    async def get_user_by_name(self, username: str) -> UserRecord | None:
-        async with self._redis() as client:
-            user_id = await client.get(self._keys.username(username))
-        return None if user_id is None else await self.get_user(dec(user_id))
-
-    async def list_users(self) -> list[UserRecord]:
-        async with self._redis() as client:
-            ids = await client.smembers(self._keys.user_ids)
-            pipe = client.pipeline(transaction=False)
-            for user_id in ids:
-                pipe.hgetall(self._keys.user(dec(user_id)))
-            rows = await pipe.execute() if ids else []
-        return sorted((user_record(row) for row in rows if row), key=lambda u: u.username)
-
-    async def update_user(
-        self,
-        user_id: str,
-        *,
-        password_hash: str | None = None,
-        roles: tuple[str, ...] | None = None,
-        disabled: bool | None = None,
-    ) -> UserRecord | None:
-        fields = user_fields(password_hash=password_hash, roles=roles, disabled=disabled)
-        raw = await self._run("UPDATE_USER", [self._keys.user(user_id)], fields)
-        return None if raw is None else user_record(raw)
-
-    # -- login throttling ---------------------------------------------------------------------
-    async def count_failures(self, bucket: str, *, now: float, window: float) -> int:
-        async with self._redis() as client:
-            since = b"(" + num(now - window)
-            return int(await client.zcount(self._keys.failures(bucket), since, "+inf"))
-
-    async def record_failure(self, bucket: str, *, now: float, window: float) -> int:
-        forget_at = now + window
-        # Members must be unique (two failures in the same instant both count) and carry
-        # their own forget time for the purge.
-        member = num(forget_at) + b"|" + os.urandom(8).hex().encode()
-        count = await self._run(
-            "RECORD_FAILURE",
-            [self._keys.failures(bucket)],
-            [num(now), member, ms(forget_at), num(now - window)],
-        )
-        async with self._redis() as client:
-            await client.zadd(self._keys.failing, {enc(bucket): forget_at}, gt=True)
-        return int(count)
-
-    async def clear_failures(self, bucket: str) -> None:
-        async with self._redis() as client:
-            await client.delete(self._keys.failures(bucket))
-            await client.zrem(self._keys.failing, enc(bucket))

@@ -37,6 +37,8 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
 
 
 class TestPostgresStore(StoreContract):
+    propagation_bound = 1.0  # measured in milliseconds; see the latency test below
+
     @pytest.fixture
     async def store(self, schema_url: str) -> AsyncIterator[Store]:
         store = PostgresStore(schema_url)

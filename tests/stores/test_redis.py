@@ -46,6 +46,8 @@ async def prefix_url(redis_url: str) -> AsyncIterator[str]:
 
 
 class TestRedisStore(StoreContract):
+    propagation_bound = 1.0  # measured in milliseconds; see the latency test below
+
     @pytest.fixture
     async def store(self, prefix_url: str) -> AsyncIterator[Store]:
         store = RedisStore(prefix_url)

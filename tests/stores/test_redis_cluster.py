@@ -27,6 +27,8 @@ def cluster_store_url(request: pytest.FixtureRequest) -> str:
 
 
 class TestRedisClusterStore(StoreContract):
+    propagation_bound = 1.0  # measured in milliseconds; see the latency test below
+
     @pytest.fixture
     async def store(self, cluster_store_url: str) -> AsyncIterator[Store]:
         store = RedisStore(cluster_store_url)

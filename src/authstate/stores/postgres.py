@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -62,7 +62,7 @@ _REVOCATION_KINDS = [ChangeKind.JTI.value, ChangeKind.SID.value, ChangeKind.USER
 
 
 @contextlib.contextmanager
-def _translated() -> Any:
+def _translated() -> Iterator[None]:
     # The one place driver exceptions become authstate errors.
     try:
         yield

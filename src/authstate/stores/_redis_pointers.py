@@ -18,7 +18,7 @@ from authstate.stores._redis_accounts import RedisAccess
 from authstate.stores._redis_layout import dec, enc, from_pointer, ms, pointer
 from authstate.stores.base import SessionRecord
 
-_CLAIM_MS = 30_000  # a claimed pointer lives this long until its record exists
+_CLAIM_MS = 30_000  # a pointer claimed before its expiry is known lives this long at first
 
 
 class RedisPointers(RedisAccess):
@@ -30,17 +30,25 @@ class RedisPointers(RedisAccess):
         return None if raw is None else from_pointer(raw)
 
     async def _claim(
-        self, name: bytes, value: bytes, live: Callable[[bytes], Awaitable[bool]]
+        self,
+        name: bytes,
+        value: bytes,
+        live: Callable[[bytes], Awaitable[bool]],
+        *,
+        until: float | None = None,
     ) -> bool:
         """Point ``name`` at ``value`` unless it already points at a live record elsewhere.
 
         Returns True when this call wrote the pointer, False when it already held ``value``;
         raises ``Conflict`` when it belongs to another live record. ``live(old)`` decides
-        whether an existing pointer still names a record that holds it.
+        whether an existing pointer still names a record that holds it. The pointer expires
+        at ``until`` (Unix seconds), or after a short claim period when that is not known yet.
         """
+        expiry = {"px": _CLAIM_MS} if until is None else {"pxat": ms(until)}
+        mode, when = ("PX", _CLAIM_MS) if until is None else ("PXAT", ms(until))
         for _ in range(3):  # the pointer may vanish (TTL) between our reads: look again
             async with self._redis() as client:
-                if await client.set(name, value, nx=True, px=_CLAIM_MS):
+                if await client.set(name, value, nx=True, **expiry):
                     return True
                 old = await client.get(name)
             if old == value:
@@ -50,7 +58,7 @@ class RedisPointers(RedisAccess):
             if await live(old):
                 break
             # A stale pointer (its record is gone or moved on): take it over, unless it changed.
-            if await self._run("SWAP_POINTER", [name], [old, value, _CLAIM_MS]):
+            if await self._run("SWAP_POINTER", [name], [old, value, mode, when]):
                 return True
         raise Conflict("a session with this key or handle exists")
 

@@ -135,10 +135,10 @@ return {'alive', string.format('%.17g', dies)}
 """
 )
 
-# KEYS: pointer. ARGV: expected value, new value, lifetime ms. Compare-and-set.
+# KEYS: pointer. ARGV: expected value, new value, 'PX' or 'PXAT', ms. Compare-and-set.
 SWAP_POINTER = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 return 1
 """
 

@@ -180,18 +180,27 @@ class RedisStore(RedisPointers, RedisAccounts):
     # -- sessions and refresh families ---------------------------------------------------------
     async def create_session(self, record: SessionRecord) -> None:
         k = self.layout
-        ref = pointer(record.user_id, record.handle)
+        ref, owner = pointer(record.user_id, record.handle), enc(record.user_id)
         key_pointer, handle_pointer = k.key_pointer(record.key), k.handle_pointer(record.handle)
-        claimed_key = await self._claim(
-            key_pointer, ref, lambda old: self._key_is_live(record.key, old)
-        )
+        dies = min(record.expires_at, record.idle_expires_at())
+        # Both pointers are claimed first, for as long as the session may live: they are what
+        # makes the key and the handle unique (and a claim a crash leaves behind is stale).
+        claimed: list[tuple[bytes, bytes]] = []
         try:
-            await self._claim(
+            if await self._claim(
+                key_pointer,
+                ref,
+                lambda old: self._key_is_live(record.key, old),
+                until=record.expires_at,
+            ):
+                claimed.append((key_pointer, ref))
+            if await self._claim(
                 handle_pointer,
-                enc(record.user_id),
+                owner,
                 lambda old: self._handle_is_live(record.handle, old),
-            )
-            dies = min(record.expires_at, record.idle_expires_at())
+                until=record.expires_at,
+            ):
+                claimed.append((handle_pointer, owner))
             created = await self._run(
                 "CREATE_SESSION",
                 [
@@ -210,15 +219,11 @@ class RedisStore(RedisPointers, RedisAccounts):
             if not created:
                 raise Conflict("a session with this handle exists")
         except Conflict:
-            if claimed_key:
-                await self._drop(key_pointer, ref)
+            for name, value in claimed:
+                await self._drop(name, value)
             raise
         async with self._redis() as client:
-            pipe = client.pipeline(transaction=False)
-            pipe.pexpireat(key_pointer, ms(record.expires_at))
-            pipe.pexpireat(handle_pointer, ms(record.expires_at))
-            pipe.zadd(k.expiring(record.handle), {ref: dies})
-            await pipe.execute()
+            await client.zadd(k.expiring(record.handle), {ref: dies})
 
     async def _read(self, user_id: str, handle: str) -> SessionRecord | None:
         async with self._redis() as client:

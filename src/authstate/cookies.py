@@ -162,28 +162,43 @@ def read_cookie(cookie_header_values: Sequence[str] | str | None, name: str) -> 
         raise ValueError("a cookie name is required")
     if cookie_header_values is None:
         return None
-    headers = (
-        (cookie_header_values,) if isinstance(cookie_header_values, str) else cookie_header_values
-    )
-    if sum(len(header) for header in headers) > MAX_COOKIE_HEADER_BYTES:
+    headers: Sequence[str]
+    if isinstance(cookie_header_values, str):
+        headers = (cookie_header_values,)
+        total = len(cookie_header_values)
+    else:
+        headers = cookie_header_values
+        total = 0
+        for header in headers:
+            total += len(header)
+    if total > MAX_COOKIE_HEADER_BYTES:
         raise AuthenticationError(reason="cookie header too large")
+    # This runs on every request: find "name=" with str.find rather than splitting every
+    # pair (which copies the whole header). An occurrence is the cookie only at the start
+    # of a pair: nothing but the separator's whitespace since the previous ';'. So
+    # 'name =v' is not 'name=v', and neither is a longer name or a value containing it.
+    needle = name + "="
     found: str | None = None
     seen = False
     for header in headers:
-        if name not in header:
-            continue  # the common case for most headers: no split at all
-        for pair in header.split(";"):
-            # Only the separator's whitespace is skipped: 'name =v' is not 'name=v'.
-            pair = pair.lstrip(_WHITESPACE)
-            if not pair.startswith(name) or pair[len(name) : len(name) + 1] != "=":
-                continue  # another cookie, a longer name sharing the prefix, or no '='
+        start = header.find(needle)
+        while start != -1:
+            if start:
+                pair_start = header.rfind(";", 0, start) + 1
+                if pair_start != start and header[pair_start:start].strip(_WHITESPACE):
+                    start = header.find(needle, start + 1)  # inside another pair
+                    continue
             if seen:
                 raise AuthenticationError(reason=f"duplicate cookie {name}")
             seen = True
-            value = pair[len(name) + 1 :].strip(_WHITESPACE)
+            end = header.find(";", start)
+            if end == -1:
+                end = len(header)
+            value = header[start + len(needle) : end].strip(_WHITESPACE)
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
             if len(name) + len(value) > MAX_COOKIE_BYTES:
                 raise AuthenticationError(reason=f"cookie {name} too large")
             found = value or None
+            start = header.find(needle, end)
     return found

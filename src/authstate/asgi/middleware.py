@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authstate.asgi.responses import error_response
 from authstate.cookies import MAX_COOKIE_HEADER_BYTES, read_cookie
 from authstate.csrf import SAFE_METHODS
-from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge, StoreUnavailable
+from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge
 from authstate.principal import Principal
 
 if TYPE_CHECKING:
@@ -32,6 +32,15 @@ CSRF_CHECKED_KEY = "authstate.csrf_checked"
 AUTH_VALUE_KEY = "authstate.auth_value"
 # A form body is buffered to read its csrf_token; larger forms are refused rather than read.
 MAX_FORM_BYTES = 64 * 1024
+# What the auth and refresh cookies of a Cookie header are depends on nothing but its
+# bytes, and a browser sends the same header on every request: remember the reading for
+# this many distinct headers (emptied when full) of at most this many bytes each.
+_READINGS_MAX_ENTRIES = 4096
+_READINGS_MAX_HEADER_BYTES = 4096
+
+# (auth cookie value or None, whether a refresh cookie is present, why the header was
+# refused or None)
+_Reading = tuple[str | None, bool, str | None]
 
 
 def get_principal(conn: HTTPConnection) -> Principal | None:
@@ -68,18 +77,29 @@ class AuthMiddleware:
         self.app = app
         self.auth = auth
         self.login_path = login_path
+        # Cookie header bytes -> its reading. It holds credentials as the requests and the
+        # verified-token cache do, and no verdict: every request still authenticates.
+        self._readings: dict[bytes, _Reading] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        if not self.auth.started:
-            await self.auth.start()
+        auth = self.auth
+        if not auth.started:
+            await auth.start()
         try:
-            principal, had_cookie = await self._authenticate(scope)
+            value, had_cookie = self._auth_cookie(scope)
+            principal = None
+            if value is not None:
+                scope[AUTH_VALUE_KEY] = value
+                try:
+                    principal = await auth.authenticate(value)
+                except AuthenticationError as exc:
+                    log.info("auth cookie rejected: %s", exc.reason)
             scope[PRINCIPAL_KEY] = principal
             if principal is not None and scope["method"] not in SAFE_METHODS:
                 receive = await self._check_csrf(scope, receive, principal)
@@ -92,39 +112,52 @@ class AuthMiddleware:
 
         async def send_with_vary(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(k.lower() == b"vary" for k, _ in headers):
-                    headers.append((b"vary", b"Cookie"))
-                message = {**message, "headers": headers}
+                message = _with_vary_cookie(message)
             await send(message)
 
         await self.app(scope, receive, send_with_vary)
 
-    async def _authenticate(self, scope: Scope) -> tuple[Principal | None, bool]:
-        headers = cookie_headers(scope)
-        if not headers:
+    def _auth_cookie(self, scope: Scope) -> tuple[str | None, bool]:
+        """The auth cookie's value (None if absent or refused) and whether the request
+        carries any of authstate's credentials (then its response varies by Cookie)."""
+        raws: list[bytes] = []
+        for key, raw in scope["headers"]:
+            if key == b"cookie":
+                raws.append(raw)
+        if not raws:
             return None, False
-        if sum(len(h) for h in headers) > MAX_COOKIE_HEADER_BYTES:
+        if len(raws) == 1:  # HTTP/1.1 always; HTTP/2 clients may split cookies over several
+            raw = raws[0]
+            reading = self._readings.get(raw)
+            if reading is None:
+                reading = self._read(raws)
+                if len(raw) <= _READINGS_MAX_HEADER_BYTES:
+                    if len(self._readings) >= _READINGS_MAX_ENTRIES:
+                        self._readings.clear()
+                    self._readings[raw] = reading
+        else:
+            reading = self._read(raws)
+        value, had_refresh, refused = reading
+        if refused is not None:
+            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
+            log.info("auth cookie refused: %s", refused)
+            return None, True
+        return value, value is not None or had_refresh
+
+    def _read(self, raws: list[bytes]) -> _Reading:
+        """Read the auth and refresh cookies from the Cookie headers (``PayloadTooLarge``
+        when together they exceed the cap)."""
+        if sum(len(raw) for raw in raws) > MAX_COOKIE_HEADER_BYTES:
             raise PayloadTooLarge("cookie header too large")
+        headers = [raw.decode("latin-1") for raw in raws]
+        policy = self.auth.cookie_policy
         had_refresh = False
         try:
-            policy = self.auth.cookie_policy
             had_refresh = read_cookie(headers, policy.refresh_cookie_name) is not None
             value = read_cookie(headers, policy.auth_cookie_name)
         except AuthenticationError as exc:
-            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
-            log.info("auth cookie refused: %s", exc.reason)
-            return None, True
-        if value is None:
-            return None, had_refresh
-        scope[AUTH_VALUE_KEY] = value
-        try:
-            return await self.auth.authenticate(value), True
-        except AuthenticationError as exc:
-            log.info("auth cookie rejected: %s", exc.reason)
-            return None, True
-        except StoreUnavailable:
-            raise
+            return None, True, exc.reason
+        return value, had_refresh, None
 
     async def _check_csrf(self, scope: Scope, receive: Receive, principal: Principal) -> Receive:
         if scope["path"] == self.login_path:
@@ -158,6 +191,15 @@ class AuthMiddleware:
             return message
 
         await self.app(scope, lifespan_receive, send)
+
+
+def _with_vary_cookie(message: Message) -> Message:
+    """The response start ``message`` with ``Vary: Cookie`` unless it has a Vary already."""
+    headers = message.get("headers", ())
+    for key, _ in headers:
+        if len(key) == 4 and key.lower() == b"vary":  # the length first: no copy per header
+            return {**message, "headers": list(headers)}
+    return {**message, "headers": [*headers, (b"vary", b"Cookie")]}
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

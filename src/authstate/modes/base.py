@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,21 +69,62 @@ class ModeContext:
     refresh_key: bytes = field(repr=False)  # derives a refresh token's successor
 
 
+class _VerifiedToken:
+    """A cache entry: the claims of a token whose signature and claims checked out, the
+    principal built from them, and the span of Unix time in which the cold checks of
+    ``exp``/``nbf``/``iat`` and of the signing key's retirement would pass again."""
+
+    __slots__ = ("claims", "principal", "to_principal", "valid_from", "valid_until")
+
+    def __init__(
+        self,
+        claims: AccessClaims,
+        principal: Principal | None,
+        to_principal: PrincipalFactory | None,
+        valid_from: float,
+        valid_until: float,
+    ) -> None:
+        self.claims = claims
+        self.principal = principal
+        self.to_principal = to_principal
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+
+
+PrincipalFactory = Callable[[AccessClaims], Principal]
+
+
 class AccessTokens:
     """Issues access JWTs and verifies them, with a bounded cache of verified tokens.
 
     A cache hit still re-checks expiry and the revocation state, so a revoked or expired
-    token is never served from the cache; the cache only saves the signature check.
+    token is never served from the cache; the cache only saves the signature check, the
+    parsing and building the (immutable) principal. It holds at most ``max_entries``
+    tokens, the oldest verified first out, and is emptied when the key ring changes.
     """
 
     def __init__(self, ctx: ModeContext, *, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
         self._ctx = ctx
-        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
+        self._verified: OrderedDict[str, _VerifiedToken] = OrderedDict()
         self._max_entries = max_entries
+        # Settings are frozen: read them once, not through properties on every request.
+        settings = ctx.settings
+        self._issuer = settings.issuer
+        self._audience = settings.audience
+        self._leeway = settings.leeway_seconds
+        self._fail_closed = settings.fail_closed
+
+    def __len__(self) -> int:
+        return len(self._verified)
 
     def forget_all(self) -> None:
         """Drop every cached verification (the key ring changed)."""
         self._verified.clear()
+
+    def forget(self, token: str) -> None:
+        self._verified.pop(token, None)
 
     def issue(
         self, user_id: str, roles: tuple[str, ...], *, generation: int, sid: str | None = None
@@ -105,33 +147,83 @@ class AccessTokens:
 
         Raises ``StoreUnavailable`` only under ``fail_closed`` when the bus is stale.
         """
+        return self._checked(token, None).claims
+
+    def authenticate(self, token: str, to_principal: PrincipalFactory) -> Principal:
+        """``verify``, then the principal ``to_principal(claims)``, built once per token.
+
+        Pass the same factory object every time (a mode keeps one): an entry built by
+        another factory is rebuilt.
+        """
+        # _checked inlined: this is the per-request path of the stateless and hybrid modes.
         ctx = self._ctx
         now = ctx.clock.now()
-        claims = self._verified.get(token)
-        if claims is None:
-            claims = verify_access_token(
-                token,
-                ctx.keys.ring,
-                issuer=ctx.settings.issuer,
-                audience=ctx.settings.audience,
-                now=now,
-                leeway=ctx.settings.leeway_seconds,
-            )
-            self._remember(token, claims)
-        elif now >= claims.exp + ctx.settings.leeway_seconds:
-            del self._verified[token]
-            raise AuthenticationError(reason="token expired")
-        if ctx.settings.fail_closed and not ctx.freshness.is_fresh():
+        entry = self._verified.get(token)
+        if (
+            entry is None
+            or not entry.valid_from <= now < entry.valid_until
+            or entry.to_principal is not to_principal
+        ):
+            entry = self._verify_cold(token, now, to_principal)
+        if self._fail_closed and not ctx.freshness.is_fresh():
             raise StoreUnavailable(reason="revocation state is stale and fail_closed is set")
-        ctx.revocation.check(
-            user_id=claims.sub, generation=claims.gen, sid=claims.sid, jti=claims.jti
-        )
-        return claims
+        claims = entry.claims
+        ctx.revocation.check_credential(claims.sub, claims.gen, claims.sid, claims.jti)
+        principal = entry.principal
+        if principal is None:  # pragma: no cover - _verify_cold built it with to_principal
+            raise AuthenticationError(reason="no principal for the token")
+        return principal
 
-    def _remember(self, token: str, claims: AccessClaims) -> None:
-        self._verified[token] = claims
+    def _checked(self, token: str, to_principal: PrincipalFactory | None) -> _VerifiedToken:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        entry = self._verified.get(token)
+        if (
+            entry is None
+            or not entry.valid_from <= now < entry.valid_until
+            or (to_principal is not None and entry.to_principal is not to_principal)
+        ):
+            # Unknown, outside its validity (the cold checks decide and say why) or built
+            # for another factory: verify from scratch.
+            entry = self._verify_cold(token, now, to_principal)
+        if self._fail_closed and not ctx.freshness.is_fresh():
+            raise StoreUnavailable(reason="revocation state is stale and fail_closed is set")
+        claims = entry.claims
+        ctx.revocation.check_credential(claims.sub, claims.gen, claims.sid, claims.jti)
+        return entry
+
+    def _verify_cold(
+        self, token: str, now: float, to_principal: PrincipalFactory | None
+    ) -> _VerifiedToken:
+        self._verified.pop(token, None)
+        ring = self._ctx.keys.ring
+        claims = verify_access_token(
+            token,
+            ring,
+            issuer=self._issuer,
+            audience=self._audience,
+            now=now,
+            leeway=self._leeway,
+        )
+        leeway = self._leeway
+        # exp passes while now < exp + leeway; nbf and iat while now >= max(nbf, iat) - leeway
+        # (exact in binary floating point for Unix times: integers added to or taken from now).
+        valid_until = float(claims.exp + leeway)
+        retire_after = ring.verification_key(claims.kid, now=now).retire_after
+        if retire_after is not None:
+            # The key verifies while now <= retire_after: the next float is the open bound.
+            valid_until = min(valid_until, math.nextafter(retire_after, math.inf))
+        entry = _VerifiedToken(
+            claims,
+            None if to_principal is None else to_principal(claims),
+            to_principal,
+            float(max(claims.nbf, claims.iat) - leeway),
+            valid_until,
+        )
+        self._verified[token] = entry
         if len(self._verified) > self._max_entries:
             self._verified.popitem(last=False)
+        return entry
 
 
 def token_info(claims: AccessClaims) -> TokenInfo:

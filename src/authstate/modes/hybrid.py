@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret, new_handle, new_secret_id
+from authstate.crypto.jwt import AccessClaims
 from authstate.errors import AuthenticationError, Conflict, InvalidRefresh
 from authstate.modes.base import (
     AccessTokens,
@@ -38,6 +39,8 @@ class HybridMode(BaseMode):
     def __init__(self, ctx: ModeContext, tokens: AccessTokens) -> None:
         super().__init__(ctx)
         self.tokens = tokens
+        # One factory object: the token cache keeps the principal it built with it.
+        self._to_principal = self._principal
 
     def longest_lifetime(self) -> float:
         return float(self.ctx.settings.refresh_ttl_seconds)
@@ -48,7 +51,10 @@ class HybridMode(BaseMode):
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     async def authenticate(self, auth_value: str) -> Principal:
-        claims = self.tokens.verify(auth_value)
+        return self.tokens.authenticate(auth_value, self._to_principal)
+
+    @staticmethod
+    def _principal(claims: AccessClaims) -> Principal:
         if claims.sid is None:
             raise AuthenticationError(reason="hybrid access token without sid")
         return Principal(

@@ -12,45 +12,60 @@ from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret, new_handle, new_secret_id
 from authstate.errors import AuthenticationError, Conflict
-from authstate.modes.base import BaseMode, ClientInfo, IssuedCredentials
+from authstate.modes.base import BaseMode, ClientInfo, IssuedCredentials, ModeContext
 from authstate.principal import Principal
 from authstate.stores.base import Change, ChangeKind, SessionRecord
+
+_KEY_MEMO_ENTRIES = 65_536
 
 
 class SessionMode(BaseMode):
     name = "session"
 
+    def __init__(self, ctx: ModeContext) -> None:
+        super().__init__(ctx)
+        self._last_seen_interval = ctx.settings.last_seen_interval_seconds
+        # Session ID -> its store key, for IDs of the right format: the SHA-256 is a pure
+        # function, worth remembering for IDs sent on every request. Emptied when full.
+        self._keys: dict[str, str] = {}
+
     def longest_lifetime(self) -> float:
         return float(self.ctx.settings.session_ttl_seconds)
 
     async def authenticate(self, auth_value: str) -> Principal:
-        record = await self._live_record(auth_value)
-        return self._principal(record)
-
-    async def _live_record(self, auth_value: str) -> SessionRecord:
-        check_secret_format(auth_value)
+        key = self._keys.get(auth_value)
+        if key is None:
+            check_secret_format(auth_value)
+            key = hash_secret(auth_value)
+            if len(self._keys) >= _KEY_MEMO_ENTRIES:
+                self._keys.clear()
+            self._keys[auth_value] = key
         ctx = self.ctx
-        key = hash_secret(auth_value)
         now = ctx.clock.now()
-        record = ctx.sessions.get(key) if ctx.freshness.is_fresh() else None
-        if record is None:
+        entry = ctx.sessions.entry(key) if ctx.freshness.is_fresh() else None
+        if entry is None:
             # Cold path (or a stale bus): ask the store; StoreUnavailable propagates as 503.
+            since = ctx.sessions.invalidations
             record = await ctx.store.get_session(key)
             if record is None or record.kind != "session":
                 raise AuthenticationError(reason="unknown session")
-            ctx.sessions.put(record)
-        if not record.is_live(now):
+            entry = ctx.sessions.put(record, self._principal(record), since=since)
+        record = entry.record
+        # A hit is re-checked like a fresh record: liveness, then the revocation state.
+        if not now < entry.live_until:
             ctx.sessions.drop(key)
             raise AuthenticationError(reason="session expired")
-        ctx.revocation.check(
-            user_id=record.user_id, generation=record.generation, sid=record.handle
-        )
-        if now - record.last_seen_at >= ctx.settings.last_seen_interval_seconds:
+        ctx.revocation.check_credential(record.user_id, record.generation, record.handle, None)
+        if now - record.last_seen_at >= self._last_seen_interval:
             # Throttled: idle expiry slides, but not with a store write per request.
+            since = ctx.sessions.invalidations
             await ctx.store.touch_session(key, now)
             record = replace(record, last_seen_at=now)
-            ctx.sessions.put(record)
-        return record
+            entry = ctx.sessions.put(record, self._principal(record), since=since)
+        principal = entry.principal
+        if principal is None:
+            principal = entry.principal = self._principal(record)
+        return principal
 
     def _principal(self, record: SessionRecord) -> Principal:
         return Principal(
@@ -99,9 +114,10 @@ class SessionMode(BaseMode):
             except Conflict:  # pragma: no cover - 256-bit collision
                 continue
             break
-        ctx.sessions.put(record)
+        principal = self._principal(record)
+        ctx.sessions.put(record, principal)
         return IssuedCredentials(
-            principal=self._principal(record),
+            principal=principal,
             auth_value=secret,
             auth_max_age=int(settings.session_ttl_seconds),
             expires_at=record.expires_at,
@@ -121,10 +137,11 @@ class SessionMode(BaseMode):
         await ctx.store.publish(Change(ChangeKind.SESSION, old_key, until=until))
         if record is None:
             raise AuthenticationError(reason="session vanished during rotation")
-        ctx.sessions.put(record)
+        principal = self._principal(record)
+        ctx.sessions.put(record, principal)
         remaining = max(1, int(record.expires_at - ctx.clock.now()))
         return IssuedCredentials(
-            principal=self._principal(record),
+            principal=principal,
             auth_value=secret,
             auth_max_age=remaining,
             expires_at=record.expires_at,

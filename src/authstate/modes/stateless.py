@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from authstate.crypto.jwt import AccessClaims
 from authstate.modes.base import (
     AccessTokens,
     BaseMode,
@@ -24,9 +25,14 @@ class StatelessMode(BaseMode):
     def __init__(self, ctx: ModeContext, tokens: AccessTokens) -> None:
         super().__init__(ctx)
         self.tokens = tokens
+        # One factory object: the token cache keeps the principal it built with it.
+        self._to_principal = self._principal
 
     async def authenticate(self, auth_value: str) -> Principal:
-        claims = self.tokens.verify(auth_value)
+        return self.tokens.authenticate(auth_value, self._to_principal)
+
+    @staticmethod
+    def _principal(claims: AccessClaims) -> Principal:
         return Principal(
             user_id=claims.sub,
             roles=claims.roles,

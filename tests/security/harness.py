@@ -425,7 +425,7 @@ def recorder(
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     rec.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield rec

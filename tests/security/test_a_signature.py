@@ -161,8 +161,8 @@ async def test_no_known_weak_secret_is_the_key_of_an_hs256_server() -> None:
         header, payload, signature = parts(token)
         tag = base64.urlsafe_b64decode(signature + "=")
         signing_input = f"{header}.{payload}".encode()
-        for secret in WEAK_SECRETS:
-            assert hmac.new(secret, signing_input, "sha256").digest() != tag
+        for weak in WEAK_SECRETS:
+            assert hmac.new(weak, signing_input, "sha256").digest() != tag
         secret = node.signing_key().private_key
         assert isinstance(secret, bytes) and len(secret) >= 32
         assert secret not in WEAK_SECRETS

@@ -17,6 +17,8 @@ revocation state through the store's bus; see docs/deploy.md.
 """
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,7 +51,13 @@ def create_app(verifier: Verifier) -> Starlette:
             return error(403, "forbidden", "staff only")
         return JSONResponse({"user_id": claims.sub, "reports": ["Q1", "Q2"]})
 
-    return Starlette(routes=[Route("/reports", reports)])
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Fetch the keys at start: a wrong URL fails the deployment, not the first request.
+        async with verifier:
+            yield
+
+    return Starlette(routes=[Route("/reports", reports)], lifespan=lifespan)
 
 
 app = create_app(Verifier.from_jwks(JWKS_URL, issuer="authstate", audience="authstate"))

@@ -171,7 +171,7 @@ async def test_the_emergency_script_stops_a_key_on_a_running_node(
 
 
 def test_the_documented_numbers_are_the_codes() -> None:
-    """Figures deploy.md quotes: verifier refetch 30 s and cache 300 s, JWKS max-age 300 s,
+    """Figures deploy.md quotes: verifier refetch 10 s and cache 300 s, JWKS max-age 300 s,
     a pool of 10 PostgreSQL connections, SQLite lock wait 5 s."""
     import inspect
 
@@ -180,13 +180,13 @@ def test_the_documented_numbers_are_the_codes() -> None:
     from authstate.stores.sqlite import SQLiteStore
 
     verifier = inspect.signature(Verifier).parameters
-    assert verifier["min_refetch_interval"].default == 30.0
+    assert verifier["min_refetch_interval"].default == 10.0
     assert verifier["cache_seconds"].default == 300.0
     assert inspect.signature(PostgresStore).parameters["pool_size"].default == 10
     assert inspect.signature(SQLiteStore).parameters["lock_timeout"].default == 5.0
     routes = Path(inspect.getfile(create_app)).parent.parent / "asgi" / "routes.py"
     assert '"public, max-age=300"' in routes.read_text()
     text = DEPLOY.read_text()
-    for figure in ("at most once per 30 s", "`cache_seconds=300`", "max-age=300", "up to 10"):
+    for figure in ("at most once per 10 s", "`cache_seconds=300`", "max-age=300", "up to 10"):
         assert figure in text, figure
     assert re.search(r"more\s+than 5 s", (DOCS / "stores.md").read_text())

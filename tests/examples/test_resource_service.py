@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -10,6 +13,7 @@ from types import ModuleType
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from authstate import AuthState, Settings, Verifier
 from authstate.cookies import AUTH_COOKIE
@@ -39,6 +43,7 @@ class Setup:
     auth: AuthState  # the auth server's
     server: httpx.AsyncClient  # talks to the reference server
     service: httpx.AsyncClient  # talks to the resource service
+    service_app: Starlette
     verifier: Verifier
     clock: SteppedClock
 
@@ -72,11 +77,10 @@ async def setup(
         clock = SteppedClock()
         # The verifier fetches the JWKS over HTTP, here through the ASGI transport.
         verifier = Verifier.from_jwks(BASE + JWKS_PATH, client=server, clock=clock)
-        service = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=module.create_app(verifier)), base_url=BASE
-        )
+        service_app = module.create_app(verifier)
+        service = httpx.AsyncClient(transport=httpx.ASGITransport(app=service_app), base_url=BASE)
         async with server, service:
-            yield Setup(auth, server, service, verifier, clock)
+            yield Setup(auth, server, service, service_app, verifier, clock)
 
 
 async def test_a_staff_token_from_the_auth_server_is_accepted(setup: Setup) -> None:
@@ -100,15 +104,15 @@ async def test_missing_forged_and_unprivileged_tokens_are_refused(setup: Setup) 
 
 
 async def test_after_a_key_rotation_the_verifier_fetches_the_new_key(setup: Setup) -> None:
-    """A token signed by the new key is accepted once the refetch interval (30 s) allows;
+    """A token signed by the new key is accepted once the refetch interval (10 s) allows;
     tokens of the old key keep verifying. docs/deploy.md's rotation runbook relies on this."""
     old = await setup.token("alice")
     assert (await setup.reports(old)).status_code == 200
     await setup.auth.context.keys.rotate()
     new = await setup.token("alice")
-    # Within 30 s of the last fetch an unknown kid does not trigger a fetch (flood guard).
+    # Within 10 s of the last fetch an unknown kid does not trigger a fetch (flood guard).
     assert (await setup.reports(new)).status_code == 401
-    setup.clock.offset += 31
+    setup.clock.offset += 11
     assert (await setup.reports(new)).status_code == 200
     assert (await setup.reports(old)).status_code == 200
     assert setup.verifier.fetch_count == 2
@@ -134,3 +138,35 @@ async def test_against_a_real_authstate_serve(
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as service:
             response = await service.get("/reports", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
+
+
+async def lifespan_startup(app: object) -> str:
+    """Run an ASGI app's startup, then its shutdown; return how the startup ended."""
+    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    await queue.put({"type": "lifespan.startup"})
+    sent: list[str] = []
+
+    async def send(message: dict[str, str]) -> None:
+        sent.append(message["type"])
+        if message["type"].startswith("lifespan.startup"):
+            await queue.put({"type": "lifespan.shutdown"})
+
+    with contextlib.suppress(Exception):
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, queue.get, send)  # type: ignore[operator]
+    return sent[0]
+
+
+async def test_the_service_fails_at_start_when_the_keys_cannot_be_fetched(
+    example: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong JWKS URL stops the deployment at start-up, not at the first request."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    monkeypatch.setenv("AUTH_JWKS_URL", f"http://127.0.0.1:{closed_port}{JWKS_PATH}")
+    assert await lifespan_startup(example("resource_service").app) == "lifespan.startup.failed"
+
+
+async def test_the_service_starts_when_the_keys_can_be_fetched(setup: Setup) -> None:
+    """The same lifespan succeeds against the reference server."""
+    assert await lifespan_startup(setup.service_app) == "lifespan.startup.complete"

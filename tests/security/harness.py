@@ -259,6 +259,15 @@ class Node:
         claims.update(changes)
         return {k: v for k, v in claims.items() if v is not ...}
 
+    async def live_claims(self, user: str = "alice", **changes: Any) -> dict[str, Any]:
+        """``claims(user)`` the node accepts when signed: in hybrid mode with the ``sid`` of
+        a family the user really has (a login). ``changes`` apply after."""
+        claims = self.claims(user)
+        if self.mode == "hybrid":
+            claims["sid"] = (await self.login(user)).token_claims()["sid"]
+        claims.update(changes)
+        return {k: v for k, v in claims.items() if v is not ...}
+
     def mint(
         self,
         claims: Mapping[str, Any] | bytes,

@@ -36,9 +36,7 @@ async def assert_refused(node: Node, *tokens: str) -> None:
 
 async def valid_claims(node: Node) -> dict[str, Any]:
     """Claims for alice that the node accepts when correctly signed."""
-    claims = node.claims("alice")
-    if node.mode == "hybrid":
-        claims["sid"] = (await node.login("alice")).token_claims()["sid"]
+    claims = await node.live_claims("alice")
     assert await node.whoami_token(node.mint(claims)) == node.users["alice"]
     return claims
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.cli.serve_process import Served, free_port, serve
-from tests.conftest import POSTGRES_URL, require_service
+from tests.conftest import POSTGRES_URL
 from tests.multinode.nodes import Session, add_user, cluster, login, me, node_env, post
 
 pytestmark = pytest.mark.slow
@@ -131,11 +131,13 @@ def test_redis_killed_and_restarted_fails_closed_then_recovers_by_itself(
         assert set(statuses(nodes, revoked)) == {401}
 
 
-def test_cut_postgresql_connections_are_reestablished_without_errors(tmp_path: Path) -> None:
-    require_service("PostgreSQL", "127.0.0.1", 5432)
+def test_cut_postgresql_connections_are_reestablished_without_errors(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
     asyncpg = pytest.importorskip("asyncpg")
-    name = add_user(POSTGRES_URL)
-    with cluster(tmp_path, POSTGRES_URL, "session", count=2) as nodes:
+    application = postgres_schema_url.rsplit("application_name=", 1)[1]
+    name = add_user(postgres_schema_url)
+    with cluster(tmp_path, postgres_schema_url, "session", count=2) as nodes:
         session = login(nodes[0], name)
         assert statuses(nodes, session) == [200, 200]
 
@@ -145,7 +147,8 @@ def test_cut_postgresql_connections_are_reestablished_without_errors(tmp_path: P
                 return int(
                     await conn.fetchval(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        " WHERE application_name = $1",
+                        application,
                     )
                 )
             finally:

@@ -202,14 +202,20 @@ def test_a_duplicate_across_two_cookie_headers_is_refused() -> None:
         read_cookie([f"{CSRF_COOKIE}=a", f"x=1; {CSRF_COOKIE}=b"], CSRF_COOKIE)
 
 
-def test_whitespace_and_quotes_around_the_value_are_removed() -> None:
-    assert read_cookie(f'  {AUTH_COOKIE}= "v1" ;x=y', AUTH_COOKIE) == "v1"
+def test_whitespace_between_pairs_is_skipped() -> None:
     assert read_cookie(f"a=b;\t{AUTH_COOKIE}=v2", AUTH_COOKIE) == "v2"
+    assert read_cookie(f"  {AUTH_COOKIE}=v1;x=y", AUTH_COOKIE) == "v1"
+
+
+def test_quotes_and_whitespace_around_the_value_are_kept_so_the_credential_fails() -> None:
+    # One credential, one spelling (security catalogue T17): we never write quoted cookies.
+    assert read_cookie(f'{AUTH_COOKIE}="v1"', AUTH_COOKIE) == '"v1"'
+    assert read_cookie(f"{AUTH_COOKIE}= v1 ;x=y", AUTH_COOKIE) == " v1 "
 
 
 def test_an_empty_value_counts_as_absent() -> None:
     assert read_cookie(f"{AUTH_COOKIE}=", AUTH_COOKIE) is None
-    assert read_cookie(f'{AUTH_COOKIE}=""', AUTH_COOKIE) is None
+    assert read_cookie(f"{AUTH_COOKIE}=; x=y", AUTH_COOKIE) is None
 
 
 def test_pairs_without_an_equals_sign_are_ignored() -> None:

@@ -11,7 +11,7 @@ browser matches and drops the cookie.
 Reading (``read_cookie``): the exact, case-sensitive name only (browsers match the
 ``__Host-`` prefix case-insensitively now, older ones did not, and a sibling host could
 set ``__host-authstate``); a name that appears twice is refused rather than picking one
-(cookie tossing); sizes are capped. There is deliberately no way to read a credential
+(cookie tossing); the value verbatim, never unquoted or trimmed; sizes are capped. There is deliberately no way to read a credential
 from a query string.
 """
 
@@ -149,9 +149,11 @@ def read_cookie(cookie_header_values: Sequence[str] | str | None, name: str) -> 
     """The value of cookie ``name`` from a request's ``Cookie`` header(s), or ``None``.
 
     ``cookie_header_values`` is one header value or all of them (HTTP/2 clients may split
-    cookies over several headers). The name must match exactly and case-sensitively.
-    Surrounding whitespace and one pair of double quotes are removed from the value; an
-    empty value counts as absent. Pairs without ``=`` are ignored.
+    cookies over several headers). The name must match exactly and case-sensitively. The
+    value is returned verbatim up to the next ``;``: our cookies are written as bare
+    token68 text, so quotes or whitespace around a value are not unwrapped but left to
+    fail as a credential (one credential, one spelling). An empty value counts as absent.
+    Pairs without ``=`` are ignored; the whitespace separating pairs is skipped.
 
     Raises ``AuthenticationError`` (never anything else) when ``name`` appears more than
     once (cookie tossing), when its name and value exceed ``MAX_COOKIE_BYTES``, or when
@@ -194,9 +196,7 @@ def read_cookie(cookie_header_values: Sequence[str] | str | None, name: str) -> 
             end = header.find(";", start)
             if end == -1:
                 end = len(header)
-            value = header[start + len(needle) : end].strip(_WHITESPACE)
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
+            value = header[start + len(needle) : end]
             if len(name) + len(value) > MAX_COOKIE_BYTES:
                 raise AuthenticationError(reason=f"cookie {name} too large")
             found = value or None

@@ -98,12 +98,6 @@ async def test_characters_outside_base64url_anywhere_are_refused(jwt_node: Node)
         assert await refused_quickly(jwt_node, cookie) == 401, variant
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cookies.read_cookie trims whitespace and unwraps one pair of quotes around the "
-    "value, so a quoted or padded token authenticates (fix pending: cookies.py is being "
-    "edited by the hot-path work)",
-)
 async def test_a_quoted_or_padded_cookie_value_is_not_the_token(jwt_node: Node) -> None:
     """T17: the token in double quotes (cookie quoting), or with a space or tab before or
     after it, is another spelling of the credential: 401."""

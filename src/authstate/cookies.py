@@ -11,8 +11,8 @@ browser matches and drops the cookie.
 Reading (``read_cookie``): the exact, case-sensitive name only (browsers match the
 ``__Host-`` prefix case-insensitively now, older ones did not, and a sibling host could
 set ``__host-authstate``); a name that appears twice is refused rather than picking one
-(cookie tossing); the value verbatim, never unquoted or trimmed; sizes are capped. There is deliberately no way to read a credential
-from a query string.
+(cookie tossing); the value verbatim, never unquoted or trimmed; sizes are capped.
+There is deliberately no way to read a credential from a query string.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from types import CodeType
 
@@ -125,6 +126,40 @@ def test_test_modules_in_the_docs_pass(block: Block, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"\b\d+ passed\b", done.stdout)
+
+
+TYPED = [b for b in PYTHON if b.kind in {"", "id"}]
+
+
+@pytest.mark.slow
+def test_python_blocks_and_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    """What readers copy type-checks: the runnable blocks (their top level wrapped in a
+    coroutine, since ``await`` is allowed there) and examples/, under ``mypy --strict``."""
+    from mypy import api
+
+    for number, block in enumerate(TYPED):
+        if block.kind == "id":
+            source = f"# {block.where}\n{block.text}"
+        else:
+            body = textwrap.indent(block.text, "    ")
+            source = f"# {block.where}\nasync def _block() -> None:\n{body}"
+        (tmp_path / f"block_{number:02d}.py").write_text(source)
+    stdout, stderr, status = api.run(
+        ["--strict", "--no-incremental", "--python-version", "3.11",
+         str(tmp_path), str(ROOT / "examples")]
+    )  # fmt: skip
+    lines = [
+        f"{_origin(tmp_path, line)}: {line}" for line in stdout.splitlines() if ": error:" in line
+    ]
+    assert status == 0, "\n".join(lines) or stdout + stderr
+
+
+def _origin(directory: Path, line: str) -> str:
+    """The docs location of a mypy message about a generated block file."""
+    path = Path(line.split(":", 1)[0])
+    if path.parent != directory:
+        return str(path)
+    return path.read_text().splitlines()[0].removeprefix("# ")
 
 
 # -- shell ---------------------------------------------------------------------------------------

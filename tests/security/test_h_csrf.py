@@ -148,12 +148,13 @@ async def test_fetch_metadata_refuses_cross_site_and_same_site_requests(node: No
         await assert_refused_without_change(
             node, session, headers={"x-csrf-token": session.csrf, "sec-fetch-site": site}
         )
-    for site in ("same-origin", "none", None):
+    sites: tuple[str | None, ...] = ("same-origin", "none", None)
+    for fetch_site in sites:
         headers = {"x-csrf-token": session.csrf}
-        if site is not None:
-            headers["sec-fetch-site"] = site
+        if fetch_site is not None:
+            headers["sec-fetch-site"] = fetch_site
         response = await session.client.post("/auth/logout-all", headers=headers)
-        assert response.status_code == 204, site
+        assert response.status_code == 204, fetch_site
         session = await node.login("alice")
 
 
@@ -251,11 +252,13 @@ async def test_login_csrf_is_refused_and_login_retires_the_anonymous_token(node:
             {"sec-fetch-site": "same-site"},
             {"origin": "https://evil.test", "sec-fetch-site": "same-origin"},
         ):
-            for kwargs in (
-                {"json": {"username": "mallory", "password": PASSWORD}},
-                {"data": {"username": "mallory", "password": PASSWORD}},
-            ):
-                response = await client.post("/auth/login", headers=headers, **kwargs)
+            for form in (False, True):
+                fields = {"username": "mallory", "password": PASSWORD}
+                response = await (
+                    client.post("/auth/login", headers=headers, data=fields)
+                    if form
+                    else client.post("/auth/login", headers=headers, json=fields)
+                )
                 assert response.status_code == 403, headers
                 assert "set-cookie" not in response.headers
     assert await node.snapshot() == before

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from authstate.accounts import Accounts
 from authstate.cookies import CookiePolicy
 from authstate.crypto.sealing import Sealer, derive_key
 from authstate.csrf import CSRFProtector
-from authstate.errors import NotFound, StoreUnavailable
+from authstate.errors import ConfigurationError, NotFound, StoreUnavailable
 from authstate.key_storage import KeyManager
 from authstate.master_secret import resolve_master_secret
 from authstate.modes.base import (
@@ -63,14 +64,25 @@ class AuthState:
         self,
         settings: Settings | None = None,
         *,
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Clock | None = None,
         password_hasher: PasswordHasher | None = None,
         **overrides: Any,
     ) -> None:
-        """``overrides`` are Settings fields (``mode="session"``, ``store="memory://"``...);
-        with no ``settings`` they are applied over ``AUTHSTATE_*`` and the defaults."""
-        self.settings = settings if settings is not None else Settings.from_env(**overrides)
+        """``overrides`` are Settings fields (``mode="session"``...); with no ``settings`` they
+        are applied over ``AUTHSTATE_*`` and the defaults. ``store`` is a store URL (a setting
+        like the others) or a ready ``Store`` object; an object needs ``secret=`` (or
+        ``AUTHSTATE_SECRET``) unless it is a memory store.
+
+        Raises ``ConfigurationError`` for a bad setting."""
+        if isinstance(store, str):
+            overrides["store"] = store
+            store = None
+        if settings is None:
+            settings = Settings.from_env(**overrides)
+        elif overrides:
+            raise TypeError("pass settings or keyword settings, not both")
+        self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.cookie_policy = CookiePolicy.from_settings(self.settings)
         self._store = store
@@ -100,7 +112,15 @@ class AuthState:
 
     async def _start(self) -> None:
         settings = self.settings
-        master = resolve_master_secret(settings)
+        if self._store is not None and settings.secret is None and not settings.secret_file:
+            if self._store.url_scheme != "memory":
+                raise ConfigurationError(
+                    "AUTHSTATE_SECRET (or secret=) is required with a store object: the secret "
+                    "cannot be kept beside a store authstate did not open"
+                )
+            master = secrets.token_bytes(32)
+        else:
+            master = resolve_master_secret(settings)
         store = self._store or await open_store(settings.store, clock=self.clock)
         if self._store is not None:
             await store.open()

@@ -41,7 +41,9 @@ def client_info(request: Request, *, trust_forwarded: bool) -> ClientInfo:
     if trust_forwarded:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
-            ip = forwarded.split(",")[0].strip()
+            # The rightmost entry is the one the trusted proxy appended; entries to its left
+            # come from the client and would let it pick the IP that login throttling sees.
+            ip = forwarded.split(",")[-1].strip()
     return ClientInfo(user_agent=request.headers.get("user-agent", "")[:256], ip=ip[:64])
 
 

@@ -97,7 +97,10 @@ class AuthMiddleware:
             if value is not None:
                 scope[AUTH_VALUE_KEY] = value
                 try:
-                    principal = await auth.authenticate(value)
+                    # Most requests are answered from memory, without a coroutine to await.
+                    principal = auth.mode.authenticate_from_memory(value)
+                    if principal is None:
+                        principal = await auth.authenticate(value)
                 except AuthenticationError as exc:
                     log.info("auth cookie rejected: %s", exc.reason)
             scope[PRINCIPAL_KEY] = principal

@@ -46,13 +46,13 @@ class Freshness:
     """Whether this node's view of the revocation state is within the staleness bound."""
 
     def __init__(self, store: Store, clock: Clock, max_staleness: float) -> None:
-        self._store = store
-        self._clock = clock
-        self._max_staleness = max_staleness
+        self.store = store
+        self.clock = clock
+        self.max_staleness = max_staleness  # seconds
 
     def is_fresh(self) -> bool:
-        since = self._store.bus_healthy_since()
-        return since is not None and self._clock.monotonic() - since <= self._max_staleness
+        since = self.store.bus_healthy_since()
+        return since is not None and self.clock.monotonic() - since <= self.max_staleness
 
 
 @dataclass
@@ -115,6 +115,8 @@ class AccessTokens:
         self._audience = settings.audience
         self._leeway = settings.leeway_seconds
         self._fail_closed = settings.fail_closed
+        self._now = ctx.clock.now
+        self._revocation = ctx.revocation
 
     def __len__(self) -> int:
         return len(self._verified)
@@ -156,8 +158,7 @@ class AccessTokens:
         another factory is rebuilt.
         """
         # _checked inlined: this is the per-request path of the stateless and hybrid modes.
-        ctx = self._ctx
-        now = ctx.clock.now()
+        now = self._now()
         entry = self._verified.get(token)
         if (
             entry is None
@@ -165,10 +166,10 @@ class AccessTokens:
             or entry.to_principal is not to_principal
         ):
             entry = self._verify_cold(token, now, to_principal)
-        if self._fail_closed and not ctx.freshness.is_fresh():
+        if self._fail_closed and not self._ctx.freshness.is_fresh():
             raise StoreUnavailable(reason="revocation state is stale and fail_closed is set")
         claims = entry.claims
-        ctx.revocation.check_credential(claims.sub, claims.gen, claims.sid, claims.jti)
+        self._revocation.check_credential(claims.sub, claims.gen, claims.sid, claims.jti)
         principal = entry.principal
         if principal is None:  # pragma: no cover - _verify_cold built it with to_principal
             raise AuthenticationError(reason="no principal for the token")
@@ -256,6 +257,18 @@ class BaseMode:
         raise NotImplementedError
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
+        raise NotImplementedError
+
+    def authenticate_from_memory(self, auth_value: str) -> Principal | None:
+        """``authenticate`` when this node can answer without awaiting anything (a JWT, a
+        cached session), else None: then ``await authenticate()``. Raises what
+        ``authenticate`` raises. The per-request path of the middleware."""
+        return None
+
+    def forget(self, auth_value: str) -> None:
+        """Drop what this node cached about a credential: its next use is verified as if
+        seen for the first time (benchmarks measure that "cold" path). Never needed for
+        correctness: revocations reach the caches through the revocation state and the bus."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------

@@ -28,11 +28,20 @@ class SessionMode(BaseMode):
         # Session ID -> its store key, for IDs of the right format: the SHA-256 is a pure
         # function, worth remembering for IDs sent on every request. Emptied when full.
         self._keys: dict[str, str] = {}
+        # Bound once: the warm path below runs on every request.
+        freshness = ctx.freshness
+        self._bus_healthy_since = freshness.store.bus_healthy_since
+        self._monotonic = freshness.clock.monotonic
+        self._max_staleness = freshness.max_staleness
+        self._sessions = ctx.sessions
+        self._now = ctx.clock.now
+        self._revocation = ctx.revocation
 
     def longest_lifetime(self) -> float:
         return float(self.ctx.settings.session_ttl_seconds)
 
-    async def authenticate(self, auth_value: str) -> Principal:
+    def _store_key(self, auth_value: str) -> str:
+        """The store key of a session ID (``InvalidToken`` for a malformed one)."""
         key = self._keys.get(auth_value)
         if key is None:
             check_secret_format(auth_value)
@@ -40,6 +49,29 @@ class SessionMode(BaseMode):
             if len(self._keys) >= _KEY_MEMO_ENTRIES:
                 self._keys.clear()
             self._keys[auth_value] = key
+        return key
+
+    def authenticate_from_memory(self, auth_value: str) -> Principal | None:
+        key = self._keys.get(auth_value) or self._store_key(auth_value)
+        # Freshness.is_fresh() inlined (a call less): only a fresh bus lets the cache answer.
+        since = self._bus_healthy_since()
+        if since is None or not self._monotonic() - since <= self._max_staleness:
+            return None
+        entry = self._sessions.entry(key)
+        if entry is None or entry.principal is None:
+            return None
+        now = self._now()
+        record = entry.record
+        if not now < entry.live_until or now - record.last_seen_at >= self._last_seen_interval:
+            return None  # expired or due for a last_seen write: authenticate() handles it
+        self._revocation.check_credential(record.user_id, record.generation, record.handle, None)
+        return entry.principal
+
+    async def authenticate(self, auth_value: str) -> Principal:
+        principal = self.authenticate_from_memory(auth_value)
+        if principal is not None:
+            return principal
+        key = self._store_key(auth_value)
         ctx = self.ctx
         now = ctx.clock.now()
         entry = ctx.sessions.entry(key) if ctx.freshness.is_fresh() else None
@@ -66,6 +98,10 @@ class SessionMode(BaseMode):
         if principal is None:
             principal = entry.principal = self._principal(record)
         return principal
+
+    def forget(self, auth_value: str) -> None:
+        self._keys.pop(auth_value, None)
+        self.ctx.sessions.drop(hash_secret(auth_value))
 
     def _principal(self, record: SessionRecord) -> Principal:
         return Principal(

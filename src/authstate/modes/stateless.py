@@ -31,6 +31,13 @@ class StatelessMode(BaseMode):
     async def authenticate(self, auth_value: str) -> Principal:
         return self.tokens.authenticate(auth_value, self._to_principal)
 
+    def authenticate_from_memory(self, auth_value: str) -> Principal:
+        # A JWT is always verified from memory: the key ring and the revocation state.
+        return self.tokens.authenticate(auth_value, self._to_principal)
+
+    def forget(self, auth_value: str) -> None:
+        self.tokens.forget(auth_value)
+
     @staticmethod
     def _principal(claims: AccessClaims) -> Principal:
         return Principal(

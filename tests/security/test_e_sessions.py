@@ -15,7 +15,7 @@ import pytest
 from authstate.cookies import AUTH_COOKIE, REFRESH_COOKIE
 from authstate.crypto.ids import b64url_decode, new_secret_id
 from authstate.modes.session import SessionMode
-from tests.security.harness import PASSWORD, Node, running
+from tests.security.harness import PASSWORD, SECRETS, Node, running
 
 pytestmark = pytest.mark.anyio
 
@@ -133,15 +133,14 @@ async def test_session_ids_refresh_tokens_jtis_and_csrf_tokens_are_random() -> N
 
 # -- T41 -----------------------------------------------------------------------------------------
 async def test_a_credential_is_read_from_the_auth_cookie_only(node: Node) -> None:
-    """T41: alice's valid credential as a query parameter, a ``;jsessionid`` path parameter,
-    a form or JSON body field, ``Authorization: Bearer``, ``X-Session-Id`` or under another
-    cookie name, without the auth cookie: never authenticated."""
+    """T41: alice's valid credential as a query parameter, a form or JSON body field,
+    ``Authorization: Bearer``, ``X-Session-Id`` or under another cookie name, without the
+    auth cookie: never authenticated. (The ``;jsessionid`` path form: the next test.)"""
     value = (await node.login("alice")).auth
     async with node.client() as client:
         attempts = [
             await client.get("/auth/me", params={"sid": value}),
             await client.get("/auth/me", params={AUTH_COOKIE: value}),
-            await client.get(f"/auth/me;jsessionid={value}"),
             await client.request("GET", "/auth/me", data={AUTH_COOKIE: value}),
             await client.request("GET", "/auth/me", json={"session": value}),
             await client.get("/auth/me", headers={"authorization": f"Bearer {value}"}),
@@ -150,8 +149,44 @@ async def test_a_credential_is_read_from_the_auth_cookie_only(node: Node) -> Non
             await client.get("/auth/me", headers={"cookie": f"session={value}"}),
         ]
     for response in attempts:
-        assert response.status_code in (401, 404), response.request.url
+        assert response.status_code == 401, response.request.url
         assert "alice" not in response.text
+
+
+async def test_a_credential_in_the_path_authenticates_no_one(node: Node) -> None:
+    """T41: alice's credential as a ``;jsessionid=`` path parameter: 404, never alice.
+    This run's access log does record the path (see the next test), so the value is taken
+    out of the catalogue-wide log check: the client itself wrote it into the URL."""
+    value = (await node.login("alice")).auth
+    response = await node.raw("GET", f"/auth/me;jsessionid={value}")
+    assert response.status_code == 404 and "alice" not in response.text
+    SECRETS.discard(value)
+
+
+PATH_LOGGED = pytest.mark.xfail(
+    strict=True,
+    reason="server/access_log.py logs the URL path verbatim (up to 200 characters), so a "
+    "session ID a client puts in a path parameter reaches the log in clear (G3); a JWT's "
+    "signature falls beyond the 200 characters. Suggested fix: redact ';...' path "
+    "parameters and long token-like path segments",
+)
+
+
+@pytest.mark.parametrize(
+    "mode", ["stateless", pytest.param("session", marks=PATH_LOGGED), "hybrid"]
+)
+async def test_a_credential_written_into_the_path_is_not_logged_in_clear(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """T41/T45 (G3): even a credential a careless client puts in the path is not logged
+    in a usable form (a JWT's signature, a session ID whole)."""
+    caplog.set_level(logging.INFO, logger="authstate")
+    async with running(mode) as node:
+        value = (await node.login("alice")).auth
+        SECRETS.discard(value)
+        await node.raw("GET", f"/auth/me;jsessionid={value}")
+    secret_part = value.rsplit(".", 1)[-1]
+    assert secret_part not in caplog.text
 
 
 # -- T42 -----------------------------------------------------------------------------------------

@@ -1,0 +1,359 @@
+"""End to end: authenticated ``GET /me`` through uvicorn on the loopback.
+
+For each configuration: a fresh ``uvicorn --factory authstate.bench.apps:app_from_env``
+(one worker, ``--no-access-log``, ``--loop asyncio --http h11`` unless told otherwise,
+127.0.0.1 only), the logged-in Cookie header fetched from ``/bench/cookie`` and checked
+(``/me`` answers 200 with it and 401 with a tampered one), a warm-up, then a measured
+run of ``wrk -t1 -cN -dS --latency`` (or ``authstate.bench.loadgen`` without wrk), and
+the server stopped by PID. Every load run is bounded in time and stops by itself.
+
+All configurations run once per pass, in the same order, so each ratio to the no-auth
+baseline is taken within one pass (the median of the per-pass ratios is reported). The
+baseline is requested without any cookie, as a client of an app without authentication
+would: a configuration's ratio includes what its cookie costs the HTTP stack.
+
+Also recorded: the server process's CPU time per request (utime + stime from /proc),
+steadier than requests/s on a shared machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from authstate.bench._context import Context
+from authstate.bench.apps import SPEC_ENV
+from authstate.bench.peers import PEERS, unavailable
+from authstate.bench.report import Table, count, ms, ratio, us
+
+_START_TIMEOUT = 30.0
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+QUICK_PEERS = ("starlette-session", "pyjwt")
+
+
+@dataclass
+class Run:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    errors: int
+    cpu_us_per_request: float
+
+
+@dataclass
+class Result:
+    label: str
+    spec: dict[str, Any]
+    cookie_bytes: int = 0
+    runs: list[Run | None] = field(default_factory=list)
+    failure: str = ""
+
+
+def configurations(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
+    stores = ctx.stores
+    redis_url = stores.redis_url if "redis" in stores.urls else None
+    found: list[tuple[str, dict[str, Any]]] = [("no auth (baseline)", {"kind": "none"})]
+    for kind in ctx.store_kinds(ctx.options.e2e_stores):
+        for mode in ctx.options.e2e_modes:
+            url = stores.fresh(kind, f"e2e_{mode}")
+            found.append(
+                (f"authstate {mode} / {kind}", {"kind": "authstate", "mode": mode, "store": url})
+            )
+    peers = ctx.options.peers or (QUICK_PEERS if ctx.options.quick else PEERS)
+    for peer in peers:
+        if unavailable(peer, redis_url=redis_url) is not None:
+            continue  # the in-process section already said why
+        spec = {"kind": peer, "redis_url": redis_url, "prefix": stores.redis_prefix}
+        found.append((peer, {**spec, "tmpdir": ctx.tmpdir}))
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+
+class Server:
+    """One uvicorn process serving one configuration on 127.0.0.1."""
+
+    def __init__(self, spec: dict[str, Any], *, http: str, loop: str, log: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, SPEC_ENV: json.dumps(spec)}
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "authstate.bench.apps:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            loop,
+            "--http",
+            http,
+        ]
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+            command, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self) -> str:
+        """The logged-in Cookie header, once the server answers."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with status {self.process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                response = httpx.get(self.url + "/bench/cookie", timeout=2.0)
+                if response.status_code == 200:
+                    return response.text
+            time.sleep(0.1)
+        raise RuntimeError("the server did not start in time")
+
+    def check(self, cookie: str, *, anonymous: bool) -> None:
+        """``/me`` is 200 with the cookie and (unless there is no auth) 401 when tampered."""
+        headers = {"cookie": cookie} if cookie else {}
+        response = httpx.get(self.url + "/me", headers=headers, timeout=5.0)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET /me with the cookie answered {response.status_code}")
+        if anonymous:
+            return
+        name, _, value = cookie.partition("=")
+        tampered = f"{name}={value[:-4]}{'AAAA' if value[-4:] != 'AAAA' else 'BBBB'}"
+        response = httpx.get(self.url + "/me", headers={"cookie": tampered}, timeout=5.0)
+        if response.status_code != 401:
+            raise RuntimeError(f"GET /me with a tampered cookie answered {response.status_code}")
+
+    def cpu(self) -> float:
+        return _cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        process = self.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self._log.close()
+
+
+_WRK_LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_WRK_TOTAL = re.compile(r"(\d+) requests in")
+_WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_WRK_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(text: str) -> dict[str, float]:
+    """Requests/s, p50/p99 (ms), totals and errors from ``wrk --latency`` output."""
+    latency = {q: float(v) * _UNIT_MS[u] for q, v, u in _WRK_LATENCY.findall(text)}
+    rps = _WRK_RPS.search(text)
+    total = _WRK_TOTAL.search(text)
+    if rps is None or total is None:
+        raise RuntimeError("could not read wrk's output")
+    non2xx = _WRK_NON2XX.search(text)
+    errors = _WRK_ERRORS.search(text)
+    return {
+        "requests_per_second": float(rps.group(1)),
+        "requests": int(total.group(1)),
+        "p50_ms": latency.get("50", float("nan")),
+        "p99_ms": latency.get("99", float("nan")),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": sum(int(x) for x in errors.groups()) if errors else 0,
+    }
+
+
+def load(url: str, cookie: str, *, duration: float, connections: int) -> dict[str, float]:
+    """One bounded load run against ``url`` (127.0.0.1 only)."""
+    wrk = shutil.which("wrk")
+    seconds = max(1, round(duration))
+    if wrk is not None:
+        command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+        if cookie:
+            command += ["-H", f"Cookie: {cookie}"]
+        done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [*command, url], capture_output=True, text=True, timeout=seconds + 30, check=False
+        )
+        return parse_wrk(done.stdout)
+    command = [
+        sys.executable,
+        "-m",
+        "authstate.bench.loadgen",
+        url,
+        "--connections",
+        str(connections),
+        "--duration",
+        str(duration),
+        "--cookie",
+        cookie,
+    ]
+    done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        command, capture_output=True, text=True, timeout=duration + 30, check=True
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def measure(ctx: Context, spec: dict[str, Any], result: Result) -> Run:
+    options = ctx.options
+    server = Server(
+        spec, http=options.http, loop=options.loop, log=os.path.join(ctx.tmpdir, "e2e-server.log")
+    )
+    try:
+        cookie = server.wait_ready()
+        result.cookie_bytes = len(cookie)
+        server.check(cookie, anonymous=spec["kind"] == "none")
+        if spec["kind"] == "none":
+            cookie = ""  # an app without authentication: its clients send no auth cookie
+        if options.warmup > 0:
+            load(
+                server.url + "/me", cookie, duration=options.warmup, connections=options.connections
+            )
+        before = server.cpu()
+        numbers = load(
+            server.url + "/me", cookie, duration=options.duration, connections=options.connections
+        )
+        cpu = server.cpu() - before
+    finally:
+        server.stop()
+    requests = int(numbers["requests"])
+    return Run(
+        requests_per_second=numbers["requests_per_second"],
+        p50_ms=numbers["p50_ms"],
+        p99_ms=numbers["p99_ms"],
+        requests=requests,
+        non_2xx=int(numbers["non_2xx"]),
+        errors=int(numbers["errors"]),
+        cpu_us_per_request=cpu / requests * 1e6 if requests else float("nan"),
+    )
+
+
+async def run(ctx: Context) -> Table:
+    options = ctx.options
+    configs = configurations(ctx)
+    progress = ctx.progress
+    progress.section("e2e", len(configs) * options.passes)
+    results = [Result(label, spec) for label, spec in configs]
+    for pass_index in range(options.passes):
+        for result in results:
+            progress.say("e2e", f"pass {pass_index + 1}: {result.label}")
+            if result.failure:
+                result.runs.append(None)
+            else:
+                try:
+                    result.runs.append(measure(ctx, result.spec, result))
+                except Exception as exc:
+                    result.failure = str(exc) or repr(exc)
+                    result.runs.append(None)
+            progress.advance("e2e")
+    progress.finish("e2e")
+    return _table(ctx, results)
+
+
+def _per_pass_ratio(result: Result, base: Result, attribute: str) -> float:
+    ratios = [
+        getattr(run, attribute) / getattr(base_run, attribute)
+        for run, base_run in zip(result.runs, base.runs, strict=False)
+        if run is not None and base_run is not None and getattr(base_run, attribute) > 0
+    ]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def _median(result: Result, attribute: str) -> float:
+    values = [getattr(run, attribute) for run in result.runs if run is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def _table(ctx: Context, results: list[Result]) -> Table:
+    options = ctx.options
+    generator = "wrk -t1" if shutil.which("wrk") else "authstate.bench.loadgen (no wrk)"
+    table = Table(
+        "e2e",
+        f"End to end: GET /me through uvicorn ({options.loop} + {options.http}, one worker), "
+        f"{generator} -c{options.connections}, {options.duration:g} s × {options.passes} pass(es)",
+        [
+            "configuration",
+            "req/s",
+            "× no auth",
+            "p50 ms",
+            "p99 ms",
+            "server CPU µs/req",
+            "CPU × no auth",
+            "cookie bytes",
+        ],
+    )
+    base = results[0]
+    for result in results:
+        if result.failure:
+            table.add(
+                [result.label, "failed", "", "", "", "", "", ""],
+                configuration=result.label,
+                failure=result.failure,
+            )
+            table.notes.append(f"{result.label}: {result.failure}")
+            continue
+        is_base = result is base
+        times = 1.0 if is_base else _per_pass_ratio(result, base, "requests_per_second")
+        cpu_times = 1.0 if is_base else _per_pass_ratio(result, base, "cpu_us_per_request")
+        bad = sum((run.non_2xx + run.errors) for run in result.runs if run is not None)
+        table.add(
+            [
+                result.label,
+                count(_median(result, "requests_per_second")),
+                "-" if is_base else ratio(times),
+                ms(_median(result, "p50_ms")),
+                ms(_median(result, "p99_ms")),
+                us(_median(result, "cpu_us_per_request")),
+                "-" if is_base else ratio(cpu_times),
+                result.cookie_bytes if not is_base else "-",
+            ],
+            configuration=result.label,
+            spec={k: v for k, v in result.spec.items() if k != "tmpdir"},
+            requests_per_second=_median(result, "requests_per_second"),
+            times_baseline=times,
+            p50_ms=_median(result, "p50_ms"),
+            p99_ms=_median(result, "p99_ms"),
+            cpu_us_per_request=_median(result, "cpu_us_per_request"),
+            cpu_times_baseline=cpu_times,
+            cookie_bytes=result.cookie_bytes,
+            bad_responses=bad,
+            runs=[run.__dict__ if run else None for run in result.runs],
+        )
+        if bad:
+            table.notes.append(f"{result.label}: {bad} non-2xx answers or socket errors")
+    table.notes.append(
+        "× no auth = median over passes of req/s ÷ the baseline's req/s in the same pass; "
+        "the baseline is requested without a cookie. CPU = the server process's utime+stime "
+        "per request (lower is better; CPU × no auth above 1 is the cost)."
+    )
+    return table

@@ -1,0 +1,221 @@
+"""One bench run: the sections in order, the report, the targets checked.
+
+    report = run(quick(), redis_url=..., postgres_url=...)
+
+Sections: ``micro`` (µs per verification), ``inproc`` (the ASGI app called directly),
+``sizes`` (cookie bytes), ``e2e`` (uvicorn + wrk), ``revocation`` (3 nodes), ``scale``
+(10³ … 10⁶ sessions). Each is bounded in time and touches 127.0.0.1 only; the stores it
+writes to are private to the run and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import tempfile
+import time
+from typing import Any
+
+from authstate.bench._context import Context, Options, Progress
+from authstate.bench._env import DEFAULT_POSTGRES, DEFAULT_REDIS, bench_stores, machine
+from authstate.bench.report import Report, Table, Target, ratio, us
+
+
+def run(
+    options: Options,
+    *,
+    redis_url: str = DEFAULT_REDIS,
+    postgres_url: str = DEFAULT_POSTGRES,
+    progress: bool = True,
+) -> Report:
+    """Run the sections ``options`` asks for; return the report (targets included)."""
+    started = time.monotonic()
+    report = Report(machine=machine(), options=options.as_dict())
+    # A refused cookie is logged at INFO by design; in a benchmark that is noise.
+    logging.getLogger("authstate").setLevel(logging.WARNING)
+    with (
+        bench_stores(options.stores, redis_url=redis_url, postgres_url=postgres_url) as stores,
+        tempfile.TemporaryDirectory(prefix="authstate-bench-") as tmpdir,
+    ):
+        for kind, reason in stores.skipped.items():
+            report.skipped.append(f"{kind} store: {reason}")
+        context = Context(options, stores, Progress(enabled=progress), tmpdir)
+        with context.progress.running():
+            asyncio.run(_sections(context, report))
+        report.skipped.extend(context.notes)
+    report.targets = targets(report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+async def _sections(ctx: Context, report: Report) -> None:
+    sections = ctx.options.sections
+    if "micro" in sections:
+        from authstate.bench import micro
+
+        jwt_table, modes_table, _ = await micro.run(ctx)
+        report.tables += [jwt_table, modes_table]
+    if "sizes" in sections:
+        from authstate.bench import sizes
+
+        report.tables.append(await sizes.run(ctx))
+    if "inproc" in sections:
+        from authstate.bench import inproc
+
+        table, _ = await inproc.run(ctx)
+        report.tables.append(table)
+    if "e2e" in sections:
+        from authstate.bench import e2e
+
+        report.tables.append(await e2e.run(ctx))
+    if "revocation" in sections:
+        from authstate.bench import revocation
+
+        report.tables.append(await revocation.run(ctx))
+    if "scale" in sections:
+        from authstate.bench import scale
+
+        report.tables.append(await scale.run(ctx))
+
+
+# -- targets ----------------------------------------------------------------------------------
+def _finite(values: list[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
+
+
+def targets(report: Report) -> list[Target]:
+    """The issue's targets, each judged on ratios of this run (None when not measured)."""
+    found: list[Target] = []
+    found += _warm(report.table("micro-modes"))
+    found += _cold_jwt(report.table("micro-jwt"))
+    found += _cold_session(report.table("micro-modes"))
+    found += _inproc(report.table("inproc"))
+    found += _e2e(report.table("e2e"))
+    found += _revocation(report.table("revocation"))
+    found += _scale(report.table("scale"))
+    return found
+
+
+def _warm(table: Table | None) -> list[Target]:
+    goal = "≤ 2 µs and ≥ 30× faster than PyJWT HS256 decode, every mode and store"
+    if table is None or not table.raw:
+        return [Target("warm verification", goal, "-", None)]
+    warm = _finite([r["warm_us"] for r in table.raw])
+    speedups = _finite([r["pyjwt_hs256_over_warm"] for r in table.raw])
+    worst = max(table.raw, key=lambda r: r["warm_us"])
+    measured = f"slowest {us(max(warm))} µs ({worst['mode']} / {worst['store']})"
+    met: bool | None = max(warm) <= 2.0
+    if speedups:
+        measured += f"; ≥ {ratio(min(speedups))} faster than PyJWT HS256"
+        met = met and min(speedups) >= 30
+    return [Target("warm verification", goal, measured, met)]
+
+
+def _cold_jwt(table: Table | None) -> list[Target]:
+    if table is None or not table.raw:
+        return [Target("cold JWT verification", "≤ 1.25× bare cryptography verify", "-", None)]
+    return [
+        Target(
+            f"cold JWT verification, {row['algorithm']}",
+            "≤ 1.25× the bare cryptography verify of the same algorithm",
+            f"{ratio(row['cold_over_bare'])} ({us(row['cold_us'])} vs {us(row['bare_us'])} µs)",
+            row["cold_over_bare"] <= 1.25,
+        )
+        for row in table.raw
+    ]
+
+
+def _cold_session(table: Table | None) -> list[Target]:
+    goal = "≤ 1.2× the raw driver call"
+    if table is None:
+        return [Target("cold session lookup", goal, "-", None)]
+    found = []
+    for row in table.raw:
+        if row["mode"] != "session" or row["store"] == "memory" or row["raw_us"] is None:
+            continue
+        found.append(
+            Target(
+                f"cold session lookup, {row['store']}",
+                f"{goal} ({row['raw_driver']})",
+                f"{ratio(row['cold_over_raw'])} ({us(row['cold_us'])} vs {us(row['raw_us'])} µs)",
+                row["cold_over_raw"] <= 1.2,
+            )
+        )
+    return found or [Target("cold session lookup", goal, "-", None)]
+
+
+def _inproc(table: Table | None) -> list[Target]:
+    goal = "authstate adds ≤ 5 µs per warm authenticated request, every mode and store"
+    rows = [r for r in (table.raw if table else []) if r["configuration"].startswith("authstate")]
+    if not rows:
+        return [Target("in-process overhead", goal, "-", None)]
+    worst = max(rows, key=lambda r: r["added_us"])
+    best_peer = min(
+        (r for r in table.raw if not r["configuration"].startswith(("authstate", "no auth"))),  # type: ignore[union-attr]
+        key=lambda r: r["added_us"],
+        default=None,
+    )
+    measured = f"at most +{worst['added_us']:.1f} µs ({worst['configuration'][10:]})"
+    if best_peer is not None:
+        measured += f"; cheapest peer {best_peer['configuration']} +{best_peer['added_us']:.1f}"
+    return [Target("in-process overhead", goal, measured, worst["added_us"] <= 5.0)]
+
+
+def _e2e(table: Table | None) -> list[Target]:
+    goal = "≥ 0.95× the no-auth baseline's req/s, every mode and store"
+    rows = [
+        r
+        for r in (table.raw if table else [])
+        if r["configuration"].startswith("authstate") and "failure" not in r
+    ]
+    if not rows:
+        return [Target("end to end", goal, "-", None)]
+    worst = min(rows, key=lambda r: r["times_baseline"])
+    cpu = max(r["cpu_times_baseline"] for r in rows)
+    measured = (
+        f"lowest {ratio(worst['times_baseline'])} ({worst['configuration'][10:]}); "
+        f"server CPU per request at most {ratio(cpu)} the baseline's"
+    )
+    return [Target("end to end", goal, measured, worst["times_baseline"] >= 0.95)]
+
+
+def _revocation(table: Table | None) -> list[Target]:
+    goal = "enforced on all 3 nodes within 10 ms p99"
+    found = []
+    for row in table.raw if table else []:
+        if row["store"] not in ("redis", "postgres") or not row["trials"]:
+            continue
+        found.append(
+            Target(
+                f"revocation propagation, {row['store']}",
+                goal,
+                f"p99 {row['p99_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms ({row['trials']} trials)",
+                row["p99_ms"] <= 10.0,
+            )
+        )
+    return found or [Target("revocation propagation", goal, "-", None)]
+
+
+def _scale(table: Table | None) -> list[Target]:
+    goal = "flat lookup cost from the smallest to the largest store (≤ 1.25×)"
+    by_store: dict[str, list[dict[str, Any]]] = {}
+    for row in table.raw if table else []:
+        by_store.setdefault(row["store"], []).append(row)
+    found = []
+    for store, rows in by_store.items():
+        if len(rows) < 2:
+            continue
+        first, last = rows[0], rows[-1]
+        warm = last["warm_us"] / first["warm_us"]
+        cold = last["cold_us"] / first["cold_us"]
+        found.append(
+            Target(
+                f"flat lookup, {store}",
+                goal,
+                f"{first['sessions']:,} → {last['sessions']:,}: "
+                f"cold {ratio(cold)}, warm {ratio(warm)}",
+                cold <= 1.25 and warm <= 1.25,
+            )
+        )
+    return found or [Target("flat lookup", goal, "-", None)]

@@ -257,3 +257,12 @@ async def test_an_oversized_password_never_takes_a_worker(hasher: CountingHasher
     with pytest.raises(BadRequest):
         await hasher.verify_async(None, "a" * 1_000_000)
     assert hasher.checks == []
+
+
+def test_a_hash_stronger_than_the_policy_is_not_downgraded_on_login() -> None:
+    strong = PasswordHasher(memory_kib=2 * 19456, time_cost=3)
+    policy = PasswordHasher()
+    assert not policy.needs_rehash(strong.hash("correct horse battery"))
+    assert policy.needs_rehash(
+        PasswordHasher(memory_kib=8, time_cost=1, unsafe_allow_weak_parameters=True).hash("x" * 12)
+    )

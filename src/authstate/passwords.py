@@ -17,6 +17,7 @@ import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
 import argon2
+from argon2 import Type, extract_parameters
 from argon2.exceptions import Argon2Error, InvalidHashError
 
 from authstate.errors import BadRequest, ConfigurationError, InvalidCredentials
@@ -122,12 +123,22 @@ class PasswordHasher:
         self._check(password_hash, secret)
 
     def needs_rehash(self, password_hash: str) -> bool:
-        """Whether ``password_hash`` was made with other parameters than today's policy
-        (weaker ones, another argon2 variant) or cannot be parsed."""
+        """Whether ``password_hash`` is weaker than today's policy (lower memory or time
+        cost, shorter salt or hash, another argon2 variant) or cannot be parsed."""
         try:
-            return self._argon2.check_needs_rehash(password_hash)
+            stored = extract_parameters(password_hash)
         except (InvalidHashError, ValueError):
             return True
+        policy = self._argon2
+        if stored.type is not Type.ID:
+            return True
+        # Only upgrade: a hash made with stronger parameters than today's policy is kept.
+        return (
+            stored.memory_cost < policy.memory_cost
+            or stored.time_cost < policy.time_cost
+            or stored.hash_len < policy.hash_len
+            or stored.salt_len < policy.salt_len
+        )
 
     def check_new_password(self, password: str) -> None:
         """Raise ``BadRequest`` unless ``password`` is acceptable as a new password: at

@@ -163,18 +163,7 @@ async def test_a_credential_in_the_path_authenticates_no_one(node: Node) -> None
     SECRETS.discard(value)
 
 
-PATH_LOGGED = pytest.mark.xfail(
-    strict=True,
-    reason="server/access_log.py logs the URL path verbatim (up to 200 characters), so a "
-    "session ID a client puts in a path parameter reaches the log in clear (G3); a JWT's "
-    "signature falls beyond the 200 characters. Suggested fix: redact ';...' path "
-    "parameters and long token-like path segments",
-)
-
-
-@pytest.mark.parametrize(
-    "mode", ["stateless", pytest.param("session", marks=PATH_LOGGED), "hybrid"]
-)
+@pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])
 async def test_a_credential_written_into_the_path_is_not_logged_in_clear(
     mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -42,7 +42,9 @@ class AccessLog:
             # The auth middleware (inside us) put the principal into this same scope dict.
             principal = scope.get(PRINCIPAL_KEY)
             client = scope.get("client")
-            path = scope["path"][:_MAX_PATH_CHARS]
+            # ";params" may carry whatever a client wrote there (a session ID, a token):
+            # the log keeps only the route part of the path.
+            path = scope["path"].split(";", 1)[0][:_MAX_PATH_CHARS]
             log.info(
                 "%s %s %d",
                 scope["method"],

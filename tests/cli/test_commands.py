@@ -287,7 +287,7 @@ def test_the_store_comes_from_authstate_store_when_not_given(
         (["serve", "--port", "eighty"], "invalid int value"),
         (["serve", "--workers", "0"], "at least 1"),
         (["serve", "--port", "70000"], "AUTHSTATE_PORT"),
-        (["bench"], "not implemented yet"),
+        (["bench"], "one of the arguments --quick --full is required"),
     ],
 )
 def test_command_line_mistakes_are_one_line_with_status_1(

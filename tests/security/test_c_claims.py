@@ -58,11 +58,6 @@ async def test_not_yet_valid_and_future_issued_tokens_are_refused(jwt_node: Node
     assert await accepted(jwt_node, {**base, "iat": now + LEEWAY - 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AccessTokens.verify (modes/base.py, hot path) passes no max_age, so a token whose "
-    "exp - iat exceeds AUTHSTATE_ACCESS_TTL is accepted; fix: max_age=settings.access_ttl_seconds",
-)
 async def test_a_token_older_than_the_access_lifetime_is_refused_whatever_its_exp(
     jwt_node: Node,
 ) -> None:

@@ -114,6 +114,9 @@ class AccessTokens:
         self._issuer = settings.issuer
         self._audience = settings.audience
         self._leeway = settings.leeway_seconds
+        # No token of ours lives longer than the access lifetime, whatever its exp says
+        # (one minted under an older, longer AUTHSTATE_ACCESS_TTL, or by a leaked key).
+        self._max_age = settings.access_ttl_seconds
         self._fail_closed = settings.fail_closed
         self._now = ctx.clock.now
         self._revocation = ctx.revocation
@@ -205,11 +208,16 @@ class AccessTokens:
             audience=self._audience,
             now=now,
             leeway=self._leeway,
+            max_age=self._max_age,
         )
         leeway = self._leeway
         # exp passes while now < exp + leeway; nbf and iat while now >= max(nbf, iat) - leeway
         # (exact in binary floating point for Unix times: integers added to or taken from now).
-        valid_until = float(claims.exp + leeway)
+        # max_age passes while now <= iat + max_age + leeway: the next float is the open bound.
+        valid_until = min(
+            float(claims.exp + leeway),
+            math.nextafter(float(claims.iat + self._max_age + leeway), math.inf),
+        )
         retire_after = ring.verification_key(claims.kid, now=now).retire_after
         if retire_after is not None:
             # The key verifies while now <= retire_after: the next float is the open bound.

@@ -281,8 +281,17 @@ class BaseMode:
 
     # -- shared --------------------------------------------------------------------------------
     def longest_lifetime(self) -> float:
-        """Seconds the longest credential this mode issues can live."""
-        return float(self.ctx.settings.access_ttl_seconds)
+        """Seconds the longest credential of *any* mode can live: nodes of other modes (or a
+        CLI run with another AUTHSTATE_MODE) may share the store, so a user-wide revocation
+        must outlive every credential it could reject."""
+        settings = self.ctx.settings
+        return float(
+            max(
+                settings.access_ttl_seconds,
+                settings.session_ttl_seconds,
+                settings.refresh_ttl_seconds,
+            )
+        )
 
     async def logout_everywhere(self, user_id: str) -> int:
         """Revoke every session, family and token of the user on every node; return the new

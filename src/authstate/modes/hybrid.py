@@ -42,9 +42,6 @@ class HybridMode(BaseMode):
         # One factory object: the token cache keeps the principal it built with it.
         self._to_principal = self._principal
 
-    def longest_lifetime(self) -> float:
-        return float(self.ctx.settings.refresh_ttl_seconds)
-
     def successor_of(self, refresh_token: str) -> str:
         """The token that replaces ``refresh_token`` on rotation (same format: 43 chars)."""
         digest = hmac.new(self.ctx.refresh_key, refresh_token.encode(), hashlib.sha256).digest()

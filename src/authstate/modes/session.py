@@ -37,9 +37,6 @@ class SessionMode(BaseMode):
         self._now = ctx.clock.now
         self._revocation = ctx.revocation
 
-    def longest_lifetime(self) -> float:
-        return float(self.ctx.settings.session_ttl_seconds)
-
     def _store_key(self, auth_value: str) -> str:
         """The store key of a session ID (``InvalidToken`` for a malformed one)."""
         key = self._keys.get(auth_value)

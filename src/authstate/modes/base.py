@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authstate._time import Clock
+from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
 from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token
-from authstate.errors import AuthenticationError, NotFound, StoreUnavailable
+from authstate.errors import AuthenticationError, Conflict, NotFound, StoreUnavailable
 from authstate.key_storage import KeyManager
 from authstate.principal import Mode, Principal, SessionInfo, TokenInfo
 from authstate.revocation import RevocationState
@@ -340,6 +341,45 @@ class BaseMode:
         ctx = self.ctx
         until = ctx.clock.now() + ctx.settings.access_ttl_seconds + ctx.settings.leeway_seconds
         ctx.revocation.apply(await ctx.store.publish(Change(ChangeKind.SID, handle, until)))
+
+    async def create_record(
+        self,
+        user_id: str,
+        roles: tuple[str, ...],
+        *,
+        kind: str,
+        ttl_seconds: float,
+        idle_seconds: float,
+        client: ClientInfo,
+        data: Mapping[str, Any] | None,
+    ) -> tuple[str, SessionRecord]:
+        """Store a new session or refresh family; return its secret (for the cookie only)
+        and the record, which the store keys by the secret's hash."""
+        ctx = self.ctx
+        generation = await self.current_generation(user_id)
+        now = ctx.clock.now()
+        while True:
+            secret = new_secret_id()
+            record = SessionRecord(
+                key=hash_secret(secret),
+                handle=new_handle(),
+                user_id=user_id,
+                kind=kind,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + ttl_seconds,
+                idle_timeout=float(idle_seconds),
+                roles=roles,
+                user_agent=client.user_agent[:256],
+                ip=client.ip[:64],
+                data=dict(data or {}),
+                generation=generation,
+            )
+            try:
+                await ctx.store.create_session(record)
+            except Conflict:  # pragma: no cover - a 256-bit collision
+                continue
+            return secret, record
 
     async def current_generation(self, user_id: str) -> int:
         return await self.ctx.store.get_user_generation(user_id)

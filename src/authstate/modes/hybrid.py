@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from authstate.crypto.ids import check_secret_format, hash_secret, new_handle, new_secret_id
+from authstate.crypto.ids import check_secret_format, hash_secret
 from authstate.crypto.jwt import AccessClaims
-from authstate.errors import AuthenticationError, Conflict, InvalidRefresh
+from authstate.errors import AuthenticationError, InvalidRefresh
 from authstate.modes.base import (
     AccessTokens,
     BaseMode,
@@ -100,31 +100,16 @@ class HybridMode(BaseMode):
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> IssuedCredentials:
-        ctx = self.ctx
-        generation = await self.current_generation(user_id)
-        now = ctx.clock.now()
-        while True:
-            refresh_token = new_secret_id()
-            record = SessionRecord(
-                key=hash_secret(refresh_token),
-                handle=new_handle(),
-                user_id=user_id,
-                kind="refresh",
-                created_at=now,
-                last_seen_at=now,
-                expires_at=now + ctx.settings.refresh_ttl_seconds,
-                idle_timeout=0.0,
-                roles=roles,
-                user_agent=client.user_agent[:256],
-                ip=client.ip[:64],
-                data=dict(data or {}),
-                generation=generation,
-            )
-            try:
-                await ctx.store.create_session(record)
-            except Conflict:  # pragma: no cover - 256-bit collision
-                continue
-            return self._issue(record, refresh_token)
+        refresh_token, record = await self.create_record(
+            user_id,
+            roles,
+            kind="refresh",
+            ttl_seconds=self.ctx.settings.refresh_ttl_seconds,
+            idle_seconds=0.0,
+            client=client,
+            data=data,
+        )
+        return self._issue(record, refresh_token)
 
     async def refresh(
         self, refresh_token: str, *, check_family: Callable[[str], None] | None = None

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from authstate.crypto.ids import check_secret_format, hash_secret, new_handle, new_secret_id
-from authstate.errors import AuthenticationError, Conflict
+from authstate.crypto.ids import check_secret_format, hash_secret, new_secret_id
+from authstate.errors import AuthenticationError
 from authstate.modes.base import BaseMode, ClientInfo, IssuedCredentials, ModeContext
 from authstate.principal import Principal
 from authstate.stores.base import Change, ChangeKind, SessionRecord
@@ -122,31 +122,16 @@ class SessionMode(BaseMode):
         if previous_auth is not None:
             # Fixation defence: whatever session the browser had is destroyed, never adopted.
             await self._discard(previous_auth)
-        generation = await self.current_generation(user_id)
-        now = ctx.clock.now()
         settings = ctx.settings
-        while True:
-            secret = new_secret_id()
-            record = SessionRecord(
-                key=hash_secret(secret),
-                handle=new_handle(),
-                user_id=user_id,
-                kind="session",
-                created_at=now,
-                last_seen_at=now,
-                expires_at=now + settings.session_ttl_seconds,
-                idle_timeout=float(settings.idle_ttl_seconds),
-                roles=roles,
-                user_agent=client.user_agent[:256],
-                ip=client.ip[:64],
-                data=dict(data or {}),
-                generation=generation,
-            )
-            try:
-                await ctx.store.create_session(record)
-            except Conflict:  # pragma: no cover - 256-bit collision
-                continue
-            break
+        secret, record = await self.create_record(
+            user_id,
+            roles,
+            kind="session",
+            ttl_seconds=settings.session_ttl_seconds,
+            idle_seconds=settings.idle_ttl_seconds,
+            client=client,
+            data=data,
+        )
         principal = self._principal(record)
         ctx.sessions.put(record, principal)
         return IssuedCredentials(

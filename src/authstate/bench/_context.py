@@ -27,8 +27,8 @@ class Options:
     peers: tuple[str, ...] = ()
     rounds: int = 15  # interleaved rounds of the micro and in-process tables
     sample_seconds: float = 0.03  # one sample of one candidate
-    duration: float = 10.0  # seconds of load per end-to-end run
-    warmup: float = 2.0  # seconds of load before each measured end-to-end run
+    duration: float = 5.0  # seconds of load per end-to-end run
+    warmup: float = 2.0  # seconds of load on each server before the measured runs
     passes: int = 5  # end-to-end passes (every configuration once per pass)
     connections: int = 32  # end-to-end concurrent connections
     e2e_modes: tuple[str, ...] = MODES
@@ -47,7 +47,7 @@ def quick(**overrides: Any) -> Options:
         "quick": True,
         "rounds": 5,
         "sample_seconds": 0.008,
-        "duration": 2.0,
+        "duration": 1.0,
         "warmup": 0.5,
         "passes": 1,
         "e2e_modes": MODES,

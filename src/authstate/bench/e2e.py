@@ -18,6 +18,7 @@ steadier than requests/s on a shared machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -41,7 +42,7 @@ from authstate.bench.report import Table, count, ms, ratio, us
 
 _START_TIMEOUT = 30.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-QUICK_PEERS = ("starlette-session", "pyjwt")
+QUICK_PEERS = ("pyjwt",)
 
 
 @dataclass
@@ -59,8 +60,11 @@ class Run:
 class Result:
     label: str
     spec: dict[str, Any]
+    cookie: str = ""
     cookie_bytes: int = 0
+    server: Server | None = None
     runs: list[Run | None] = field(default_factory=list)
+    baseline_runs: list[Run | None] = field(default_factory=list)  # the paired baseline run
     failure: str = ""
 
 
@@ -224,28 +228,10 @@ def load(url: str, cookie: str, *, duration: float, connections: int) -> dict[st
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def measure(ctx: Context, spec: dict[str, Any], result: Result) -> Run:
-    options = ctx.options
-    server = Server(
-        spec, http=options.http, loop=options.loop, log=os.path.join(ctx.tmpdir, "e2e-server.log")
-    )
-    try:
-        cookie = server.wait_ready()
-        result.cookie_bytes = len(cookie)
-        server.check(cookie, anonymous=spec["kind"] == "none")
-        if spec["kind"] == "none":
-            cookie = ""  # an app without authentication: its clients send no auth cookie
-        if options.warmup > 0:
-            load(
-                server.url + "/me", cookie, duration=options.warmup, connections=options.connections
-            )
-        before = server.cpu()
-        numbers = load(
-            server.url + "/me", cookie, duration=options.duration, connections=options.connections
-        )
-        cpu = server.cpu() - before
-    finally:
-        server.stop()
+def one_run(server: Server, cookie: str, *, duration: float, connections: int) -> Run:
+    before = server.cpu()
+    numbers = load(server.url + "/me", cookie, duration=duration, connections=connections)
+    cpu = server.cpu() - before
     requests = int(numbers["requests"])
     return Run(
         requests_per_second=numbers["requests_per_second"],
@@ -258,32 +244,87 @@ def measure(ctx: Context, spec: dict[str, Any], result: Result) -> Run:
     )
 
 
+def _start(ctx: Context, results: list[Result]) -> None:
+    """Start every server (they boot in parallel), then check and warm each in turn."""
+    options = ctx.options
+    log = os.path.join(ctx.tmpdir, "e2e-server.log")
+    for result in results:
+        try:
+            result.server = Server(result.spec, http=options.http, loop=options.loop, log=log)
+        except Exception as exc:
+            result.failure = str(exc) or repr(exc)
+    for result in results:
+        server = result.server
+        if server is None or result.failure:
+            continue
+        try:
+            cookie = server.wait_ready()
+            result.cookie_bytes = len(cookie)
+            anonymous = result.spec["kind"] == "none"
+            server.check(cookie, anonymous=anonymous)
+            # An app without authentication: its clients send no auth cookie.
+            result.cookie = "" if anonymous else cookie
+            if options.warmup > 0:
+                load(server.url + "/me", result.cookie, duration=options.warmup, connections=8)
+        except Exception as exc:
+            result.failure = str(exc) or repr(exc)
+        ctx.progress.advance("e2e", what=f"started {result.label}")
+
+
 async def run(ctx: Context) -> Table:
+    """Every server stays up for the whole section; each measured run of a configuration
+    is paired with a run of the baseline right before or after it (alternating by pass),
+    so each ratio compares two runs a few seconds apart."""
     options = ctx.options
     configs = configurations(ctx)
     progress = ctx.progress
-    progress.section("e2e", len(configs) * options.passes)
     results = [Result(label, spec) for label, spec in configs]
-    for pass_index in range(options.passes):
-        for result in results:
-            progress.say("e2e", f"pass {pass_index + 1}: {result.label}")
-            if result.failure:
-                result.runs.append(None)
-            else:
-                try:
-                    result.runs.append(measure(ctx, result.spec, result))
-                except Exception as exc:
-                    result.failure = str(exc) or repr(exc)
+    base, others = results[0], results[1:]
+    progress.section("e2e", len(results) + len(others) * options.passes)
+    try:
+        await asyncio.to_thread(_start, ctx, results)
+        if base.failure or base.server is None:
+            raise RuntimeError(f"the baseline server failed: {base.failure}")
+        for pass_index in range(options.passes):
+            shift = pass_index % max(1, len(others))
+            for result in others[shift:] + others[:shift]:
+                progress.say("e2e", f"pass {pass_index + 1}: {result.label}")
+                if result.failure or result.server is None:
                     result.runs.append(None)
-            progress.advance("e2e")
+                    result.baseline_runs.append(None)
+                else:
+                    pair = [(base, base.server), (result, result.server)]
+                    if pass_index % 2:
+                        pair.reverse()
+                    measured = {}
+                    for which, server in pair:
+                        measured[which.label] = await asyncio.to_thread(
+                            one_run,
+                            server,
+                            which.cookie,
+                            duration=options.duration,
+                            connections=options.connections,
+                        )
+                    base.runs.append(measured[base.label])
+                    result.baseline_runs.append(measured[base.label])
+                    result.runs.append(measured[result.label])
+                progress.advance("e2e")
+    except Exception as exc:
+        base.failure = base.failure or str(exc) or repr(exc)
+    finally:
+        for result in results:
+            if result.server is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(result.server.stop)
     progress.finish("e2e")
     return _table(ctx, results)
 
 
-def _per_pass_ratio(result: Result, base: Result, attribute: str) -> float:
+def _paired_ratio(result: Result, attribute: str) -> float:
+    """Median over passes of this configuration's value ÷ its paired baseline run's."""
     ratios = [
         getattr(run, attribute) / getattr(base_run, attribute)
-        for run, base_run in zip(result.runs, base.runs, strict=False)
+        for run, base_run in zip(result.runs, result.baseline_runs, strict=False)
         if run is not None and base_run is not None and getattr(base_run, attribute) > 0
     ]
     return statistics.median(ratios) if ratios else float("nan")
@@ -300,7 +341,8 @@ def _table(ctx: Context, results: list[Result]) -> Table:
     table = Table(
         "e2e",
         f"End to end: GET /me through uvicorn ({options.loop} + {options.http}, one worker), "
-        f"{generator} -c{options.connections}, {options.duration:g} s × {options.passes} pass(es)",
+        f"{generator} -c{options.connections}, {options.duration:g} s runs, "
+        f"{options.passes} pass(es), each paired with a baseline run",
         [
             "configuration",
             "req/s",
@@ -323,8 +365,8 @@ def _table(ctx: Context, results: list[Result]) -> Table:
             table.notes.append(f"{result.label}: {result.failure}")
             continue
         is_base = result is base
-        times = 1.0 if is_base else _per_pass_ratio(result, base, "requests_per_second")
-        cpu_times = 1.0 if is_base else _per_pass_ratio(result, base, "cpu_us_per_request")
+        times = 1.0 if is_base else _paired_ratio(result, "requests_per_second")
+        cpu_times = 1.0 if is_base else _paired_ratio(result, "cpu_us_per_request")
         bad = sum((run.non_2xx + run.errors) for run in result.runs if run is not None)
         table.add(
             [
@@ -352,8 +394,9 @@ def _table(ctx: Context, results: list[Result]) -> Table:
         if bad:
             table.notes.append(f"{result.label}: {bad} non-2xx answers or socket errors")
     table.notes.append(
-        "× no auth = median over passes of req/s ÷ the baseline's req/s in the same pass; "
-        "the baseline is requested without a cookie. CPU = the server process's utime+stime "
-        "per request (lower is better; CPU × no auth above 1 is the cost)."
+        "× no auth = median over passes of req/s ÷ the req/s of the baseline run paired with "
+        "it (right before or after it, alternating); the baseline is requested without a "
+        "cookie. CPU = the server process's utime+stime per request (CPU × no auth above 1 "
+        "is the cost). All servers stay up for the whole section, only one is under load."
     )
     return table

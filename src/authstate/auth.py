@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from authstate._time import Clock, SystemClock
 from authstate.accounts import Accounts
 from authstate.cookies import CookiePolicy
+from authstate.crypto.ids import b64url_encode
 from authstate.crypto.sealing import Sealer, derive_key
 from authstate.csrf import CSRFProtector
 from authstate.errors import ConfigurationError, NotFound, StoreUnavailable
@@ -131,6 +132,7 @@ class AuthState:
             self.clock,
             algorithm=settings.algorithm,
             verify_grace_seconds=settings.access_ttl_seconds + settings.leeway_seconds,
+            first_kid=b64url_encode(derive_key(master, f"first-kid/{settings.algorithm}", 16)),
         )
         await keys.load()
         revocation = RevocationState(self.clock)
@@ -153,6 +155,8 @@ class AuthState:
         self._accounts = Accounts(store, self._hasher or PasswordHasher(), settings, self.clock)
         await store.listen(self._on_change)
         await self._reload_revocations()
+        # A rotation published between the first load and listen() would be missed: read again.
+        await keys.load()
         self._tasks = [
             asyncio.create_task(self._maintenance_loop(), name="authstate-maintenance"),
             asyncio.create_task(self._watch_loop(), name="authstate-watch"),

@@ -7,6 +7,8 @@ another node won; we reload), and a rotation is announced on the bus as a KEYS c
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 
@@ -35,7 +37,10 @@ class KeyManager:
         *,
         algorithm: Algorithm,
         verify_grace_seconds: float,
+        first_kid: str | None = None,
     ) -> None:
+        """``first_kid``: the kid every node uses for the first key of an empty store (derive
+        it from the shared master secret); None gives it a random kid."""
         self._store = store
         self._sealer = sealer
         self._clock = clock
@@ -43,6 +48,7 @@ class KeyManager:
         # How long a replaced key keeps verifying: the longest token it signed, plus leeway.
         self._verify_grace = verify_grace_seconds
         self._ring: KeyRing | None = None
+        self._first_kid = first_kid
 
     @property
     def ring(self) -> KeyRing:
@@ -53,6 +59,13 @@ class KeyManager:
     async def load(self) -> KeyRing:
         """Load the ring from the store, creating the first signing key when there is none."""
         ring = await self._read_ring()
+        if ring is None and self._first_kid is not None:
+            # Nodes starting together on an empty store all try the same kid: one insert
+            # wins, the others get Conflict and read the winner's key, so every node signs
+            # with one key (random kids would leave each node with a key the others lack).
+            with contextlib.suppress(Conflict):
+                await self._save_new_key(kid=self._first_kid)
+            ring = await self._read_ring()
         if ring is None:
             await self._save_new_key()
             ring = await self._read_ring()
@@ -88,8 +101,11 @@ class KeyManager:
                 removed += 1
         return removed
 
-    async def _save_new_key(self) -> SigningKey:
+    async def _save_new_key(self, *, kid: str | None = None) -> SigningKey:
+        """Store a new key (``Conflict`` only when ``kid`` is given and already taken)."""
         key = generate_key(self._algorithm, now=self._clock.now())
+        if kid is not None:
+            key = dataclasses.replace(key, kid=kid)
         public_jwk = "" if key.alg == "HS256" else _json(key.public_jwk())
         stored = StoredKey(
             kid=key.kid,
@@ -100,8 +116,10 @@ class KeyManager:
         )
         try:
             await self._store.save_key(stored)
-        except Conflict:  # pragma: no cover - a random kid collided; astronomically unlikely
-            return await self._save_new_key()
+        except Conflict:
+            if kid is not None:
+                raise
+            return await self._save_new_key()  # pragma: no cover - a random kid collided
         return key
 
     async def _read_ring(self) -> KeyRing | None:

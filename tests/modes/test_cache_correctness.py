@@ -316,3 +316,43 @@ async def test_the_same_cookie_header_is_anonymous_after_logout(mode: str) -> No
             assert response.json() == {"user": None}
     finally:
         await auth.stop()
+
+
+# -- the middleware's synchronous path and forget() --------------------------------------------
+async def test_a_stale_bus_sends_a_cached_session_back_to_the_store(nodes: Nodes) -> None:
+    (auth,) = await nodes("session")
+    issued = await auth.login("u1", [])
+    assert auth.mode.authenticate_from_memory(issued.auth_value) is not None
+    store_of(auth).bus_up = False
+    assert auth.mode.authenticate_from_memory(issued.auth_value) is None  # must ask the store
+    reads = store_of(auth).reads
+    await auth.authenticate(issued.auth_value)
+    assert store_of(auth).reads == reads + 1
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+async def test_the_synchronous_path_refuses_what_authenticate_refuses(
+    nodes: Nodes, mode: str
+) -> None:
+    here, there = await nodes(mode, 2)
+    issued = await here.login("u1", [])
+    principal = await there.authenticate(issued.auth_value)
+    assert there.mode.authenticate_from_memory(issued.auth_value) == principal
+    await here.logout_everywhere("u1")
+    with pytest.raises(AuthenticationError):
+        there.mode.authenticate_from_memory(issued.auth_value)
+    with pytest.raises(AuthenticationError):
+        there.mode.authenticate_from_memory("not a credential")
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+async def test_a_forgotten_cookie_is_verified_again_from_scratch(nodes: Nodes, mode: str) -> None:
+    (auth,) = await nodes(mode)
+    issued = await auth.login("u1", [])
+    await auth.authenticate(issued.auth_value)
+    auth.mode.forget(issued.auth_value)
+    if mode == "session":
+        assert auth.mode.authenticate_from_memory(issued.auth_value) is None
+    else:
+        assert len(auth.tokens) == 0
+    assert (await auth.authenticate(issued.auth_value)).user_id == "u1"

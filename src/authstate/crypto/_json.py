@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from json.scanner import make_scanner
 from typing import Any, NoReturn
 
 
@@ -39,6 +41,8 @@ _DECODER = json.JSONDecoder(
     parse_constant=_refuse_constant,
     parse_float=_finite_float,
 )
+# What _DECODER.decode runs (C when available); typeshed types its argument oddly.
+_SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = make_scanner(_DECODER)  # type: ignore[arg-type]
 
 
 def _has_lone_surrogate(value: object) -> bool:
@@ -66,15 +70,22 @@ def loads_object(data: bytes) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise StrictJSONError("not UTF-8") from None
-    if text.startswith("\ufeff"):
-        raise StrictJSONError("byte order mark")
     try:
-        value = _DECODER.decode(text)
+        if text[:1] == "{":
+            # The common case, a bare object: the C scanner directly, without the
+            # whitespace regexes of JSONDecoder.decode. Anything else takes the long way.
+            value, end = _SCAN_ONCE(text, 0)
+            if end != len(text):
+                value = _DECODER.decode(text)  # trailing whitespace, or extra data refused
+        elif text.startswith("\ufeff"):
+            raise StrictJSONError("byte order mark")
+        else:
+            value = _DECODER.decode(text)
     except StrictJSONError:
         raise
     except RecursionError:
         raise StrictJSONError("nested too deeply") from None
-    except ValueError:  # JSONDecodeError, or int() refusing more than 4300 digits
+    except (ValueError, StopIteration):  # JSONDecodeError, int() refusing > 4300 digits
         raise StrictJSONError("not JSON") from None
     if not isinstance(value, dict):
         raise StrictJSONError("not a JSON object")

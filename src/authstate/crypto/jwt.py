@@ -13,13 +13,14 @@ failed and never echoes the token or a secret.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, NoReturn
 
 from authstate.crypto._json import StrictJSONError, dumps_compact, loads_object
-from authstate.crypto.ids import b64url_decode, b64url_encode, new_jti
+from authstate.crypto.ids import b64url_decode_alphabet_checked, b64url_encode, new_jti
 from authstate.crypto.keys import SUPPORTED_ALGORITHMS, KeyRing, SigningKey
 from authstate.errors import InvalidToken
 
@@ -39,6 +40,7 @@ _REFUSED_HEADER_MEMBERS: Final = frozenset(
 _REGISTERED_CLAIMS: Final = frozenset(
     {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "roles", "sid", "gen"}
 )
+_NO_EXTRA: Final[Mapping[str, object]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,16 @@ class ParsedToken:
 
 
 # -- the front layer --------------------------------------------------------------------------
+# Three non-empty segments of the base64url alphabet: the shape of every token we accept,
+# checked in one pass. A token of any other shape takes the slow path, which says why.
+_COMPACT_RE: Final = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+# Header segment text -> the header it parses to, for headers that passed every check.
+# A node sees a handful (one per key); the same text always parses the same, so a hit
+# skips base64, JSON and the allowlist. Bounded: junk headers only evict each other.
+_HEADER_CACHE_ENTRIES: Final = 64
+_known_headers: dict[str, dict[str, str]] = {}
+
+
 def split_compact(token: str | bytes) -> tuple[bytes, bytes, bytes, bytes]:
     """Structural checks and strict base64url decoding of a compact JWS.
 
@@ -86,6 +98,18 @@ def split_compact(token: str | bytes) -> tuple[bytes, bytes, bytes, bytes]:
     anything but three non-empty segments, a header segment over ``MAX_HEADER_CHARS``, and
     padding or non-canonical trailing bits.
     """
+    header_b64, payload_b64, signature_b64 = _segments(token)
+    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+    return (
+        _decode_segment(header_b64),
+        _decode_segment(payload_b64),
+        signing_input,
+        _decode_segment(signature_b64),
+    )
+
+
+def _segments(token: str | bytes) -> tuple[str, str, str]:
+    """The three segments of a token of the right size, shape and alphabet."""
     if not isinstance(token, str | bytes):
         raise InvalidToken(reason="token is not text")
     if len(token) > MAX_TOKEN_BYTES:  # before any other work
@@ -95,23 +119,68 @@ def split_compact(token: str | bytes) -> tuple[bytes, bytes, bytes, bytes]:
             token = token.decode("ascii")
         except UnicodeDecodeError:
             raise InvalidToken(reason="token is not ASCII") from None
+    match = _COMPACT_RE.fullmatch(token)
+    if match is None:
+        _refuse_shape(token)
+    header_b64, payload_b64, signature_b64 = match.groups()
+    if len(header_b64) > MAX_HEADER_CHARS:
+        raise InvalidToken(reason="header too large")
+    return header_b64, payload_b64, signature_b64
+
+
+def _refuse_shape(token: str) -> NoReturn:
     segments = token.split(".")
     if len(segments) != 3:
         raise InvalidToken(reason=f"token has {len(segments)} segments, not 3")
-    header_b64, payload_b64, signature_b64 = segments
-    if not (header_b64 and payload_b64 and signature_b64):
+    if not all(segments):
         raise InvalidToken(reason="empty segment in token")
-    if len(header_b64) > MAX_HEADER_CHARS:
-        raise InvalidToken(reason="header too large")
+    raise InvalidToken(reason="bad base64url: not base64url")
+
+
+def _decode_segment(segment: str) -> bytes:
     try:
-        # b64url_decode enforces the alphabet, so no other character gets through.
-        header = b64url_decode(header_b64)
-        payload = b64url_decode(payload_b64)
-        signature = b64url_decode(signature_b64)
+        return b64url_decode_alphabet_checked(segment)
     except ValueError as exc:
         raise InvalidToken(reason=f"bad base64url: {exc}") from None
-    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
-    return header, payload, signing_input, signature
+
+
+def _header(header_b64: str) -> dict[str, str]:
+    """The checked header of a segment: exactly string ``alg``/``typ``/``kid``, ``alg`` ours.
+
+    Returns a shared dictionary: callers must not change it.
+    """
+    header = _known_headers.get(header_b64)
+    if header is not None:
+        return header
+    try:
+        parsed = loads_object(_decode_segment(header_b64))
+    except StrictJSONError as exc:
+        raise InvalidToken(reason=f"header: {exc}") from None
+    if parsed.keys() != HEADER_MEMBERS:
+        _refuse_header_members(parsed.keys())
+    if not all(type(value) is str for value in parsed.values()):
+        raise InvalidToken(reason="header alg, typ and kid must be strings")
+    if parsed["alg"] not in SUPPORTED_ALGORITHMS:
+        raise InvalidToken(reason="header alg is not a supported algorithm")
+    if len(_known_headers) >= _HEADER_CACHE_ENTRIES:
+        _known_headers.clear()
+    _known_headers[header_b64] = parsed
+    return parsed
+
+
+def _front(token: str | bytes) -> tuple[dict[str, str], dict[str, object], bytes, bytes]:
+    """``parse_compact`` without the result object: the per-request path."""
+    header_b64, payload_b64, signature_b64 = _segments(token)
+    header = _header(header_b64)
+    # The signature is decoded before the claims are parsed, as split_compact orders it,
+    # so a token bad in both places is refused with the same reason either way.
+    payload = _decode_segment(payload_b64)
+    signature = _decode_segment(signature_b64)
+    try:
+        claims = loads_object(payload)
+    except StrictJSONError as exc:
+        raise InvalidToken(reason=f"claims: {exc}") from None
+    return header, claims, f"{header_b64}.{payload_b64}".encode("ascii"), signature
 
 
 def parse_compact(token: str | bytes) -> ParsedToken:
@@ -121,22 +190,8 @@ def parse_compact(token: str | bytes) -> ParsedToken:
 
     The signature is not checked: use ``verify_access_token`` for anything you trust.
     """
-    header_json, payload, signing_input, signature = split_compact(token)
-    try:
-        header = loads_object(header_json)
-    except StrictJSONError as exc:
-        raise InvalidToken(reason=f"header: {exc}") from None
-    if header.keys() != HEADER_MEMBERS:
-        _refuse_header_members(header.keys())
-    if not all(type(value) is str for value in header.values()):
-        raise InvalidToken(reason="header alg, typ and kid must be strings")
-    if header["alg"] not in SUPPORTED_ALGORITHMS:
-        raise InvalidToken(reason="header alg is not a supported algorithm")
-    try:
-        claims = loads_object(payload)
-    except StrictJSONError as exc:
-        raise InvalidToken(reason=f"claims: {exc}") from None
-    return ParsedToken(header, claims, signing_input, signature)
+    header, claims, signing_input, signature = _front(token)
+    return ParsedToken(dict(header), claims, signing_input, signature)
 
 
 def _refuse_header_members(members: Iterable[str]) -> NoReturn:
@@ -261,26 +316,52 @@ def verify_access_token(
     is Unix seconds; ``leeway`` (seconds) tolerates clock skew on ``exp``/``nbf``/``iat``;
     ``max_age`` (seconds) refuses tokens issued longer ago whatever their ``exp``.
     """
-    parsed = parse_compact(token)
-    header = parsed.header
-    key = verify_signature(
+    return verify_access_token_with_key(
+        token,
         ring,
-        alg=header["alg"],
-        kid=header["kid"],
-        signing_input=parsed.signing_input,
-        signature=parsed.signature,
-        now=now,
-    )
-    if header["typ"] != typ:
-        raise InvalidToken(reason="wrong typ")
-    return _check_claims(
-        parsed.claims,
-        kid=key.kid,
         issuer=issuer,
         audience=audience,
         now=now,
         leeway=leeway,
+        typ=typ,
         max_age=max_age,
+    )[0]
+
+
+def verify_access_token_with_key(
+    token: str,
+    ring: KeyRing,
+    *,
+    issuer: str,
+    audience: str,
+    now: float,
+    leeway: int = 30,
+    typ: str = ACCESS_TOKEN_TYPE,
+    max_age: int | None = None,
+) -> tuple[AccessClaims, SigningKey]:
+    """``verify_access_token``, also returning the key that verified the token."""
+    header, claims, signing_input, signature = _front(token)
+    key = verify_signature(
+        ring,
+        alg=header["alg"],
+        kid=header["kid"],
+        signing_input=signing_input,
+        signature=signature,
+        now=now,
+    )
+    if header["typ"] != typ:
+        raise InvalidToken(reason="wrong typ")
+    return (
+        _check_claims(
+            claims,
+            kid=key.kid,
+            issuer=issuer,
+            audience=audience,
+            now=now,
+            leeway=leeway,
+            max_age=max_age,
+        ),
+        key,
     )
 
 
@@ -294,24 +375,37 @@ def _check_claims(
     leeway: int,
     max_age: int | None,
 ) -> AccessClaims:
-    iat = _numeric_date(claims, "iat")
-    nbf = _numeric_date(claims, "nbf")
-    exp = _numeric_date(claims, "exp")
-    if claims.get("iss") != issuer or type(claims["iss"]) is not str:
+    # Written out rather than through helpers: this runs on every first sight of a token.
+    # type() rather than isinstance: bool is an int subclass, and true must not mean 1.
+    get = claims.get
+    iat, nbf, exp = get("iat"), get("nbf"), get("exp")
+    if type(iat) is not int or not 0 <= iat <= MAX_SAFE_INT:
+        _refuse_numeric_date("iat")
+    if type(nbf) is not int or not 0 <= nbf <= MAX_SAFE_INT:
+        _refuse_numeric_date("nbf")
+    if type(exp) is not int or not 0 <= exp <= MAX_SAFE_INT:
+        _refuse_numeric_date("exp")
+    iss = get("iss")
+    if iss != issuer or type(iss) is not str:
         raise InvalidToken(reason="wrong or missing iss")
-    aud = claims.get("aud")
+    aud = get("aud")
     if not (
         (type(aud) is str and aud == audience)
         or (type(aud) is list and audience in aud and all(type(a) is str for a in aud))
     ):
         raise InvalidToken(reason="wrong or missing aud")
-    sub = _non_empty_string(claims, "sub")
-    jti = _non_empty_string(claims, "jti")
-    roles = claims.get("roles", [])
+    sub, jti = get("sub"), get("jti")
+    if type(sub) is not str or not sub:
+        _refuse_non_empty_string("sub")
+    if type(jti) is not str or not jti:
+        _refuse_non_empty_string("jti")
+    roles = get("roles", [])
     if type(roles) is not list or not all(type(role) is str for role in roles):
         raise InvalidToken(reason="roles is not a list of strings")
-    sid = _optional_string(claims, "sid")
-    gen = claims.get("gen", 0)
+    sid = get("sid")
+    if (sid is not None or "sid" in claims) and type(sid) is not str:
+        raise InvalidToken(reason="sid is not a string")  # null too: absent says "none"
+    gen = get("gen", 0)
     if type(gen) is not int or not 0 <= gen <= MAX_SAFE_INT:
         raise InvalidToken(reason="gen is not an int in [0, 2**53)")
     if exp <= now - leeway:
@@ -322,42 +416,20 @@ def _check_claims(
         raise InvalidToken(reason="token issued in the future (iat)")
     if max_age is not None and now - iat > max_age + leeway:
         raise InvalidToken(reason="token older than max_age")
-    extra = {name: value for name, value in claims.items() if name not in _REGISTERED_CLAIMS}
+    if claims.keys() <= _REGISTERED_CLAIMS:
+        extra = _NO_EXTRA
+    else:
+        extra = MappingProxyType(
+            {name: value for name, value in claims.items() if name not in _REGISTERED_CLAIMS}
+        )
     return AccessClaims(
-        iss=issuer,
-        aud=audience,
-        sub=sub,
-        iat=iat,
-        nbf=nbf,
-        exp=exp,
-        jti=jti,
-        kid=kid,
-        roles=tuple(roles),
-        sid=sid,
-        gen=gen,
-        extra=MappingProxyType(extra),
+        issuer, audience, sub, iat, nbf, exp, jti, kid, tuple(roles), sid, gen, extra
     )
 
 
-def _numeric_date(claims: Mapping[str, object], name: str) -> int:
-    value = claims.get(name)
-    # type() rather than isinstance: bool is an int subclass, and true must not mean 1.
-    if type(value) is not int or not 0 <= value <= MAX_SAFE_INT:
-        raise InvalidToken(reason=f"{name} is missing or not an integer in [0, 2**53)")
-    return value
+def _refuse_numeric_date(name: str) -> NoReturn:
+    raise InvalidToken(reason=f"{name} is missing or not an integer in [0, 2**53)")
 
 
-def _optional_string(claims: Mapping[str, object], name: str) -> str | None:
-    if name not in claims:
-        return None
-    value = claims[name]
-    if type(value) is not str:  # null included: absent is the way to say "none"
-        raise InvalidToken(reason=f"{name} is not a string")
-    return value
-
-
-def _non_empty_string(claims: Mapping[str, object], name: str) -> str:
-    value = claims.get(name)
-    if type(value) is not str or not value:
-        raise InvalidToken(reason=f"{name} is missing or not a non-empty string")
-    return value
+def _refuse_non_empty_string(name: str) -> NoReturn:
+    raise InvalidToken(reason=f"{name} is missing or not a non-empty string")

@@ -11,7 +11,7 @@ from typing import Any
 
 from authstate._time import Clock
 from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
-from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token
+from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token_with_key
 from authstate.errors import AuthenticationError, Conflict, NotFound, StoreUnavailable
 from authstate.key_storage import KeyManager
 from authstate.principal import Mode, Principal, SessionInfo, TokenInfo
@@ -202,7 +202,7 @@ class AccessTokens:
     ) -> _VerifiedToken:
         self._verified.pop(token, None)
         ring = self._ctx.keys.ring
-        claims = verify_access_token(
+        claims, key = verify_access_token_with_key(
             token,
             ring,
             issuer=self._issuer,
@@ -219,7 +219,7 @@ class AccessTokens:
             float(claims.exp + leeway),
             math.nextafter(float(claims.iat + self._max_age + leeway), math.inf),
         )
-        retire_after = ring.verification_key(claims.kid, now=now).retire_after
+        retire_after = key.retire_after
         if retire_after is not None:
             # The key verifies while now <= retire_after: the next float is the open bound.
             valid_until = min(valid_until, math.nextafter(retire_after, math.inf))

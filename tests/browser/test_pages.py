@@ -93,6 +93,7 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(browser: Browser, serv
         expect(page.locator("#cookie-bytes")).to_have_text(
             f"{len('__Host-authstate=') + len(auth['value'])} bytes"
         )
+        expect(page.get_by_role("heading", name="Cost of your cookie")).to_be_visible()
 
         other = sign_in(second, server, "alice", password)
         expect(other.locator("#whoami")).to_have_text("Signed in as alice")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 import httpx
 import pytest
 
+from authstate.bench import CookieCost
 from authstate.cookies import AUTH_COOKIE, CSRF_COOKIE
+from authstate.errors import StoreUnavailable
 from tests.server.conftest import PASSWORD, Deployment, deploy, set_cookie_headers
 
 pytestmark = pytest.mark.anyio
@@ -106,6 +109,114 @@ async def test_logged_in_the_page_is_a_dashboard_with_a_csrf_token_in_every_form
         assert len(revoke) == 1
         assert "Firefox on Linux" in html
         assert "this browser" in html
+
+
+def cost_panel(html: str) -> str:
+    """The "cost of your cookie" section of a dashboard."""
+    match = re.search(r'<section class="card" id="cookie-cost">.*?</section>', html, re.S)
+    assert match, "no cost panel on the page"
+    return match.group(0)
+
+
+def panel_field(panel: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}">(.*?)</', panel, re.S)
+    assert match, element_id
+    return match.group(1)
+
+
+async def test_the_dashboard_shows_what_the_cookie_costs_on_this_node(
+    deployment: Deployment,
+) -> None:
+    async with deployment.client() as client:
+        login = await form_login(client)
+        assert login.status_code == 303
+        # The value exactly as the login response set it.
+        set_cookie = set_cookie_headers(login)[AUTH_COOKIE]
+        value = set_cookie.split(";", 1)[0].split("=", 1)[1]
+        response = await client.get("/")
+        assert (await client.get("/auth/me")).status_code == 200  # still signed in
+    assert response.status_code == 200
+    panel = cost_panel(response.text)
+    assert f"<code>{AUTH_COOKIE}</code>" in panel
+    assert panel_field(panel, "cost-bytes") == f"{len(f'{AUTH_COOKIE}={value}')} bytes"
+    for element_id in ("cost-cold", "cost-warm"):
+        micros = re.fullmatch(r"([\d,.]+) µs", panel_field(panel, element_id))
+        assert micros, panel
+        assert float(micros.group(1).replace(",", "")) > 0  # a measurement, never a threshold
+    assert f"<dd>{deployment.mode}" in panel
+    if deployment.mode == "session":
+        assert "cost-alg" not in panel
+    else:
+        header = value.split(".")[0]
+        alg = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"]
+        assert panel_field(panel, "cost-alg") == alg
+    # Measuring left the cookie cached on this node, as any request does.
+    auth = deployment.auth
+    if deployment.mode == "session":
+        assert auth.mode.authenticate_from_memory(value) is not None
+    else:
+        assert len(auth.tokens) == 1
+
+
+async def test_the_cost_panel_says_unavailable_when_it_cannot_measure(
+    memory_deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def store_down(*args: object, **kwargs: object) -> CookieCost:
+        raise StoreUnavailable(reason="store down for the test")
+
+    monkeypatch.setattr("authstate.server.pages.measure_cookie_cost", store_down)
+    async with memory_deployment.client() as client:
+        await form_login(client)
+        response = await client.get("/")
+        cookie = client.cookies.get(AUTH_COOKIE) or ""
+    assert response.status_code == 200
+    assert "Signed in as alice" in response.text
+    assert {"/auth/logout", "/auth/logout-all", "/auth/password"} <= {
+        form.action for form in Page(response.text).forms
+    }
+    panel = cost_panel(response.text)
+    assert panel_field(panel, "cost-bytes") == f"{len(AUTH_COOKIE) + 1 + len(cookie)} bytes"
+    assert "µs" not in panel
+    assert panel.count("unavailable") == 2
+
+
+async def test_a_session_the_store_cannot_read_back_still_gets_its_dashboard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def store_down(key: str) -> None:
+        raise StoreUnavailable(reason="store down for the test")
+
+    async for dep in deploy("memory://", mode="session"):
+        await dep.add_user()
+        async with dep.client() as client:
+            await form_login(client)
+            # The request itself is answered from the node's cache; the cold measurement
+            # has to read the session from the store, which fails.
+            monkeypatch.setattr(dep.auth.store, "get_session", store_down)
+            response = await client.get("/")
+        assert response.status_code == 200
+        assert "Signed in as alice" in response.text
+        assert "cannot reach its store" not in response.text  # the sessions were listed
+        assert cost_panel(response.text).count("unavailable") == 2
+
+
+async def test_when_the_store_failed_the_page_the_cookie_is_not_measured_and_stays_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def store_down(user_id: str) -> None:
+        raise StoreUnavailable(reason="store down for the test")
+
+    async for dep in deploy("memory://", mode="session"):
+        await dep.add_user()
+        async with dep.client() as client:
+            await form_login(client)
+            monkeypatch.setattr(dep.auth.store, "get_user", store_down)
+            response = await client.get("/")
+            cookie = client.cookies.get(AUTH_COOKIE) or ""
+        assert response.status_code == 200
+        assert "cannot reach its store" in response.text
+        assert cost_panel(response.text).count("unavailable") == 2
+        assert dep.auth.mode.authenticate_from_memory(cookie) is not None
 
 
 async def test_a_wrong_password_shows_an_error_on_the_login_page(deployment: Deployment) -> None:

@@ -191,3 +191,31 @@ def test_column_text_round_trips_and_never_collides(text: str) -> None:
     assert from_db(stored) == text
     others = ["", "plain-hex-0f", "\\", "\\0", "\x00", "a\x00b\\0", "\ud800", "\\ud800", "ü🔑"]
     assert [to_db(o) for o in others].count(stored) == 1
+
+
+async def test_a_transaction_left_open_on_a_pooled_connection_is_rolled_back(
+    schema_url: str,
+) -> None:
+    """Connections go back to the pool without asyncpg's reset statement (a round trip per
+    call); a transaction something left open must still never leak into the next call."""
+    store, other = PostgresStore(schema_url), PostgresStore(schema_url)
+    await store.open()
+    await other.open()
+    try:
+        async with store._connection() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute(_INSERT_PROBE)  # never committed
+        await store.create_session(session("k"))  # on the same, single pooled connection
+        # Had the BEGIN survived, this write would sit uncommitted and stay invisible.
+        assert await other.get_session("k") is not None
+        assert await other.get_session("probe") is None
+    finally:
+        await store.close()
+        await other.close()
+
+
+_INSERT_PROBE = (
+    "INSERT INTO authstate_sessions (key, handle, user_id, kind, created_at, last_seen_at,"
+    " expires_at, idle_timeout, roles, user_agent, ip, data, generation)"
+    " VALUES ('probe', 'probe-handle', 'u', 'session', 0, 0, 1e12, 0, '[]', '', '', '{}', 0)"
+)

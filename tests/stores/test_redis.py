@@ -9,13 +9,16 @@ from __future__ import annotations
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
 
 from authstate.errors import ConfigurationError, StoreUnavailable
+from authstate.stores._redis_layout import pointer
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
 from tests.stores.contract import DAY, T0, StoreContract, eventually, session
@@ -86,6 +89,124 @@ async def test_sessions_carry_a_native_ttl_at_their_death(prefix_url: str) -> No
         assert abs(moved / 1000 - (now + 900)) < 1
         for name in (layout.key_pointer("k"), layout.handle_pointer("h-k")):
             assert abs(await client.pexpiretime(name) / 1000 - (now + DAY)) < 1
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+class _RoundTrips:
+    """Counts the commands a store sends from now on, each one a round trip.
+
+    Loading a script is not counted: the first run of a script (or the first after a
+    ``SCRIPT FLUSH``) answers NOSCRIPT, loads it and runs it again.
+    """
+
+    def __init__(self, store: RedisStore) -> None:
+        self.sent: Counter[str] = Counter()
+        client = store._client
+        send = client.execute_command
+
+        async def counting(*args: Any, **options: Any) -> Any:
+            self.sent[str(args[0])] += 1
+            return await send(*args, **options)
+
+        client.execute_command = counting
+
+    def take(self) -> int:
+        """Round trips since the last call."""
+        count = self.sent.total() - 2 * self.sent["SCRIPT LOAD"]
+        self.sent.clear()
+        return count
+
+
+# User ids a script can put in a hash tag (``_PLAIN_USER``) and ids tagged by their digest.
+_PLAIN_USERS = ["u1", "a" * 64, "user@example.com", "A-Za-z0-9._@:+-"]
+_DIGEST_USERS = ["a" * 65, "", "ü", "a b", "a}b", "a{b", "a/b=", "u1\n", "%", "a]"]
+
+
+async def test_a_session_lookup_is_one_round_trip_when_the_user_id_is_plain(
+    prefix_url: str,
+) -> None:
+    store = RedisStore(prefix_url)
+    await store.open()
+    try:
+        now, users = time.time(), [*_PLAIN_USERS, *_DIGEST_USERS]
+        for i, user in enumerate(users):
+            await store.create_session(
+                session(f"k{i}", user_id=user, created_at=now, idle_timeout=600)
+            )
+        trips = _RoundTrips(store)
+        for i, user in enumerate(users):
+            # The script spells the record's name as Layout does, or hands the pointer back.
+            expected = 1 if user in _PLAIN_USERS else 2
+            trips.take()
+            found = await store.get_session(f"k{i}")
+            assert found is not None and found.user_id == user
+            assert trips.take() == expected, repr(user)
+            await store.touch_session(f"k{i}", now + 60)
+            assert trips.take() == expected, repr(user)
+            touched = await store.get_session(f"k{i}")
+            assert touched is not None and touched.last_seen_at == now + 60
+    finally:
+        await store.close()
+
+
+async def test_any_handle_of_a_plain_user_is_found_on_the_server(prefix_url: str) -> None:
+    # The script decodes the pointer's JSON itself; only a lone surrogate escape, which its
+    # decoder refuses, costs the second round trip.
+    handles = {"a\x00b": 1, "ünïcødé 🔑": 1, '"q"\\': 1, "\u2028\x7f\n": 1, "x" * 10_000: 1}
+    handles |= {"\ud800": 2, "a\udc00b": 2}
+    store = RedisStore(prefix_url)
+    await store.open()
+    try:
+        trips = _RoundTrips(store)
+        for i, (handle, expected) in enumerate(handles.items()):
+            record = session(f"k{i}", handle=handle, created_at=time.time())
+            await store.create_session(record)
+            trips.take()
+            assert await store.get_session(f"k{i}") == record
+            assert trips.take() == expected, repr(handle[:12])
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("user_id", ["u1", "a}b"])
+async def test_a_pointer_to_a_record_with_another_key_finds_nothing(
+    prefix_url: str, user_id: str
+) -> None:
+    store = RedisStore(prefix_url)
+    await store.open()
+    client = aioredis.Redis.from_url(prefix_url.split("?")[0])
+    try:
+        now = time.time()
+        record = session("k0", user_id=user_id, created_at=now, idle_timeout=600)
+        await store.create_session(record)
+        # A stale or forged hint: "forged" points at the record, whose key is "k0".
+        await client.set(store.layout.key_pointer("forged"), pointer(user_id, "h-k0"))
+        assert await store.get_session("forged") is None
+        await store.touch_session("forged", now + 60)
+        assert await store.get_session("k0") == record  # last_seen_at untouched
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+async def test_lookups_still_work_after_the_server_forgets_its_scripts(prefix_url: str) -> None:
+    store = RedisStore(prefix_url)
+    await store.open()
+    client = aioredis.Redis.from_url(prefix_url.split("?")[0])
+    try:
+        now = time.time()
+        record = session("k0", created_at=now, idle_timeout=600)
+        await store.create_session(record)
+        assert await store.get_session("k0") == record  # the scripts are loaded now
+        # As after a restart or a failover. Every client of this server reloads on NOSCRIPT.
+        await client.script_flush()
+        assert await store.get_session("k0") == record
+        await client.script_flush()
+        await store.touch_session("k0", now + 60)
+        touched = await store.get_session("k0")
+        assert touched is not None and touched.last_seen_at == now + 60
     finally:
         await client.aclose()
         await store.close()

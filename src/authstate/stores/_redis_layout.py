@@ -19,10 +19,13 @@ still spreads over the cluster:
 
 A record lives in its user's slot, so logout-everywhere, listing and rotation each touch
 one slot. Lookups by secret key or by handle cannot know the user, so they go through a
-pointer first (two round trips). The record is the authority, pointers are hints: every
-script re-checks the record's current key, so a stale pointer finds nothing, and a pointer
-to a key the family has rotated away from is exactly the "consumed key" that rotation
-needs for reuse detection (it expires with the family).
+pointer first. On a standalone Redis a lookup by key follows the pointer inside one script
+(one round trip) when the user id is plain, since the script can then spell the record's
+name (``session_parts``); on Redis Cluster, where a script stays in one slot, and for
+digest tags, which Lua cannot compute, it takes two. The record is the authority, pointers
+are hints: every script re-checks the record's current key, so a stale pointer finds
+nothing, and a pointer to a key the family has rotated away from is exactly the "consumed
+key" that rotation needs for reuse detection (it expires with the family).
 
 ``<user>`` is the user id itself when it is short and plain, else ``#`` and a SHA-256
 prefix: a ``}`` or a megabyte inside a hash tag would otherwise break the layout. Every
@@ -81,15 +84,24 @@ class Layout:
         ]
         self.kids = glob + b"kids"
         self._key = glob + b"key:"
+        self._user_tag = self.prefix + b"{u:"
         users = self.prefix + b"{users}:"
         self.user_ids = users + b"ids"
         self._user, self._username = users + b"u:", users + b"n:"
 
     def _tag(self, user_id: str) -> bytes:
         if _PLAIN_USER.fullmatch(user_id):
-            return self.prefix + b"{u:" + user_id.encode() + b"}:"
+            return self._user_tag + user_id.encode() + b"}:"
         digest = hashlib.sha256(enc(user_id)).hexdigest()[:32]
-        return self.prefix + b"{u:#" + digest.encode() + b"}:"
+        return self._user_tag + b"#" + digest.encode() + b"}:"
+
+    def session_parts(self) -> tuple[bytes, bytes]:
+        """How a script spells a record's name: ``(head, tail)``.
+
+        For a plain user id (``_PLAIN_USER``, mirrored in ``_redis_scripts``),
+        ``session(user_id, handle) == head + user_id + tail + handle``.
+        """
+        return self._user_tag, b"}:s:"
 
     def expiring(self, handle: str) -> bytes:
         """The purge-index shard of the session with ``handle``."""

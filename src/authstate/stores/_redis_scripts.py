@@ -1,11 +1,15 @@
-"""The Lua scripts of the Redis store: each one atomic, and each one inside one hash slot.
+"""The Lua scripts of the Redis store: each one atomic, and on a cluster inside one hash slot.
 
 Every key a script touches is passed in ``KEYS`` and carries the same hash tag (see
-``_redis_layout``), so the scripts run unchanged on Redis Cluster. Times travel as the
-decimal text Python wrote (``repr`` of a float); a script compares them with ``tonumber``
-but never writes a float it computed, because Lua formats numbers with 14 digits and the
-stored value would no longer round-trip. Milliseconds for ``PEXPIREAT`` are the exception:
-they are whole numbers, formatted with ``%.0f``.
+``_redis_layout``), so the scripts run unchanged on Redis Cluster. The exceptions are the
+``…_BY_KEY`` scripts, flagged ``no-cluster``: they follow a key pointer to the record on the
+server, a key in another slot that they spell themselves, which saves a round trip on a
+standalone Redis and is refused by a cluster (the store does not call them there).
+
+Times travel as the decimal text Python wrote (``repr`` of a float); a script compares them
+with ``tonumber`` but never writes a float it computed, because Lua formats numbers with 14
+digits and the stored value would no longer round-trip. Milliseconds for ``PEXPIREAT`` are
+the exception: they are whole numbers, formatted with ``%.0f``.
 """
 
 from __future__ import annotations
@@ -40,15 +44,74 @@ end
 return 1
 """
 
-# KEYS: record. ARGV: key, last_seen_at. Slides idle expiry; never moves last_seen back.
-TOUCH_SESSION = (
+# Shared prologue of the ``…_BY_KEY`` scripts: the record a key pointer names, or nil when
+# only the caller can spell it. ``head`` and ``tail`` come from ``Layout.session_parts``;
+# the pattern and length are ``_PLAIN_USER`` of ``_redis_layout`` (a test keeps them equal).
+# Any other user id is tagged with a SHA-256 digest, which Lua cannot compute, and a pointer
+# cjson will not decode (a lone surrogate escape) is left to the caller's JSON parser.
+_RECORD_NAME = """
+local function record_name(pointer, head, tail)
+  local ok, ref = pcall(cjson.decode, pointer)
+  if not ok or type(ref) ~= 'table' then return nil end
+  local user, handle = ref[1], ref[2]
+  if type(user) ~= 'string' or type(handle) ~= 'string' or #user > 64
+     or not string.find(user, '^[A-Za-z0-9%._@:%+%-]+$') then
+    return nil
+  end
+  return head .. user .. tail .. handle
+end
+"""
+
+# Shared prologue: slide a record's idle expiry to ``last_seen``; never move it back.
+_TOUCH = (
     _DIES_AT
     + """
-local f = redis.call('HMGET', KEYS[1], 'key', 'last_seen_at', 'expires_at', 'idle_timeout')
-if f[1] ~= ARGV[1] or tonumber(ARGV[2]) <= tonumber(f[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
-expire_at(KEYS[1], dies_at(f[3], f[4], ARGV[2]))
-return 1
+local function touch(record, key, last_seen)
+  local f = redis.call('HMGET', record, 'key', 'last_seen_at', 'expires_at', 'idle_timeout')
+  if f[1] ~= key or tonumber(last_seen) <= tonumber(f[2]) then return 0 end
+  redis.call('HSET', record, 'last_seen_at', last_seen)
+  expire_at(record, dies_at(f[3], f[4], last_seen))
+  return 1
+end
+"""
+)
+
+# KEYS: record. ARGV: key, last_seen_at. Slides idle expiry; never moves last_seen back.
+TOUCH_SESSION = (
+    _TOUCH
+    + """
+return touch(KEYS[1], ARGV[1], ARGV[2])
+"""
+)
+
+# KEYS: key pointer. ARGV: key, head, tail. Standalone Redis only. The record whose current
+# key is ``key`` (HGETALL), false when there is none, or the pointer itself when the caller
+# must read the record (see ``_RECORD_NAME``). The pointer is a hint: the record decides.
+GET_BY_KEY = (
+    "#!lua flags=no-writes,no-cluster\n"
+    + _RECORD_NAME
+    + """
+local pointer = redis.call('GET', KEYS[1])
+if not pointer then return false end
+local record = record_name(pointer, ARGV[2], ARGV[3])
+if not record then return pointer end
+if redis.call('HGET', record, 'key') ~= ARGV[1] then return false end
+return redis.call('HGETALL', record)
+"""
+)
+
+# KEYS: key pointer. ARGV: key, last_seen_at, head, tail. Standalone Redis only. TOUCH_SESSION
+# through the pointer: 1 or 0 as it returns, or the pointer when the caller must touch.
+TOUCH_BY_KEY = (
+    "#!lua flags=no-cluster\n"
+    + _RECORD_NAME
+    + _TOUCH
+    + """
+local pointer = redis.call('GET', KEYS[1])
+if not pointer then return 0 end
+local record = record_name(pointer, ARGV[3], ARGV[4])
+if not record then return pointer end
+return touch(record, ARGV[1], ARGV[2])
 """
 )
 

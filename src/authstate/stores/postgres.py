@@ -70,6 +70,8 @@ class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
 
     def get_reset_query(self) -> str:
         return ""
+
+
 _REVOCATION_KINDS = [ChangeKind.JTI.value, ChangeKind.SID.value, ChangeKind.USER.value]
 
 

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 size=full
 if [ "${1:-}" = "--quick" ]; then size=quick; shift; fi
 command -v wrk >/dev/null 2>&1 || echo "note: wrk not found, using the Python load generator" >&2
+mkdir -p benchmarks/results
 out="benchmarks/results/$(date -u +%Y-%m-%d)-$size"
 .venv/bin/authstate bench "--$size" --json "$out.json" --markdown "$out.md" "$@"
 echo "wrote $out.json and $out.md" >&2

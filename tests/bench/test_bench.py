@@ -97,7 +97,7 @@ def test_the_raw_numbers_are_numbers(report: Report) -> None:
     assert e2e is not None
     for row in e2e.raw:
         assert "failure" not in row, row
-        assert row["requests_per_second"] > 0 and row["bad_responses"] == 0
+        assert row["requests_per_second"] > 0 and row["discarded_pairs"] == 0
     revocation = report.table("revocation")
     assert revocation is not None and revocation.raw[0]["store"] == "sqlite"
     assert revocation.raw[0]["trials"] == 3 and not revocation.raw[0]["failure"]
@@ -169,6 +169,8 @@ def test_the_command_writes_json_and_markdown(
         (["bench", "--quick", "--only", "everything"], "unknown everything"),
         (["bench", "--quick", "--store", "redis://db.example.com:6379/0"], "127.0.0.1"),
         (["bench", "--quick", "--passes", "0"], "at least 1"),
+        (["bench", "--quick", "--json", "/nonexistent-dir/run.json"], "does not exist"),
+        (["bench", "--quick", "--markdown", "/nonexistent-dir/run.md"], "does not exist"),
     ],
 )
 def test_mistakes_are_one_line_errors_and_start_nothing(

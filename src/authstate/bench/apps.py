@@ -33,6 +33,7 @@ from authstate.settings import Settings
 SPEC_ENV = "AUTHSTATE_BENCH_SPEC"
 USER_KEY = "bench.user"  # (user id, roles) set by the peers' hand-written layers
 BENCH_USER = ("u1", ("staff",))
+BENCH_ACCESS_TTL = "1h"  # the peers' token lifetime too
 # One secret for every node of a run: nodes sharing a store share its keys through it.
 DEFAULT_SECRET = "authstate-bench-secret-not-for-production-use!"  # noqa: S105 - bench only
 
@@ -120,12 +121,16 @@ async def build_none(spec: dict[str, Any]) -> Built:
 
 
 def authstate_settings(spec: dict[str, Any]) -> Settings:
+    # Access tokens live an hour, as the peers' do: the default 15 minutes would expire
+    # the logged-in client's cookie in the middle of a full end-to-end section. What a
+    # verification costs does not depend on the lifetime.
     return Settings.from_env(
         {},
         mode=spec["mode"],
         store=spec["store"],
         algorithm=spec.get("algorithm", "EdDSA"),
         secret=spec.get("secret", DEFAULT_SECRET),
+        access_ttl=spec.get("access_ttl", BENCH_ACCESS_TTL),
     )
 
 

@@ -66,6 +66,7 @@ class Result:
     runs: list[Run | None] = field(default_factory=list)
     baseline_runs: list[Run | None] = field(default_factory=list)  # the paired baseline run
     failure: str = ""
+    discarded: int = 0  # measured pairs left out because a run had failed requests
 
 
 def configurations(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
@@ -306,8 +307,15 @@ async def run(ctx: Context) -> Table:
                             connections=options.connections,
                         )
                     base.runs.append(measured[base.label])
-                    result.baseline_runs.append(measured[base.label])
-                    result.runs.append(measured[result.label])
+                    if any(run.non_2xx or run.errors for run in measured.values()):
+                        # A pair with failed requests measures something else: left out of
+                        # the ratios, counted in the notes.
+                        result.discarded += 1
+                        result.runs.append(None)
+                        result.baseline_runs.append(None)
+                    else:
+                        result.baseline_runs.append(measured[base.label])
+                        result.runs.append(measured[result.label])
                 progress.advance("e2e")
     except Exception as exc:
         base.failure = base.failure or str(exc) or repr(exc)
@@ -367,7 +375,7 @@ def _table(ctx: Context, results: list[Result]) -> Table:
         is_base = result is base
         times = 1.0 if is_base else _paired_ratio(result, "requests_per_second")
         cpu_times = 1.0 if is_base else _paired_ratio(result, "cpu_us_per_request")
-        bad = sum((run.non_2xx + run.errors) for run in result.runs if run is not None)
+        bad = result.discarded
         table.add(
             [
                 result.label,
@@ -388,11 +396,14 @@ def _table(ctx: Context, results: list[Result]) -> Table:
             cpu_us_per_request=_median(result, "cpu_us_per_request"),
             cpu_times_baseline=cpu_times,
             cookie_bytes=result.cookie_bytes,
-            bad_responses=bad,
+            discarded_pairs=bad,
             runs=[run.__dict__ if run else None for run in result.runs],
         )
         if bad:
-            table.notes.append(f"{result.label}: {bad} non-2xx answers or socket errors")
+            table.notes.append(
+                f"{result.label}: {bad} of {len(result.runs)} passes left out (non-2xx answers"
+                " or socket errors in the run or its baseline)"
+            )
     table.notes.append(
         "× no auth = median over passes of req/s ÷ the req/s of the baseline run paired with "
         "it (right before or after it, alternating); the baseline is requested without a "

@@ -12,6 +12,7 @@ the servers named (127.0.0.1 only), and removes them afterwards.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -132,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name} must be at least 1")
     if "duration" in overrides and not 0.5 <= overrides["duration"] <= 300:
         raise UsageError("--duration must be between 0.5 and 300 seconds")
+    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+        # Found out before a half-hour run, not after it.
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UsageError(f"{flag}: the directory of {path} does not exist")
     options = quick(**overrides) if args.quick else full(**overrides)
     report = runner.run(
         options,

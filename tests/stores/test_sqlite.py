@@ -418,3 +418,32 @@ def test_bumps_and_failures_from_many_connections_are_all_counted(db_url: str) -
     in_threads(4, body, db_url)
     assert sorted(results) == list(range(1, 41))
     assert sorted(generations) == list(range(1, 41))
+
+
+@pytest.mark.anyio
+async def test_the_store_reads_its_file_through_a_memory_map(db_url: str) -> None:
+    """Cold lookups stay flat as the store grows (docs/performance.md, scale): pages come
+    from the operating system's cache, not through SQLite's 2 MB page cache."""
+    store = SQLiteStore(db_url)
+    await store.open()
+    try:
+        assert store._db is not None
+        mapped = store._db.execute("PRAGMA mmap_size").fetchone()[0]
+        assert mapped >= 256 * 2**20 or mapped == sqlite3_max_mmap()
+        await store.create_session(session("k"))  # and the store works through it
+        assert await store.get_session("k") is not None
+    finally:
+        await store.close()
+
+
+def sqlite3_max_mmap() -> int:
+    """What this SQLite build allows at most (SQLITE_MAX_MMAP_SIZE caps the pragma)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        options = [row[0] for row in probe.execute("PRAGMA compile_options")]
+    finally:
+        probe.close()
+    for option in options:
+        if option.startswith("MAX_MMAP_SIZE="):
+            return int(option.split("=", 1)[1], 0)
+    return 0x7FFF0000  # SQLite's default maximum

@@ -61,14 +61,9 @@ class HybridMode(BaseMode):
     def _principal(claims: AccessClaims) -> Principal:
         if claims.sid is None:
             raise AuthenticationError(reason="hybrid access token without sid")
-        return Principal(
-            user_id=claims.sub,
-            roles=claims.roles,
-            mode="hybrid",
-            session=SessionInfo(id=claims.sid, expires_at=float(claims.exp)),
-            token=token_info(claims),
-            binding=claims.sid,
-        )
+        # Positional (user_id, roles, mode, session, token, binding): the cold path.
+        session, token = SessionInfo(claims.sid, float(claims.exp)), token_info(claims)
+        return Principal(claims.sub, claims.roles, "hybrid", session, token, claims.sid)
 
     def _issue(self, record: SessionRecord, refresh_token: str) -> IssuedCredentials:
         token, claims = self.tokens.issue(

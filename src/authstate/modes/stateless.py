@@ -40,13 +40,9 @@ class StatelessMode(BaseMode):
 
     @staticmethod
     def _principal(claims: AccessClaims) -> Principal:
-        return Principal(
-            user_id=claims.sub,
-            roles=claims.roles,
-            mode="stateless",
-            token=token_info(claims),
-            binding=claims.jti,
-        )
+        # Positional (user_id, roles, mode, session, token, binding): the cold path.
+        token = token_info(claims)
+        return Principal(claims.sub, claims.roles, "stateless", None, token, claims.jti)
 
     async def login(
         self,

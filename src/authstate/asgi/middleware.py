@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("authstate.http")
 
 PRINCIPAL_KEY = "authstate.principal"
-CSRF_CHECKED_KEY = "authstate.csrf_checked"
 AUTH_VALUE_KEY = "authstate.auth_value"
 # A form body is buffered to read its csrf_token; larger forms are refused rather than read.
 MAX_FORM_BYTES = 64 * 1024
@@ -179,7 +178,6 @@ class AuthMiddleware:
             binding=principal.binding,
             own_origin=own_origin(scope, trust_forwarded=self.auth.settings.trust_forwarded),
         )
-        scope[CSRF_CHECKED_KEY] = True
         return receive
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:

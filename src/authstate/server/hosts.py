@@ -9,12 +9,15 @@ it answers in plain text, and its ``www_redirect`` builds a redirect from the Ho
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authstate.asgi.middleware import header
 from authstate.asgi.responses import json_error
+
+log = logging.getLogger("authstate.http")
 
 # Addresses that mean "every interface": never a name a client puts into Host.
 _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]"})  # noqa: S104 - compared, never bound
@@ -69,7 +72,10 @@ class AllowedHosts:
         value = header(scope, b"host") or ""
         if self.trust_forwarded:
             value = (header(scope, b"x-forwarded-host") or value).split(",")[0]
-        if not host_matches(host_name(value), self.hosts):
+        host = host_name(value)
+        if not host_matches(host, self.hosts):
+            # The operator's clue when a real name is missing from AUTHSTATE_ALLOWED_HOSTS.
+            log.info("host not in AUTHSTATE_ALLOWED_HOSTS: %r", host[:100])
             response = json_error(400, "invalid_host", "this server does not answer for that host")
             await response(scope, receive, send)
             return

@@ -27,6 +27,9 @@ MAX_USERNAME_LENGTH = 64
 # Roles travel in every access token: bounded so that the JWT always fits in one cookie.
 MAX_ROLES = 32
 _ROLE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# User id -> username, for display (``GET /auth/me``). Neither ever changes (no rename
+# exists and ids are random, never reused), so entries are never stale; emptied when full.
+_NAMES_MAX_ENTRIES = 10_000
 
 
 def normalize_username(username: str) -> str:
@@ -66,6 +69,7 @@ class Accounts:
         # verification has failed, so without these a burst of concurrent guesses would all
         # pass the check before the first failure is recorded (T68).
         self._in_flight: Counter[str] = Counter()
+        self._names: dict[str, str] = {}
 
     async def add_user(
         self, username: str, password: str, roles: tuple[str, ...] = ()
@@ -85,6 +89,24 @@ class Accounts:
         )
         await self._store.create_user(user)
         return user
+
+    async def username_of(self, user_id: str) -> str | None:
+        """The user's name (None for an unknown user), read from the store once per user:
+        a warm ``/auth/me`` costs no store round trip, also while the store is down.
+        Raises ``StoreUnavailable`` on a first sight while the store is down."""
+        name = self._names.get(user_id)
+        if name is None:
+            user = await self._store.get_user(user_id)
+            if user is None:
+                return None
+            name = self._remember(user)
+        return name
+
+    def _remember(self, user: UserRecord) -> str:
+        if len(self._names) >= _NAMES_MAX_ENTRIES:
+            self._names.clear()
+        self._names[user.id] = user.username
+        return user.username
 
     async def get_by_name(self, username: str) -> UserRecord:
         user = await self._store.get_user_by_name(normalize_username(username))
@@ -125,6 +147,7 @@ class Accounts:
             await self._store.update_user(
                 user.id, password_hash=await self._hasher.hash_async(password)
             )
+        self._remember(user)  # the next /auth/me of this user needs no store read
         return user
 
     async def change_password(self, user_id: str, current: str, new: str) -> None:

@@ -54,6 +54,8 @@ _ORIGIN_RE = re.compile(
     rf"(https?)://({_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::([0-9]{{1,5}}))?"
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host name, ".name" (the name and every subdomain), a bracketed IPv6 address or "*".
+_HOST_PATTERN_RE = re.compile(rf"\*|\.?{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\]")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -159,6 +161,28 @@ def _to_origins(value: object) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _to_hosts(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items: Sequence[object] = [item.strip() for item in value.split(",") if item.strip()]
+    elif isinstance(value, Sequence):
+        items = value
+    else:
+        raise ValueError(f"{value!r} is not a comma-separated list of host names")
+    hosts: list[str] = []
+    for item in items:
+        host = item.strip().lower() if isinstance(item, str) and item.isascii() else None
+        if host is None or not _HOST_PATTERN_RE.fullmatch(host):
+            raise ValueError(
+                f"{item!r} is not a host name (example.com, .example.com for subdomains too, "
+                "an IP address, [::1] or *; no scheme or port)"
+            )
+        if host not in hosts:
+            hosts.append(host)
+    if not hosts:
+        raise ValueError("must name at least one host (* allows any)")
+    return tuple(hosts)
+
+
 def _env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
@@ -189,6 +213,8 @@ class Settings:
     algorithm: Algorithm = "EdDSA"
     # Empty: only the server's own origin (the server decides what that is).
     allowed_origins: tuple[str, ...] = ()
+    # Host names the reference server answers for (Django's ALLOWED_HOSTS): others get 400.
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
     login_max_attempts: int = 10
     login_window: timedelta = timedelta(minutes=15)
     max_staleness: timedelta = timedelta(seconds=5)
@@ -380,6 +406,7 @@ _CONVERTERS: dict[str, Any] = {
     "secret": _to_secret,
     "secret_file": _to_str,
     "allowed_origins": _to_origins,
+    "allowed_hosts": _to_hosts,
     "login_max_attempts": _to_int,
     "fail_closed": _parse_bool,
     "issuer": _to_str,

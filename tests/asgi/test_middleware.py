@@ -179,3 +179,34 @@ async def test_the_app_lifespan_starts_and_stops_authstate() -> None:
     with TestClient(app, base_url=BASE):
         assert auth.started
     assert not auth.started
+
+
+@pytest.mark.parametrize(
+    ("app_vary", "expected"),
+    [
+        (["Accept-Encoding"], ["Accept-Encoding, Cookie"]),
+        (["accept-encoding, COOKIE"], ["accept-encoding, COOKIE"]),
+        (["Accept-Encoding", "cookie"], ["Accept-Encoding", "cookie"]),
+        (["*"], ["*"]),
+        ([], ["Cookie"]),
+    ],
+)
+async def test_vary_cookie_is_merged_into_the_apps_own_vary(
+    app_vary: list[str], expected: list[str]
+) -> None:
+    """A response that varies by something else (compression, language) still tells caches
+    it varies by Cookie too, without naming Cookie twice (red team / issue 11 item 8)."""
+
+    async def page(request: Request) -> Response:
+        response = Response("hello")
+        for value in app_vary:
+            response.headers.append("Vary", value)
+        return response
+
+    auth = AuthState(Settings.from_env({}, mode="session", store="memory://"))
+    app = Starlette(routes=[Route("/page", page)], middleware=[auth.middleware()])
+    async with auth:
+        client, _ = await _client_for(app, auth)
+        async with client:
+            response = await client.get("/page")
+    assert response.headers.get_list("vary") == expected

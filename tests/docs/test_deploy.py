@@ -65,7 +65,8 @@ def _sample(flag: str) -> str:
 @pytest.fixture
 async def behind_proxy(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
     """The reference server as a proxy would reach it: plain HTTP on an internal address."""
-    overrides = getattr(request, "param", {})
+    # The public name and the address the proxy reaches the node at, as deploy.md says.
+    overrides = {"allowed_hosts": "app.example.com,10.0.0.5", **getattr(request, "param", {})}
     settings = Settings.from_env({}, mode="session", store="memory://", **overrides)
     hasher = PasswordHasher(memory_kib=64, time_cost=1, unsafe_allow_weak_parameters=True)
     auth = AuthState(settings, password_hasher=hasher)
@@ -98,7 +99,10 @@ async def test_without_trust_a_browser_post_through_a_tls_proxy_is_refused(
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "behind_proxy",
-    [{"trust_forwarded": True}, {"allowed_origins": "https://app.example.com"}],
+    [
+        {"trust_forwarded": True},
+        {"allowed_origins": "https://app.example.com"},
+    ],
     indirect=True,
     ids=["trust_forwarded", "allowed_origins"],
 )

@@ -66,7 +66,9 @@ class Setup:
 async def setup(
     request: pytest.FixtureRequest, example: Callable[[str], ModuleType]
 ) -> AsyncIterator[Setup]:
-    auth = AuthState(Settings.from_env({}, mode=request.param, store="memory://"))
+    auth = AuthState(
+        Settings.from_env({}, mode=request.param, store="memory://", allowed_hosts="testserver")
+    )
     module = example("resource_service")
     async with auth:
         await auth.accounts.add_user("alice", PASSWORD, ("staff",))

@@ -297,7 +297,9 @@ async def whoami(request: Request) -> Response:
 
 @pytest.mark.parametrize("mode", ALL_MODES)
 async def test_the_same_cookie_header_is_anonymous_after_logout(mode: str) -> None:
-    auth = AuthState(Settings.from_env({}, mode=mode, store="memory://"))
+    auth = AuthState(
+        Settings.from_env({}, mode=mode, store="memory://", allowed_hosts="testserver")
+    )
     app = Starlette(
         routes=[Route("/whoami", whoami), Mount("/auth", auth.routes())],
         middleware=[auth.middleware()],

@@ -374,6 +374,7 @@ async def running(
     **overrides: Any,
 ) -> AsyncIterator[Node]:
     """A started reference app in ``mode`` on ``store``, with the named users."""
+    overrides.setdefault("allowed_hosts", "testserver")
     settings = Settings.from_env({}, mode=mode, store=store, **overrides)
     clock = clock or FrozenClock()
     auth = AuthState(settings, clock=clock, password_hasher=hasher or fast_hasher())

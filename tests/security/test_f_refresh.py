@@ -191,3 +191,47 @@ async def test_access_tokens_are_short_and_the_refresh_cookie_is_narrow(hybrid: 
     assert attributes["SameSite"] == "SameSite=Strict"
     assert "Domain" not in attributes
     assert 0 < int(attributes["Max-Age"].split("=")[1]) <= 30 * 86_400
+
+
+# -- the family belongs to the caller (red team F3) ------------------------------------------------
+async def refresh_as(node: Node, access: str, token: str, csrf: str) -> httpx.Response:
+    """POST /auth/refresh as a browser holding ``access`` beside the refresh cookie ``token``
+    (a sibling host can plant a ``__Secure-`` refresh cookie under ``Path=/auth``)."""
+    return await node.raw(
+        "POST",
+        "/auth/refresh",
+        cookie=f"{AUTH_COOKIE}={access}; {REFRESH_COOKIE}={token}",
+        headers={"x-csrf-token": csrf, "origin": ORIGIN, "sec-fetch-site": "same-origin"},
+    )
+
+
+async def test_a_refresh_cookie_of_another_family_never_rotates_beside_an_access_cookie(
+    hybrid: Node,
+) -> None:
+    """F3: alice's access cookie and CSRF token with mallory's refresh cookie (planted) is
+    401 invalid_refresh and changes nothing: alice is not switched into mallory's account,
+    and mallory's refresh token still works afterwards. Alice with her own is 200."""
+    alice, mallory = await hybrid.login("alice"), await hybrid.login("mallory")
+    assert alice.refresh is not None and mallory.refresh is not None
+    before = await hybrid.snapshot()
+    response = await refresh_as(hybrid, alice.auth, mallory.refresh, alice.csrf)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_refresh")
+    assert "set-cookie" not in response.headers
+    assert await hybrid.snapshot() == before
+    own = await refresh_as(hybrid, alice.auth, alice.refresh, alice.csrf)
+    assert own.status_code == 200 and own.json()["user"]["id"] == alice.user_id
+    assert (await refresh(hybrid, mallory.refresh, mallory.csrf)).status_code == 200
+
+
+async def test_a_grace_window_repeat_of_another_family_is_refused_beside_an_access_cookie(
+    hybrid: Node,
+) -> None:
+    """F3, the grace path: mallory's just-rotated refresh token (which would get the same
+    successor for 10 s) beside alice's access cookie is 401 and issues no credential."""
+    alice, mallory = await hybrid.login("alice"), await hybrid.login("mallory")
+    assert mallory.refresh is not None
+    r0 = mallory.refresh
+    new_refresh(await refresh(hybrid, r0, mallory.csrf))
+    response = await refresh_as(hybrid, alice.auth, r0, alice.csrf)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_refresh")
+    assert "set-cookie" not in response.headers

@@ -262,6 +262,98 @@ async def test_the_unsecured_rfc_7519_jwt_is_refused_over_http(jwt_node: Node) -
     assert await jwt_node.whoami_token(RFC7519_UNSECURED) is None
 
 
+# -- the HTTP surface: hosts, redirects, sniffing (red team F5, I6) --------------------------------
+FOREIGN_HOSTS = ("evil.example", "evil.example:443", "testserver.evil.example", "", "[::2]")
+
+
+@pytest.mark.parametrize("host", FOREIGN_HOSTS)
+async def test_a_host_the_server_does_not_answer_for_is_refused_before_anything_runs(
+    node: Node, host: str
+) -> None:
+    """F5: a Host outside AUTHSTATE_ALLOWED_HOSTS is 400 invalid_host on every route, login
+    included (no session, no throttle count), and the host is reflected nowhere."""
+    alice = await node.login("alice")
+    before = await node.snapshot()
+    for method, path in (("GET", "/auth/me"), ("POST", "/auth/login"), ("GET", "/healthz")):
+        response = await node.raw(
+            method,
+            path,
+            cookie=f"{AUTH_COOKIE}={alice.auth}",
+            headers={"host": host},
+            json={"username": "alice", "password": PASSWORD},
+        )
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_host")
+        assert "location" not in response.headers and "set-cookie" not in response.headers
+        assert b"evil" not in response.content
+    assert await node.snapshot() == before
+
+
+async def test_x_forwarded_host_is_ignored_unless_the_proxy_is_trusted(node: Node) -> None:
+    """F5: without AUTHSTATE_TRUST_FORWARDED the Host header decides, not X-Forwarded-Host."""
+    response = await node.raw("GET", "/healthz", headers={"x-forwarded-host": "evil.example"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["testserver", "evil.example"])
+async def test_a_trailing_slash_is_an_unknown_path_never_a_redirect(node: Node, host: str) -> None:
+    """F5: ``GET /auth/me/`` and ``POST /auth/login/`` (body and all) are not redirected to a
+    Location built from the Host header: 404 JSON for our host, 400 for a foreign one."""
+    alice = await node.login("alice")
+    expected = (404, "not_found") if host == "testserver" else (400, "invalid_host")
+    for method, path in (
+        ("GET", "/auth/me/"),
+        ("POST", "/auth/login/"),
+        ("GET", "/auth/sessions/"),
+        ("GET", "/healthz/"),
+    ):
+        response = await node.raw(
+            method,
+            path,
+            # A cookie-authenticated POST would meet the CSRF check (403) first.
+            cookie=f"{AUTH_COOKIE}={alice.auth}" if method == "GET" else None,
+            headers={"host": host},
+            json={"username": "alice", "password": PASSWORD},
+        )
+        assert (response.status_code, response.json()["error"]) == expected, path
+        assert "location" not in response.headers
+
+
+async def test_a_mounted_auth_router_does_not_redirect_trailing_slashes(node: Node) -> None:
+    """F5 for library users: ``auth.routes()`` mounted in their own app answers 404 for
+    ``/auth/me/``, whatever the outer app's redirect_slashes."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    app = node.auth.wrap(Starlette(routes=[Mount("/auth", node.auth.routes())]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://evil.example") as client:
+        response = await client.get("/auth/me/")
+    assert response.status_code == 404 and "location" not in response.headers
+
+
+async def test_every_json_answer_is_marked_nosniff(node: Node) -> None:
+    """I6: JSON bodies can echo request text (a 404 names its path); every JSON answer, and
+    every answer of the auth routes, carries ``X-Content-Type-Options: nosniff``."""
+    alice = await node.login("alice")
+    cookie = f"{AUTH_COOKIE}={alice.auth}"
+    responses = [
+        await node.raw("GET", "/<script>alert(1)</script>"),
+        await node.raw("DELETE", "/auth/me"),
+        await node.raw("GET", "/auth/me"),
+        await node.raw("GET", "/auth/me", cookie=cookie),
+        await node.raw("GET", "/auth/csrf", cookie=cookie),
+        await node.raw("GET", "/healthz"),
+        await node.raw("GET", "/.well-known/jwks.json"),
+        await node.raw("GET", "/", headers={"host": "evil.example"}),
+        await node.raw("POST", "/auth/login", json={"username": "alice", "password": "wrong"}),
+        await alice.post("/auth/logout"),
+    ]
+    statuses = [r.status_code for r in responses]
+    assert statuses == [404, 405, 401, 200, 200, 200, 200, 400, 401, 204]
+    for response in responses:
+        assert response.headers.get("x-content-type-options") == "nosniff", response.request.url
+
+
 # -- logs: nothing secret, ever --------------------------------------------------------------------
 def formatted(records: list[logging.LogRecord]) -> str:
     formatter = JSONLineFormatter()

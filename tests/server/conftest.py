@@ -88,6 +88,7 @@ class LoggedIn:
 
 
 async def deploy(store_url: str, **overrides: Any) -> AsyncIterator[Deployment]:
+    overrides.setdefault("allowed_hosts", "testserver")
     settings = Settings.from_env({}, store=store_url, **overrides)
     auth = AuthState(settings, password_hasher=fast_hasher())
     app = create_app(auth=auth)

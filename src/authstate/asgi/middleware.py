@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authstate.asgi.responses import error_response
+from authstate.asgi.responses import error_response, vary_with
 from authstate.cookies import MAX_COOKIE_HEADER_BYTES, read_cookie
 from authstate.csrf import SAFE_METHODS
 from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("authstate.http")
 
 PRINCIPAL_KEY = "authstate.principal"
-CSRF_CHECKED_KEY = "authstate.csrf_checked"
 AUTH_VALUE_KEY = "authstate.auth_value"
 # A form body is buffered to read its csrf_token; larger forms are refused rather than read.
 MAX_FORM_BYTES = 64 * 1024
@@ -179,7 +178,6 @@ class AuthMiddleware:
             binding=principal.binding,
             own_origin=own_origin(scope, trust_forwarded=self.auth.settings.trust_forwarded),
         )
-        scope[CSRF_CHECKED_KEY] = True
         return receive
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -197,12 +195,23 @@ class AuthMiddleware:
 
 
 def _with_vary_cookie(message: Message) -> Message:
-    """The response start ``message`` with ``Vary: Cookie`` unless it has a Vary already."""
-    headers = message.get("headers", ())
-    for key, _ in headers:
+    """The response start ``message`` with ``Cookie`` in its ``Vary``: merged into the
+    ``Vary`` the app wrote (unless one of its ``Vary`` headers names it), else added."""
+    headers = list(message.get("headers", ()))
+    first = None
+    for index, (key, value) in enumerate(headers):
         if len(key) == 4 and key.lower() == b"vary":  # the length first: no copy per header
-            return {**message, "headers": list(headers)}
-    return {**message, "headers": [*headers, (b"vary", b"Cookie")]}
+            text = value.decode("latin-1")
+            if vary_with(text, "Cookie") == text:
+                return {**message, "headers": headers}  # Cookie (or *) is listed already
+            if first is None:
+                first = index
+    if first is None:
+        headers.append((b"vary", b"Cookie"))
+    else:
+        key, value = headers[first]
+        headers[first] = (key, vary_with(value.decode("latin-1"), "Cookie").encode("latin-1"))
+    return {**message, "headers": headers}
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -13,7 +13,9 @@ from authstate.modes.base import IssuedCredentials
 
 log = logging.getLogger("authstate.http")
 
-NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie"}
+# Headers of every response that depends on the caller. nosniff: error bodies echo request
+# text (a path), which must never be sniffed into HTML.
+NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie", "X-Content-Type-Options": "nosniff"}
 
 
 def error_response(exc: AuthStateError) -> JSONResponse:
@@ -73,4 +75,16 @@ def clear_credentials(response: Response, policy: CookiePolicy, *, refresh: bool
 
 def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Vary"] = "Cookie"
+    response.headers["Vary"] = vary_with(response.headers.get("vary"), "Cookie")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+
+
+def vary_with(existing: str | None, name: str) -> str:
+    """The ``Vary`` value ``existing`` extended by ``name`` (no duplicate, whatever the case;
+    ``*`` already covers every header)."""
+    if not existing:
+        return name
+    present = {item.strip().lower() for item in existing.split(",")}
+    if name.lower() in present or "*" in present:
+        return existing
+    return f"{existing}, {name}"

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
 
 from authstate.asgi._body import is_form, read_fields, read_form_field
-from authstate.asgi.middleware import AUTH_VALUE_KEY, CSRF_CHECKED_KEY, get_principal, own_origin
+from authstate.asgi.middleware import AUTH_VALUE_KEY, get_principal, own_origin
 from authstate.asgi.responses import NO_STORE, clear_credentials, error_response, set_credentials
 from authstate.cookies import read_cookie
 from authstate.crypto.ids import check_secret_format, hash_secret
@@ -101,11 +101,10 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
 
     async def username_of(user_id: str) -> str | None:
         try:
-            user = await auth.store.get_user(user_id)
+            return await auth.accounts.username_of(user_id)
         except StoreUnavailable:
             # A JWT keeps verifying while the store is down; only the display name is lost.
             return None
-        return user.username if user else None
 
     @endpoint
     async def login(request: Request) -> Response:
@@ -177,21 +176,33 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
                 own_origin=own_origin(request.scope, trust_forwarded=trust_forwarded),
             )
 
+        principal = get_principal(request)
+
+        def check_family(handle: str) -> None:
+            # An access cookie names its own family: rotate only that one, so a refresh
+            # cookie planted beside it (a sibling host can set __Secure- cookies) is refused
+            # instead of switching this browser into another account.
+            if principal is not None and (
+                principal.session is None or principal.session.id != handle
+            ):
+                raise InvalidRefresh(reason="refresh family is not the caller's")
+            # Always bound to the family (with an access cookie the middleware checked the
+            # same binding, its sid; without one, e.g. expired, this is the only check).
+            check_csrf(handle)
+
+        try:
+            check_secret_format(value)
+        except AuthenticationError as exc:
+            raise InvalidRefresh(reason=exc.reason) from exc
+        # Checked before anything changes, so a refused request rotates nothing.
+        family = await auth.store.get_session(hash_secret(value))
         check_after: Callable[[str], None] | None = None
-        if not request.scope.get(CSRF_CHECKED_KEY):
-            # The access token may have expired, so the middleware could not check CSRF:
-            # bind the check to the refresh token's family before anything changes.
-            try:
-                check_secret_format(value)
-            except AuthenticationError as exc:
-                raise InvalidRefresh(reason=exc.reason) from exc
-            family = await auth.store.get_session(hash_secret(value))
-            if family is not None:
-                check_csrf(family.handle)
-            else:
-                # Not the current token: only a grace-window answer (which changes nothing)
-                # can follow, and it is checked against the family before it is issued.
-                check_after = check_csrf
+        if family is not None:
+            check_family(family.handle)
+        else:
+            # Not the current token: only a grace-window answer (which changes nothing)
+            # can follow, and it is checked against the family before it is issued.
+            check_after = check_family
         issued = await auth.refresh(value, check_family=check_after)
         return issued_response(request, issued, await username_of(issued.principal.user_id))
 
@@ -292,7 +303,10 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
             Route("/sessions/{handle}", delete_session, methods=["DELETE", "POST"]),
             Route("/password", password, methods=["POST"]),
             Route("/csrf", csrf, methods=["GET"]),
-        ]
+        ],
+        # A trailing-slash redirect takes its Location from the Host header (and would
+        # send a credential POST elsewhere): /auth/me/ is an unknown path instead.
+        redirect_slashes=False,
     )
 
 
@@ -300,14 +314,17 @@ def well_known_routes(auth: AuthState) -> list[Route]:
     """``GET /.well-known/jwks.json`` and ``GET /healthz``, for the application's root."""
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(auth.jwks(), headers={"Cache-Control": "public, max-age=300"})
+        return JSONResponse(
+            auth.jwks(),
+            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def healthz(request: Request) -> Response:
         try:
             await auth.health()
         except StoreUnavailable as exc:
             return error_response(exc)
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
     return [
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),

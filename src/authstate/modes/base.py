@@ -331,6 +331,16 @@ class BaseMode:
             raise NotFound("no such session")
         await self.revoke_handle(record)
 
+    async def end_family(self, user_id: str, handle: str) -> None:
+        """Delete the user's session or refresh family ``handle`` and revoke its sid on every
+        node; a family already gone from the store (revoked elsewhere) still has its sid
+        revoked."""
+        record = await self.ctx.store.delete_session_by_handle(handle, user_id=user_id)
+        if record is not None:
+            await self.revoke_handle(record)
+        else:
+            await self.revoke_sid(handle)
+
     async def revoke_handle(self, record: SessionRecord) -> None:
         """Tell every node that a session/family is gone (after deleting it from the store)."""
         self.ctx.sessions.drop(record.key)

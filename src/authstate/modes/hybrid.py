@@ -153,11 +153,4 @@ class HybridMode(BaseMode):
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
         if principal.session is None:
             return
-        record = await self.ctx.store.delete_session_by_handle(
-            principal.session.id, user_id=principal.user_id
-        )
-        if record is not None:
-            await self.revoke_handle(record)
-        else:
-            # Already gone from the store (revoked elsewhere): still make sure the sid is dead.
-            await self.revoke_sid(principal.session.id)
+        await self.end_family(principal.user_id, principal.session.id)

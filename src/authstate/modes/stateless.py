@@ -14,7 +14,7 @@ from authstate.modes.base import (
     ModeContext,
     token_info,
 )
-from authstate.principal import Principal
+from authstate.principal import Principal, SessionInfo
 from authstate.stores.base import Change, ChangeKind
 
 
@@ -42,7 +42,10 @@ class StatelessMode(BaseMode):
     def _principal(claims: AccessClaims) -> Principal:
         # Positional (user_id, roles, mode, session, token, binding): the cold path.
         token = token_info(claims)
-        return Principal(claims.sub, claims.roles, "stateless", None, token, claims.jti)
+        # A hybrid node sharing the store issued a token with a refresh family (sid): keep
+        # it, so that logging the token out here ends the family too.
+        session = None if claims.sid is None else SessionInfo(claims.sid, float(claims.exp))
+        return Principal(claims.sub, claims.roles, "stateless", session, token, claims.jti)
 
     async def login(
         self,
@@ -76,3 +79,7 @@ class StatelessMode(BaseMode):
         until = principal.token.exp + ctx.settings.leeway_seconds
         change = Change(ChangeKind.JTI, principal.token.jti, until=float(until))
         ctx.revocation.apply(await ctx.store.publish(change))
+        if principal.session is not None:
+            # A hybrid token: its refresh family would otherwise mint new tokens on a
+            # hybrid node (mixed modes on one store, docs/deploy.md).
+            await self.end_family(principal.user_id, principal.session.id)

@@ -3,7 +3,10 @@
     app = create_app(Settings.from_env(mode="session", store="sqlite:///authstate.db"))
 
 Unknown routes and wrong methods answer with the same JSON error body as the auth
-routes (``{"error": "not_found", "detail": ...}``), never an HTML or plain-text page.
+routes (``{"error": "not_found", "detail": ...}``), never an HTML or plain-text page,
+and never a redirect: ``/auth/me/`` is an unknown path (Starlette's trailing-slash
+redirect builds its ``Location`` from the Host header). Requests for a host outside
+``AUTHSTATE_ALLOWED_HOSTS`` get 400.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from authstate.asgi.routes import auth_router, well_known_routes
 from authstate.auth import AuthState
 from authstate.server.access_log import AccessLog
 from authstate.server.form_errors import FormErrorPages
+from authstate.server.hosts import AllowedHosts, allowed_hosts
 from authstate.server.pages import Pages
 from authstate.settings import Settings
 
@@ -63,6 +67,11 @@ def create_app(settings: Settings | None = None, *, auth: AuthState | None = Non
             # Outermost first: the access log sees every answer, the error pages see the
             # auth middleware's refusals.
             Middleware(AccessLog),
+            Middleware(
+                AllowedHosts,
+                hosts=allowed_hosts(auth.settings.allowed_hosts, auth.settings.host),
+                trust_forwarded=auth.settings.trust_forwarded,
+            ),
             Middleware(FormErrorPages, renderer=pages.render_form_error),
             auth.middleware(),
         ],
@@ -72,6 +81,7 @@ def create_app(settings: Settings | None = None, *, auth: AuthState | None = Non
             Exception: _internal_error,
         },
     )
+    app.router.redirect_slashes = False
     app.state.auth = auth
     return app
 

@@ -427,3 +427,13 @@ def test_every_flag_and_argument_has_help_text() -> None:
             elif action.help is None:
                 missing.append(f"{parser.prog} {'/'.join(action.option_strings) or action.dest}")
     assert missing == []
+
+
+def test_a_store_without_its_secret_file_gets_no_new_one(
+    alice: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    secret = Path(store.removeprefix("sqlite:///") + ".secret")
+    secret.rename(secret.with_suffix(".moved"))
+    status, _, err = run(capsys, monkeypatch, "keys", "list", "--store", store)
+    assert_one_line_error(status, err, "has no secret file", "AUTHSTATE_SECRET")
+    assert not secret.exists()

@@ -73,13 +73,24 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 
 def require_existing_store(settings: Settings) -> None:
-    """``UsageError`` when the SQLite file of ``settings`` does not exist: a command that only
-    reads or changes existing records must not leave a new database and secret file behind."""
+    """``UsageError`` when the SQLite file of ``settings`` or its secret file does not exist:
+    a command that only reads or changes existing records must not leave a new database or
+    secret file behind."""
     backend, target = parse_store_url(settings.store)
-    if backend == "sqlite" and target != ":memory:" and not os.path.exists(target):
+    if backend != "sqlite" or target == ":memory:":
+        return
+    if not os.path.exists(target):
         raise UsageError(
             f"no store at {target} (create one with 'authstate users add' or "
             "'authstate serve', or name it with --store or AUTHSTATE_STORE)"
+        )
+    secret_file = target + ".secret"
+    if settings.secret is None and not settings.secret_file and not os.path.exists(secret_file):
+        # A new secret here would not unseal the store's keys, and would stay behind to
+        # break the next start as well.
+        raise UsageError(
+            f"the store at {target} has no secret file {secret_file} "
+            "(set AUTHSTATE_SECRET or AUTHSTATE_SECRET_FILE to the secret it was made with)"
         )
 
 

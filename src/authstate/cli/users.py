@@ -12,11 +12,13 @@ from authstate.cli._common import (
     UsageError,
     opened,
     read_password,
+    require_existing_store,
     settings_from,
     store_option,
 )
 from authstate.cli._output import print_table, say, when
 from authstate.passwords import PasswordHasher
+from authstate.settings import Settings
 
 
 def register(commands: Any) -> None:
@@ -84,13 +86,16 @@ async def _add(args: argparse.Namespace, password: str, roles: tuple[str, ...]) 
 
 def run_passwd(args: argparse.Namespace) -> int:
     _check_password_stdin(args)
+    settings = settings_from(args)
+    require_existing_store(settings)  # before the prompt, not after two typed passwords
     password = read_password(confirm=True)
-    return asyncio.run(_passwd(args, password))
+    PasswordHasher().check_new_password(password)
+    return asyncio.run(_passwd(settings, args.name, password))
 
 
-async def _passwd(args: argparse.Namespace, password: str) -> int:
-    async with opened(settings_from(args), existing=True) as auth:
-        user = await auth.accounts.get_by_name(args.name)
+async def _passwd(settings: Settings, name: str, password: str) -> int:
+    async with opened(settings, existing=True) as auth:
+        user = await auth.accounts.get_by_name(name)
         await auth.accounts.set_password(user.id, password)
         # A password is reset because it may be known to someone else: whoever logged in
         # with it must not stay logged in (as after a password change over HTTP).

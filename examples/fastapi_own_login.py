@@ -15,8 +15,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from authstate import AuthState, AuthStateError, ClientInfo, Principal
-from authstate.asgi.middleware import AUTH_VALUE_KEY, own_origin
+from authstate import AuthState, AuthStateError, Principal
+from authstate.asgi.client import client_info
+from authstate.asgi.middleware import get_auth_value, own_origin
 from authstate.asgi.responses import error_response, set_credentials
 
 auth = AuthState(mode="hybrid")  # store: $AUTHSTATE_STORE, default sqlite:///authstate.db
@@ -70,12 +71,9 @@ async def login(body: Credentials, request: Request) -> Response:
     issued = await auth.login(
         user.id,
         user.roles,
-        client=ClientInfo(
-            user_agent=request.headers.get("user-agent", ""),
-            ip=request.client.host if request.client else "",
-        ),
+        client=client_info(request, trust_forwarded=auth.settings.trust_forwarded),
         # The credential this browser had before, if any: it is retired (fixation defence).
-        previous_auth=request.scope.get(AUTH_VALUE_KEY),
+        previous_auth=get_auth_value(request),
     )
     csrf_token = auth.csrf_token(issued.principal.binding)
     response = JSONResponse({"user_id": user.id, "csrf_token": csrf_token})

@@ -30,13 +30,28 @@ _ROLE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # User id -> username, for display (``GET /auth/me``). Neither ever changes (no rename
 # exists and ids are random, never reused), so entries are never stale; emptied when full.
 _NAMES_MAX_ENTRIES = 10_000
+# Letters and digits of any script, and . _ - @ (e-mail addresses work): no spaces, quotes,
+# controls or bidi overrides that would make one name look like another in a listing.
+_USERNAME_RE = re.compile(rf"[\w.@-]{{1,{MAX_USERNAME_LENGTH}}}")
+USERNAME_RULE = "a user name is 1-64 letters, digits and . _ - @"
 
 
 def normalize_username(username: str) -> str:
-    """NFKC + casefold, so ``Alice`` and ``alice`` are one account; ``BadRequest`` if unusable."""
+    """NFKC + casefold, so ``Alice`` and ``alice`` are one account; ``BadRequest`` if unusable.
+
+    For looking a name up; ``check_new_username`` also applies the rule for new names."""
     name = unicodedata.normalize("NFKC", username).strip().casefold()
     if not name or len(name) > MAX_USERNAME_LENGTH or any(not c.isprintable() for c in name):
         raise BadRequest("username must be 1-64 printable characters")
+    return name
+
+
+def check_new_username(username: str) -> str:
+    """The normalized name (``normalize_username``); ``BadRequest`` unless it is 1-64
+    letters (any script), digits and ``. _ - @``."""
+    name = normalize_username(username)
+    if _USERNAME_RE.fullmatch(name) is None:
+        raise BadRequest(f"{USERNAME_RULE}, not {username!r}")
     return name
 
 
@@ -47,7 +62,7 @@ def check_roles(roles: Sequence[str]) -> tuple[str, ...]:
         raise BadRequest(f"a user has at most {MAX_ROLES} roles")
     for role in roles:
         if not isinstance(role, str) or _ROLE_RE.fullmatch(role) is None:
-            raise BadRequest("a role is 1-64 characters of A-Z a-z 0-9 _ . : -")
+            raise BadRequest(f"a role is 1-64 characters of A-Z a-z 0-9 _ . : -, not {role!r}")
     return tuple(roles)
 
 
@@ -74,8 +89,9 @@ class Accounts:
     async def add_user(
         self, username: str, password: str, roles: tuple[str, ...] = ()
     ) -> UserRecord:
-        """Create a user; ``Conflict`` if the name is taken, ``BadRequest`` for a weak password."""
-        name = normalize_username(username)
+        """Create a user; ``Conflict`` if the name is taken; ``BadRequest`` for a weak password,
+        a name that is not 1-64 letters, digits and ``. _ - @``, or a bad role."""
+        name = check_new_username(username)
         roles = check_roles(roles)
         self._hasher.check_new_password(password)
         if await self._store.get_user_by_name(name) is not None:

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path("/tmp/authstate-dashboard.png")
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -67,7 +66,9 @@ def sign_in(context: BrowserContext, server: Served, name: str, password: str) -
     return page
 
 
-def test_sign_in_sign_out_everywhere_and_a_wrong_password(browser: Browser, server: Served) -> None:
+def test_sign_in_sign_out_everywhere_and_a_wrong_password(
+    browser: Browser, server: Served, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     mode = "stateless" if "mode:  stateless" in server.stdout else None
@@ -103,7 +104,11 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(browser: Browser, serv
             expect(page.get_by_text("Safari on macOS")).to_be_visible()
         if "mode:  hybrid" in server.stdout:
             page.set_viewport_size({"width": 1000, "height": 800})
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            # In the test's own directory: a fixed path under /tmp would clash between runs
+            # and users, and could be a symlink planted by someone else.
+            screenshot = tmp_path / "authstate-dashboard.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            assert screenshot.stat().st_size > 0
 
         page.get_by_role("button", name="Log out everywhere").click()
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()

@@ -3,8 +3,10 @@ line on stderr with exit status 1 for each mistake a user can make."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from authstate.auth import AuthState
 from authstate.cli import main
 from authstate.errors import AuthenticationError
 from authstate.settings import Settings
-from tests.cli.serve_process import clean_env, run_cli
+from tests.cli.serve_process import COMMAND, clean_env, run_cli
 
 PASSWORD = "correct horse battery"
 
@@ -21,6 +23,13 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def empty_store(store: str) -> str:
+    """A store that exists, without users."""
+    asyncio.run(AuthState(Settings.from_env({}, store=store)).start())
+    return store
 
 
 def run(
@@ -92,9 +101,9 @@ def test_users_list_shows_names_ids_and_roles(
 
 
 def test_users_list_on_an_empty_store_says_how_to_add_one(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: str
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, empty_store: str
 ) -> None:
-    status, out, _ = run(capsys, monkeypatch, "users", "list", "--store", store)
+    status, out, _ = run(capsys, monkeypatch, "users", "list", "--store", empty_store)
     assert status == 0
     assert "no users" in out and "users add" in out
 
@@ -116,6 +125,11 @@ def test_users_add_twice_is_an_error(
         (["users", "add", "bob", "--password-stdin"], "", "no password"),
         (["users", "add", "bob", "--password-stdin"], "short\n", "at least 8"),
         (["users", "add", "", "--password-stdin"], PASSWORD, "username"),
+        (["users", "add", "bad name!", "--password-stdin"], PASSWORD, "letters, digits"),
+        (["users", "add", "a\u202eb", "--password-stdin"], PASSWORD, "printable"),
+        (["users", "add", "x" * 65, "--password-stdin"], PASSWORD, "1-64"),
+        (["users", "add", "bob", "--role", "", "--password-stdin"], PASSWORD, "a role is"),
+        (["users", "add", "bob", "--role", "a b", "--password-stdin"], PASSWORD, "'a b'"),
         (["users", "add", "bob", "--password", "x"], "", "unrecognized arguments"),
     ],
 )
@@ -129,6 +143,19 @@ def test_users_add_mistakes_are_one_line(
 ) -> None:
     status, _, err = run(capsys, monkeypatch, *argv, "--store", store, stdin=stdin)
     assert_one_line_error(status, err, fragment)
+    assert list(Path(store.removeprefix("sqlite:///")).parent.iterdir()) == []  # nothing made
+
+
+@pytest.mark.parametrize("name", ["alice", "José", "ops.team-1", "carol@example.org", "a_b"])
+def test_users_add_accepts_letters_digits_and_dot_underscore_dash_at(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: str, name: str
+) -> None:
+    status, out, err = run(
+        capsys, monkeypatch, "users", "add", name, "--role", "ops:read", "--password-stdin",
+        "--store", store, stdin=PASSWORD,
+    )  # fmt: skip
+    assert status == 0, err
+    assert out.startswith(f"created user {name.casefold()} ")
 
 
 def test_users_passwd_sets_the_password_and_revokes_every_session(
@@ -156,10 +183,11 @@ def test_users_passwd_sets_the_password_and_revokes_every_session(
 
 
 def test_users_passwd_for_an_unknown_user_is_an_error(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: str
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, empty_store: str
 ) -> None:
     status, _, err = run(
-        capsys, monkeypatch, "users", "passwd", "nobody", "--password-stdin", "--store", store,
+        capsys, monkeypatch, "users", "passwd", "nobody", "--password-stdin",
+        "--store", empty_store,
         stdin=PASSWORD,
     )  # fmt: skip
     assert_one_line_error(status, err, "no user named 'nobody'")
@@ -210,9 +238,12 @@ def test_sessions_revoke_all_kills_every_session_and_token(
 
 @pytest.mark.parametrize("action", ["list", "revoke-all"])
 def test_sessions_of_an_unknown_user_is_an_error(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: str, action: str
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    empty_store: str,
+    action: str,
 ) -> None:
-    status, _, err = run(capsys, monkeypatch, "sessions", action, "nobody", "--store", store)
+    status, _, err = run(capsys, monkeypatch, "sessions", action, "nobody", "--store", empty_store)
     assert_one_line_error(status, err, "no user named")
 
 
@@ -252,7 +283,7 @@ def test_keys_rotate_starts_a_new_signing_key_and_old_tokens_still_verify(
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
-        ("not a url", "AUTHSTATE_STORE"),
+        ("not a url", "--store: 'not a url' is not a store URL"),
         ("sqlite:////nonexistent-dir/x.db", "nonexistent-dir"),
     ],
 )
@@ -286,7 +317,10 @@ def test_the_store_comes_from_authstate_store_when_not_given(
         (["serve", "--mode", "cookie"], "invalid choice"),
         (["serve", "--port", "eighty"], "invalid int value"),
         (["serve", "--workers", "0"], "at least 1"),
-        (["serve", "--port", "70000"], "AUTHSTATE_PORT"),
+        (["serve", "--port", "70000"], "--port: 70000 is outside 1-65535"),
+        (["serve", "--port", "0"], "--port:"),
+        (["serve", "--mode", "stateless", "--bogus-flag"], "(see 'authstate serve --help')"),
+        (["users", "list", "--verbose"], "(see 'authstate users list --help')"),
         (["bench"], "one of the arguments --quick --full is required"),
     ],
 )
@@ -325,3 +359,81 @@ def test_the_installed_command_never_prints_a_traceback(argv: list[str]) -> None
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("authstate: error: ")
+
+
+# -- no silent side effects ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["users", "list"],
+        ["users", "passwd", "alice", "--password-stdin"],
+        ["sessions", "list", "alice"],
+        ["sessions", "revoke-all", "alice"],
+        ["keys", "list"],
+        ["keys", "rotate"],
+    ],
+)
+def test_commands_that_need_a_store_create_none_in_an_empty_directory(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    result = subprocess.run(
+        [*COMMAND, *argv], input=PASSWORD + "\n", capture_output=True, text=True,
+        timeout=60, env=clean_env(), cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("authstate: error: no store at authstate.db ")
+    assert len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_flag_that_names_the_environment_variable_is_blamed_on_the_flag(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same bad value from the environment is still blamed on the variable.
+    monkeypatch.setenv("AUTHSTATE_PORT", "99999")
+    status, _, err = run(capsys, monkeypatch, "serve")
+    assert_one_line_error(status, err, "AUTHSTATE_PORT: 99999 is outside 1-65535")
+
+
+@pytest.mark.parametrize(
+    ("url", "fragments"),
+    [
+        ("redis://127.0.0.1:1", ("Redis at 127.0.0.1:1", "ConnectionError", "Connect call failed")),
+        ("redis://127.0.0.1:6379/99", ("Redis at 127.0.0.1:6379/99", "DB index is out of range")),
+    ],
+)
+def test_a_redis_store_that_refuses_is_named_with_its_cause(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    fragments: tuple[str, ...],
+) -> None:
+    pytest.importorskip("redis")
+    monkeypatch.setenv("AUTHSTATE_SECRET", "s" * 48)
+    status, _, err = run(capsys, monkeypatch, "users", "list", "--store", url)
+    assert_one_line_error(status, err, "store unavailable", *fragments)
+
+
+def test_every_flag_and_argument_has_help_text() -> None:
+    from authstate.cli import build_parser
+
+    missing = []
+    pending = [build_parser()]
+    while pending:
+        parser = pending.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                pending.extend(action.choices.values())
+            elif action.help is None:
+                missing.append(f"{parser.prog} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []
+
+
+def test_a_store_without_its_secret_file_gets_no_new_one(
+    alice: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    secret = Path(store.removeprefix("sqlite:///") + ".secret")
+    secret.rename(secret.with_suffix(".moved"))
+    status, _, err = run(capsys, monkeypatch, "keys", "list", "--store", store)
+    assert_one_line_error(status, err, "has no secret file", "AUTHSTATE_SECRET")
+    assert not secret.exists()

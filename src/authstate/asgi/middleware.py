@@ -48,6 +48,15 @@ def get_principal(conn: HTTPConnection) -> Principal | None:
     return principal if isinstance(principal, Principal) else None
 
 
+def get_auth_value(conn: HTTPConnection) -> str | None:
+    """The auth cookie's value this request came with (a JWT or a session ID), or None.
+
+    An application's own login route passes it to ``auth.login(previous_auth=...)`` so
+    that the credential the browser held before is retired (session fixation)."""
+    value = conn.scope.get(AUTH_VALUE_KEY)
+    return value if isinstance(value, str) else None
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:

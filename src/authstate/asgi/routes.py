@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
 
 from authstate.asgi._body import is_form, read_fields, read_form_field
+from authstate.asgi.client import client_info
 from authstate.asgi.middleware import AUTH_VALUE_KEY, get_principal, own_origin
 from authstate.asgi.responses import NO_STORE, clear_credentials, error_response, set_credentials
 from authstate.cookies import read_cookie
@@ -23,7 +24,7 @@ from authstate.errors import (
     NotFound,
     StoreUnavailable,
 )
-from authstate.modes.base import ClientInfo, IssuedCredentials
+from authstate.modes.base import IssuedCredentials
 from authstate.principal import Principal
 
 if TYPE_CHECKING:
@@ -34,17 +35,6 @@ audit = logging.getLogger("authstate.audit")
 Endpoint = Callable[[Request], Awaitable[Response]]
 # Renders a page for a failed form post: (request, status, error code, message) -> Response.
 FormRenderer = Callable[[Request, int, str, str], Awaitable[Response]]
-
-
-def client_info(request: Request, *, trust_forwarded: bool) -> ClientInfo:
-    ip = request.client.host if request.client else ""
-    if trust_forwarded:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            # The rightmost entry is the one the trusted proxy appended; entries to its left
-            # come from the client and would let it pick the IP that login throttling sees.
-            ip = forwarded.split(",")[-1].strip()
-    return ClientInfo(user_agent=request.headers.get("user-agent", "")[:256], ip=ip[:64])
 
 
 def _require(request: Request) -> Principal:

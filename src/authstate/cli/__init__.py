@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from authstate.cli import bench, keys, serve, sessions, users
 from authstate.cli._common import Parser, UsageError
+from authstate.cli._output import printable
 from authstate.errors import AuthStateError, StoreUnavailable
 
 
@@ -27,7 +28,8 @@ def build_parser() -> Parser:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    # Messages quote what the user typed or a driver said: one line, nothing for the terminal.
+    return printable(" ".join(text.split()))
 
 
 def _describe(exc: AuthStateError) -> str:

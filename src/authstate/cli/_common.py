@@ -1,17 +1,19 @@
-"""What every subcommand shares: the parser class, ``--store``, opening the store, output."""
+"""What every subcommand shares: the parser class, ``--store``, settings, opening the store."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from authstate.auth import AuthState
+from authstate.errors import ConfigurationError
 from authstate.settings import Settings
+from authstate.stores import parse_store_url
 
 
 class UsageError(Exception):
@@ -22,8 +24,23 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line and exit status 1 (argparse prints the usage
     and exits 2): ``main`` reports ``UsageError`` like every other user error."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The deepest (sub)command parsed leaves its name here: an unknown flag is reported
+        # against it ('authstate serve --help'), not against the top-level command.
+        self.set_defaults(command_prog=self.prog)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = getattr(parsed, "command_prog", self.prog)
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see '{prog} --help')")
+        return parsed
 
 
 def store_option(parser: argparse.ArgumentParser) -> None:
@@ -38,13 +55,51 @@ def store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
-    """Settings from the command line (``--store`` and ``overrides``), then ``AUTHSTATE_*``."""
-    return Settings.from_env(store=getattr(args, "store", None), **overrides)
+    """Settings from the command line (``--store`` and ``overrides``), then ``AUTHSTATE_*``.
+
+    A bad value given as a flag is blamed on the flag (``--port: ...``), not on the
+    ``AUTHSTATE_*`` variable that the same check names for the environment."""
+    flags = {"store": getattr(args, "store", None), **overrides}
+    try:
+        return Settings.from_env(**flags)
+    except ConfigurationError as exc:
+        message = str(exc)
+        for name, value in flags.items():
+            variable = f"AUTHSTATE_{name.upper()}: "
+            if value is not None and message.startswith(variable):
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag}: {message[len(variable) :]}") from None
+        raise
+
+
+def require_existing_store(settings: Settings) -> None:
+    """``UsageError`` when the SQLite file of ``settings`` or its secret file does not exist:
+    a command that only reads or changes existing records must not leave a new database or
+    secret file behind."""
+    backend, target = parse_store_url(settings.store)
+    if backend != "sqlite" or target == ":memory:":
+        return
+    if not os.path.exists(target):
+        raise UsageError(
+            f"no store at {target} (create one with 'authstate users add' or "
+            "'authstate serve', or name it with --store or AUTHSTATE_STORE)"
+        )
+    secret_file = target + ".secret"
+    if settings.secret is None and not settings.secret_file and not os.path.exists(secret_file):
+        # A new secret here would not unseal the store's keys, and would stay behind to
+        # break the next start as well.
+        raise UsageError(
+            f"the store at {target} has no secret file {secret_file} "
+            "(set AUTHSTATE_SECRET or AUTHSTATE_SECRET_FILE to the secret it was made with)"
+        )
 
 
 @asynccontextmanager
-async def opened(settings: Settings) -> AsyncIterator[AuthState]:
-    """A started ``AuthState`` on the store of ``settings``, stopped afterwards."""
+async def opened(settings: Settings, *, existing: bool = False) -> AsyncIterator[AuthState]:
+    """A started ``AuthState`` on the store of ``settings``, stopped afterwards; with
+    ``existing``, ``UsageError`` instead of creating a store that is not there."""
+    if existing:
+        require_existing_store(settings)
     auth = AuthState(settings)
     await auth.start()
     try:
@@ -56,20 +111,6 @@ async def opened(settings: Settings) -> AsyncIterator[AuthState]:
 def display_url(url: str) -> str:
     """A store URL fit to print: a password in it becomes ``***``."""
     return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
-
-
-def when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns padded to their widest cell; the last column is not padded."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    for row in (headers, *rows):
-        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip())
 
 
 def read_password(*, confirm: bool) -> str:

@@ -73,8 +73,19 @@ def register(commands: Any) -> None:
         "redis:// / postgresql:// server to use (127.0.0.1); default: all four, the "
         "servers at their usual local addresses when they answer",
     )
-    parser.add_argument("--algorithms", type=_list(ALGORITHMS), metavar="LIST")
-    parser.add_argument("--peers", type=_list(PEERS), metavar="LIST")
+    parser.add_argument(
+        "--algorithms",
+        type=_list(ALGORITHMS),
+        metavar="LIST",
+        help=f"JWT signing algorithms to measure, some of {','.join(ALGORITHMS)} (default: all)",
+    )
+    parser.add_argument(
+        "--peers",
+        type=_list(PEERS),
+        metavar="LIST",
+        help=f"libraries to compare with, some of {','.join(PEERS)} "
+        "(default: all; fewer with --quick)",
+    )
     parser.add_argument("--rounds", type=int, metavar="N", help="interleaved rounds (micro)")
     parser.add_argument("--duration", type=float, metavar="S", help="seconds per load run")
     parser.add_argument("--passes", type=int, metavar="N", help="end-to-end passes")

@@ -6,7 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from authstate.cli._common import Parser, opened, print_table, settings_from, store_option, when
+from authstate.cli._common import Parser, opened, settings_from, store_option
+from authstate.cli._output import print_table, say, when
 
 
 def register(commands: Any) -> None:
@@ -30,9 +31,9 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 async def _rotate(args: argparse.Namespace) -> int:
-    async with opened(settings_from(args)) as auth:
+    async with opened(settings_from(args), existing=True) as auth:
         key = await auth.context.keys.rotate()
-    print(f"new signing key {key.kid} ({key.alg}); previous keys verify until their tokens expire")
+    say(f"new signing key {key.kid} ({key.alg}); previous keys verify until their tokens expire")
     return 0
 
 
@@ -41,7 +42,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    async with opened(settings_from(args)) as auth:
+    async with opened(settings_from(args), existing=True) as auth:
         signing = auth.context.keys.ring.signing_key().kid
         stored = await auth.store.load_keys()
         now = auth.clock.now()

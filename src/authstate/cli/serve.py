@@ -31,7 +31,13 @@ WORKER_APP = "authstate.cli.serve:worker_app"
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("serve", help="run the reference server")
-    parser.add_argument("--mode", choices=("stateless", "session", "hybrid"), default=None)
+    parser.add_argument(
+        "--mode",
+        choices=("stateless", "session", "hybrid"),
+        default=None,
+        help="what the auth cookie holds: a JWT, a session ID, or a short JWT with a rotating "
+        "refresh token (default: $AUTHSTATE_MODE or hybrid)",
+    )
     store_option(parser)
     parser.add_argument("--host", default=None, help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8000)")

@@ -6,7 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from authstate.cli._common import Parser, opened, print_table, settings_from, store_option, when
+from authstate.cli._common import Parser, opened, settings_from, store_option
+from authstate.cli._output import print_table, say, when
 from authstate.server.useragent import describe
 
 
@@ -16,14 +17,14 @@ def register(commands: Any) -> None:
     actions.required = True
 
     listing: Parser = actions.add_parser("list", help="a user's live sessions and refresh families")
-    listing.add_argument("name")
+    listing.add_argument("name", help="the user")
     store_option(listing)
     listing.set_defaults(run=run_list)
 
     revoke: Parser = actions.add_parser(
         "revoke-all", help="revoke every session and token of a user, on every node"
     )
-    revoke.add_argument("name")
+    revoke.add_argument("name", help="the user")
     store_option(revoke)
     revoke.set_defaults(run=run_revoke_all)
 
@@ -33,12 +34,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    async with opened(settings_from(args)) as auth:
+    async with opened(settings_from(args), existing=True) as auth:
         user = await auth.accounts.get_by_name(args.name)
         now = auth.clock.now()
         records = [r for r in await auth.store.list_sessions(user.id) if r.is_live(now)]
     if not records:
-        print(
+        say(
             f"no active sessions for {user.username} "
             "(stateless tokens are not listed; revoke-all revokes them too)"
         )
@@ -64,8 +65,8 @@ def run_revoke_all(args: argparse.Namespace) -> int:
 
 
 async def _revoke_all(args: argparse.Namespace) -> int:
-    async with opened(settings_from(args)) as auth:
+    async with opened(settings_from(args), existing=True) as auth:
         user = await auth.accounts.get_by_name(args.name)
         await auth.logout_everywhere(user.id)
-    print(f"revoked every session and token of {user.username}")
+    say(f"revoked every session and token of {user.username}")
     return 0

@@ -6,16 +6,19 @@ import argparse
 import asyncio
 from typing import Any
 
+from authstate.accounts import check_new_username, check_roles
 from authstate.cli._common import (
     Parser,
     UsageError,
     opened,
-    print_table,
     read_password,
+    require_existing_store,
     settings_from,
     store_option,
-    when,
 )
+from authstate.cli._output import print_table, say, when
+from authstate.passwords import PasswordHasher
+from authstate.settings import Settings
 
 
 def register(commands: Any) -> None:
@@ -24,9 +27,13 @@ def register(commands: Any) -> None:
     actions.required = True
 
     add: Parser = actions.add_parser("add", help="create a user (password on stdin)")
-    add.add_argument("name")
+    add.add_argument("name", help="1-64 letters, digits and . _ - @ (compared case-blind)")
     add.add_argument(
-        "--role", action="append", default=[], metavar="ROLE", help="a role (repeatable)"
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a role: 1-64 of A-Z a-z 0-9 _ . : - (repeatable)",
     )
     _password_stdin(add)
     store_option(add)
@@ -35,7 +42,7 @@ def register(commands: Any) -> None:
     passwd: Parser = actions.add_parser(
         "passwd", help="set a user's password (stdin); revokes their sessions and tokens"
     )
-    passwd.add_argument("name")
+    passwd.add_argument("name", help="the user")
     _password_stdin(passwd)
     store_option(passwd)
     passwd.set_defaults(run=run_passwd)
@@ -60,32 +67,40 @@ def _check_password_stdin(args: argparse.Namespace) -> None:
 
 def run_add(args: argparse.Namespace) -> int:
     _check_password_stdin(args)
+    # Checked before the store is opened: a refused user must not leave a new database
+    # behind. The accounts layer checks the same rules again.
+    check_new_username(args.name)
+    # As given (duplicates dropped): an empty or malformed role is refused, not left out.
+    roles = check_roles(tuple(dict.fromkeys(args.role)))
     password = read_password(confirm=True)
-    roles = tuple(dict.fromkeys(role.strip() for role in args.role if role.strip()))
+    PasswordHasher().check_new_password(password)
     return asyncio.run(_add(args, password, roles))
 
 
 async def _add(args: argparse.Namespace, password: str, roles: tuple[str, ...]) -> int:
     async with opened(settings_from(args)) as auth:
         user = await auth.accounts.add_user(args.name, password, roles)
-    print(f"created user {user.username} (id {user.id})")
+    say(f"created user {user.username} (id {user.id})")
     return 0
 
 
 def run_passwd(args: argparse.Namespace) -> int:
     _check_password_stdin(args)
+    settings = settings_from(args)
+    require_existing_store(settings)  # before the prompt, not after two typed passwords
     password = read_password(confirm=True)
-    return asyncio.run(_passwd(args, password))
+    PasswordHasher().check_new_password(password)
+    return asyncio.run(_passwd(settings, args.name, password))
 
 
-async def _passwd(args: argparse.Namespace, password: str) -> int:
-    async with opened(settings_from(args)) as auth:
-        user = await auth.accounts.get_by_name(args.name)
+async def _passwd(settings: Settings, name: str, password: str) -> int:
+    async with opened(settings, existing=True) as auth:
+        user = await auth.accounts.get_by_name(name)
         await auth.accounts.set_password(user.id, password)
         # A password is reset because it may be known to someone else: whoever logged in
         # with it must not stay logged in (as after a password change over HTTP).
         await auth.logout_everywhere(user.id)
-    print(f"password changed for {user.username}; their sessions and tokens are revoked")
+    say(f"password changed for {user.username}; their sessions and tokens are revoked")
     return 0
 
 
@@ -94,7 +109,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    async with opened(settings_from(args)) as auth:
+    async with opened(settings_from(args), existing=True) as auth:
         users = await auth.store.list_users()
     if not users:
         print("no users (add one with: authstate users add NAME --password-stdin)")

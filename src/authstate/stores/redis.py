@@ -66,12 +66,26 @@ _REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER})
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    # The one place driver exceptions become StoreUnavailable.
+def _translated(where: str) -> Iterator[None]:
+    # The one place driver exceptions become StoreUnavailable. str(), not repr(): redis-py's
+    # repr is only "network:ConnectionError", without the cause an operator needs.
     try:
         yield
     except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
-        raise StoreUnavailable(reason=f"Redis: {exc!r}") from exc
+        raise StoreUnavailable(reason=f"{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _where(url: str) -> str:
+    """``"Redis at host:port/db"`` (no password) for errors: which server refused."""
+    parts = urlsplit(url)
+    kind = "Redis Cluster" if parts.scheme.lower() == "redis+cluster" else "Redis"
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        return kind  # redis-py reports the bad port itself
+    host = parts.hostname or "localhost"
+    database = parts.path if parts.path not in ("", "/") else ""
+    return f"{kind} at {f'[{host}]' if ':' in host else host}:{port}{database}"
 
 
 def _parse_url(url: str) -> tuple[str, bool, str]:
@@ -100,6 +114,7 @@ class RedisStore(RedisPointers, RedisAccounts):
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         self.url = url
         self._client_url, self.cluster, self.prefix = _parse_url(url)
+        self._where = _where(url)
         self._clock: Clock = clock or SystemClock()
         self.layout = Layout(self.prefix)
         self._client: Any = None
@@ -125,13 +140,13 @@ class RedisStore(RedisPointers, RedisAccounts):
     @contextlib.asynccontextmanager
     async def _redis(self) -> AsyncIterator[Any]:
         client = self._open_client()
-        with _translated():
+        with _translated(self._where):
             yield client
 
     async def _run(self, name: str, keys: Sequence[bytes], args: Sequence[Any] = ()) -> Any:
         # Not through _redis(): an async context manager costs ~8 µs, on every session lookup.
         client = self._open_client()
-        with _translated():
+        with _translated(self._where):
             return await self._scripts[name](keys=list(keys), args=list(args), client=client)
 
     async def _connect_bus(self) -> Any:
@@ -157,7 +172,7 @@ class RedisStore(RedisPointers, RedisAccounts):
         else:
             client = aioredis.Redis.from_url(self._client_url, **self._options())
         try:
-            with _translated():
+            with _translated(self._where):
                 if self.cluster:
                     await client.initialize()
                 await client.ping()

@@ -117,10 +117,11 @@ def deep_family(header_segment: str) -> list[str]:
         for inner in (b'"\\u0041"', b'"\\ud800"'):
             claims = b'{"a":' + b"[" * depth + inner + b"]" * depth + b"}"
             family.append(f"{header_segment}.{b64(claims)}.{zero}")
-    objects = b'{"a":' * 500 + b'"\\u0041"' + b"}" * 500
+    objects = b'{"a":' * 400 + b'"\\u0041"' + b"}" * 400
     family.append(f"{header_segment}.{b64(objects)}.{zero}")
     head = b'{"alg":"EdDSA","x":' + b"[" * 150 + b'"\\u0041"' + b"]" * 150 + b"}"
     family.append(f"{b64(head)}.e30.{zero}")
+    assert all(len(token) <= 4096 for token in family)
     return family
 
 

@@ -43,7 +43,8 @@ async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str
     ``text/plain`` or without a type is what a cross-site "simple request" looks like
     (no CORS preflight), so it is refused rather than parsed (X7, T64). JSON is read by
     the token parser's strict rules (``loads_object``): no duplicate names, NaN, lone
-    surrogates (which no store can encode) or nesting deeper than ``MAX_DEPTH``."""
+    surrogates (no account name or password can hold one), or nesting deeper than
+    ``MAX_DEPTH`` (T82, T83)."""
     media_type = _media_type(request)
     if media_type not in ("application/json", "application/x-www-form-urlencoded"):
         raise BadRequest("send JSON (Content-Type: application/json) or a form")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import authstate.crypto._json as json_module
 from authstate.crypto._json import MAX_DEPTH, StrictJSONError, dumps_compact, loads_object
 from tests.crypto.forge import in_a_deep_stack, nested_json
+from tests.crypto.json_shapes import Shape, json_objects
 
 
 @pytest.mark.parametrize(
@@ -151,3 +154,21 @@ def test_numbers_too_large_to_mean_anything_are_refused(number: bytes) -> None:
 
 def test_numbers_that_parse_keep_their_value() -> None:
     assert loads_object(b'{"a":1e-400,"b":' + b"9" * 4300 + b"}") == {"a": 0.0, "b": 10**4300 - 1}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_objects())
+def test_json_built_by_structure_is_parsed_as_python_reads_it_or_refused(shape: Shape) -> None:
+    """The property that would have found F1: JSON text built by structure (any depth to
+    past the cookie cap, arrays/objects/mixed, duplicate names at any level, \\u escapes
+    with lone surrogates, numbers too big for float or int), parsed with only 60 frames to
+    spare: StrictJSONError ("nested too deeply" for anything past MAX_DEPTH) or exactly what
+    Python's json reads, never another exception."""
+    try:
+        value = in_a_deep_stack(lambda: loads_object(shape.data))
+    except StrictJSONError as refused:
+        if shape.depth > MAX_DEPTH:
+            assert str(refused) == "nested too deeply"
+        return
+    assert shape.depth <= MAX_DEPTH
+    assert value == json.loads(shape.text)

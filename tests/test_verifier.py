@@ -405,7 +405,7 @@ def f1_token(kid: str, alg: str, depth: int) -> str:
 
 
 async def test_a_deeply_nested_token_is_invalid_token_never_recursion_error(node: Node) -> None:
-    """F1: Verifier.verify raised RecursionError (450-900 levels) where every refusal must
+    """T81, F1: Verifier.verify raised RecursionError (450-900 levels) where every refusal must
     be InvalidToken; a resource service would answer 500. Every depth, and the verifier
     still accepts the real token afterwards."""
     key = node.signing_key()
@@ -422,7 +422,7 @@ async def test_a_deeply_nested_token_is_invalid_token_never_recursion_error(node
 async def test_a_deeply_nested_jwks_is_refused_and_the_known_keys_kept(
     node: Node, depth: int
 ) -> None:
-    """F1 for key sets: a JWKS document nested around a ``\\u`` escape (the auth server
+    """T83, F1 for key sets: a JWKS document nested around a ``\\u`` escape (the auth server
     compromised or impersonated on the path) is ConfigurationError at start, never
     RecursionError; a verifier that already has keys keeps them."""
     deep = b'{"keys":[],"x":' + b"[" * depth + b'"\\u0041"' + b"]" * depth + b"}"

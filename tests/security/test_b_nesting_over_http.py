@@ -1,4 +1,4 @@
-"""B. Parsing, over a real ``authstate serve`` process (red team F1; T81-T83).
+"""B. Parsing, over a real ``authstate serve`` process (red team F1; T81, T82).
 
 An unsigned 1.8 KB token with claims nested 450-900 levels around one ``\\u`` escape
 made the lone-surrogate walk overflow the stack outside the parser's guard: 500 on every
@@ -112,7 +112,7 @@ BAD_BODIES = {
 def test_hostile_json_login_bodies_are_400_and_the_node_keeps_serving(
     server: Served, name: str
 ) -> None:
-    """T82/T83: login bodies nested 600 levels (arrays around an escape, objects), a lone
+    """T82: login bodies nested 600 levels (arrays around an escape, objects), a lone
     surrogate in the username or password (no account name or password can hold one),
     a float that overflows, a 5000-digit integer, a duplicate
     name inside a nested object: 400 "body must be a JSON object", no cookie, /healthz

@@ -1,4 +1,4 @@
-"""B. Encoding and parsing (T16-T23): one token has one spelling and one meaning, and any
+"""B. Encoding and parsing (T16-T23, T81): one token has one spelling and one meaning, and any
 malformed, odd or oversized input is a quick 401 (or 4xx), never a 5xx.
 
 Unit-level variants of the same rules are in tests/crypto/test_jwt_front_layer.py and

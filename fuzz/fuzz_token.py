@@ -11,15 +11,21 @@ The first input byte picks a target, the rest is its input:
 3 ``CSRFProtector.check_request`` with a token, Origin and Sec-Fetch-Site cut from input
 4 the strict JSON parser (``loads_object``) and strict base64url (``b64url_decode``)
 5 a valid token with the input spliced in (deep mutations past the base64 layer)
+6 JSON built by structure from the input (depth, array/object pattern, a duplicate name
+  at one level, a leaf: a ``\\uXXXX`` escape, a huge number, or input text), parsed on
+  its own and as the claims or header of a real-kid token (red team F1: byte mutations
+  of flat seeds never reach 450-900 levels)
 
 Each target may only fail with its documented typed error (``InvalidToken``,
 ``AuthenticationError``, ``CSRFError``, ``ValueError`` for the two primitives); any other
 exception, and any accepted token that is not the one we issued, is a crash. With a
-corpus folder argument that is empty, valid seeds are written into it first.
+corpus folder argument that is empty, valid seeds are written into it first; the
+deep-nesting family (``seed-deep-*``) is added to any corpus that lacks it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import sys
@@ -29,7 +35,7 @@ import atheris
 with atheris.instrument_imports(include=["authstate"]):
     from authstate._time import FrozenClock
     from authstate.cookies import AUTH_COOKIE, read_cookie
-    from authstate.crypto._json import loads_object
+    from authstate.crypto._json import MAX_DEPTH, StrictJSONError, loads_object
     from authstate.crypto.ids import b64url_decode
     from authstate.crypto.jwt import issue_access_token, parse_compact, verify_access_token
     from authstate.crypto.keys import KeyRing, generate_key
@@ -67,10 +73,66 @@ def _verify(token: str) -> None:
             raise AssertionError(f"accepted a token we did not issue: {token!r}")
 
 
+TARGETS = 7
+LEAVES = ["1e400", "-1e400", "9" * 1200, "1e-400", "NaN", "[]", "{}", '"x"', "0"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _structure(provider: atheris.FuzzedDataProvider) -> tuple[bytes, int]:
+    """JSON text built from the input, and how deep its arrays and objects nest."""
+    levels = provider.ConsumeIntInRange(0, 1400)
+    pattern = [provider.ConsumeBool() for _ in range(provider.ConsumeIntInRange(1, 4))]
+    duplicate_at = provider.ConsumeIntInRange(-1, levels)
+    choice = provider.ConsumeIntInRange(0, len(LEAVES) + 1)
+    if choice == len(LEAVES):
+        leaf = f'"\\u{provider.ConsumeIntInRange(0, 0xFFFF):04x}"'  # lone surrogates too
+    elif choice == len(LEAVES) + 1:
+        leaf = (
+            '"' + provider.ConsumeUnicodeNoSurrogates(40).replace("\\", "").replace('"', "") + '"'
+        )
+    else:
+        leaf = LEAVES[choice]
+    opening, closing = [], []
+    for level in range(levels):
+        if pattern[level % len(pattern)]:
+            opening.append('{"a":0,"a":' if level == duplicate_at else '{"a":')
+            closing.append("}")
+        else:
+            opening.append("[0," if level == duplicate_at else "[")
+            closing.append("]")
+    text = "{" + '"x":' + "".join(opening) + leaf + "".join(reversed(closing)) + "}"
+    return text.encode("utf-8", "surrogatepass"), levels + 1 + (leaf in ("[]", "{}"))
+
+
+def _structured(body: bytes) -> None:
+    provider = atheris.FuzzedDataProvider(body)
+    in_header = provider.ConsumeBool()
+    text, depth = _structure(provider)
+    try:
+        loads_object(text)
+    except StrictJSONError as refused:
+        if depth > MAX_DEPTH and str(refused) != "nested too deeply":
+            message = f"depth {depth} refused for another reason: {refused}"
+            raise AssertionError(message) from None
+    else:
+        if depth > MAX_DEPTH:
+            raise AssertionError(f"depth {depth} accepted")
+    h, p, s = ISSUED[0].split(".")
+    if in_header:
+        head = b'{"alg":"EdDSA","typ":"at+jwt","kid":"' + KEYS[0].kid.encode() + b'","y":' + text
+        token = f"{_b64(head + b'}')}.{p}.{s}"
+    else:
+        token = f"{h}.{_b64(text)}.{_b64(bytes(64))}"
+    _verify(token)
+
+
 def test_one_input(data: bytes) -> None:
     if not data:
         return
-    target, body = data[0] % 6, data[1:]
+    target, body = data[0] % TARGETS, data[1:]
     if target == 0:
         with contextlib.suppress(InvalidToken):
             parse_compact(body)
@@ -106,15 +168,45 @@ def test_one_input(data: bytes) -> None:
         for parse in (loads_object, lambda b: b64url_decode(b.decode("latin-1"))):
             with contextlib.suppress(ValueError):
                 parse(body)
-    else:
+    elif target == 5:
         issued = ISSUED[len(body) % 3]
         cut = (body[0] if body else 0) % len(issued)
         _verify(issued[:cut] + body[1:].decode("latin-1") + issued[cut:])
+    else:
+        _structured(body)
+
+
+def _deep_seeds() -> dict[str, bytes]:
+    """Red team F1 and relatives, for every target that reads JSON: the token (real kid,
+    claims nested 600 levels around one escape, zero signature), the JSON alone, and
+    structure-target inputs near the limit and in the 450-900 window."""
+    h = ISSUED[0].split(".")[0]
+    seeds: dict[str, bytes] = {}
+    for depth in (MAX_DEPTH, MAX_DEPTH + 1, 450, 600, 900):
+        for name, inner in (("escape", b'"\\u0041"'), ("surrogate", b'"\\ud800"')):
+            claims = b'{"a":' + b"[" * depth + inner + b"]" * depth + b"}"
+            token = f"{h}.{_b64(claims)}.{_b64(bytes(64))}".encode()
+            seeds[f"seed-deep-token-{name}-{depth}"] = bytes([1]) + token
+            seeds[f"seed-deep-raw-{name}-{depth}"] = bytes([0]) + token
+            seeds[f"seed-deep-json-{name}-{depth}"] = bytes([4]) + claims
+    objects = b'{"a":' * 400 + b'"\\u0041"' + b"}" * 400
+    seeds["seed-deep-json-objects-400"] = bytes([4]) + objects
+    seeds["seed-deep-token-objects-400"] = bytes([1]) + f"{h}.{_b64(objects)}.AA".encode()
+    seeds["seed-deep-splice"] = bytes([5, 200]) + b"[" * 600
+    for depth in (MAX_DEPTH, 600):
+        # target 6: the provider reads the choices from these bytes; libFuzzer mutates them
+        seeds[f"seed-deep-structure-{depth}"] = bytes([6]) + depth.to_bytes(2, "little") * 8
+    return seeds
 
 
 def _seed(folder: str) -> None:
     os.makedirs(folder, exist_ok=True)
-    if os.listdir(folder):
+    for name, seed in _deep_seeds().items():
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            with open(path, "wb") as handle:
+                handle.write(seed)
+    if any(not name.startswith("seed-deep-") for name in os.listdir(folder)):
         return
     seeds = [bytes([0]) + ISSUED[0].encode(), bytes([1]) + ISSUED[1].encode()]
     seeds += [bytes([1]) + ISSUED[2].encode(), bytes([2]) + f"a=b; {AUTH_COOKIE}=x".encode()]

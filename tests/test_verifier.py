@@ -393,3 +393,48 @@ def test_settings_that_would_disable_checks_are_refused() -> None:
         arguments: dict[str, Any] = {"issuer": "authstate", "audience": "authstate", **options}
         with pytest.raises(ConfigurationError):
             Verifier(fetch, **arguments)
+
+
+# -- red team F1: deep nesting ------------------------------------------------------------------
+def f1_token(kid: str, alg: str, depth: int) -> str:
+    """The red team's token: a real kid, claims nested ``depth`` levels around one
+    ``\\u`` escape, a signature of zero bytes; anyone can build it."""
+    head = {"alg": alg, "typ": "at+jwt", "kid": kid}
+    body = b'{"a":' + b"[" * depth + b'"\\u0041"' + b"]" * depth + b"}"
+    return forge(head, body, None, signature=b"\x00" * 64)
+
+
+async def test_a_deeply_nested_token_is_invalid_token_never_recursion_error(node: Node) -> None:
+    """T81, F1: Verifier.verify raised RecursionError (450-900 levels) where every refusal must
+    be InvalidToken; a resource service would answer 500. Every depth, and the verifier
+    still accepts the real token afterwards."""
+    key = node.signing_key()
+    session = await node.login("alice")
+    counting = CountingApp(node.app)
+    verifier = verifier_for(node, counting)
+    for depth in (33, 300, 450, 600, 750, 900, 1000, 1300):
+        with pytest.raises(InvalidToken):
+            await verifier.verify(f1_token(key.kid, key.alg, depth))
+    assert (await verifier.verify(session.auth)).sub == node.users["alice"]
+
+
+@pytest.mark.parametrize("depth", [40, 600, 900, 20_000])
+async def test_a_deeply_nested_jwks_is_refused_and_the_known_keys_kept(
+    node: Node, depth: int
+) -> None:
+    """T83, F1 for key sets: a JWKS document nested around a ``\\u`` escape (the auth server
+    compromised or impersonated on the path) is ConfigurationError at start, never
+    RecursionError; a verifier that already has keys keeps them."""
+    deep = b'{"keys":[],"x":' + b"[" * depth + b'"\\u0041"' + b"]" * depth + b"}"
+    with recorder(deep) as listener:
+        verifier = Verifier.from_jwks(f"{listener.url}/jwks.json", clock=node.clock)
+        with pytest.raises(ConfigurationError, match="nested too deeply"):
+            await verifier.start()
+    with recorder(node.auth.jwks()) as listener:
+        verifier = Verifier.from_jwks(f"{listener.url}/jwks.json", clock=node.clock)
+        await verifier.start()
+        listener.body = deep
+        node.clock.advance(3600)  # past the cache: the next verify refetches
+        session = await node.login("alice")
+        assert (await verifier.verify(session.auth)).sub == node.users["alice"]
+        assert listener.requests == ["GET /jwks.json"] * 2

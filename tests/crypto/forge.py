@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from authstate.crypto.keys import KeyRing, SigningKey, generate_key
 
@@ -71,3 +73,26 @@ def forge(
 
 def ring_for(alg: str) -> KeyRing:
     return KeyRing([generate_key(alg, now=NOW - 60)])  # type: ignore[arg-type]
+
+
+def nested_json(depth: int, inner: bytes = b'"\\u0041"', *, kind: str = "array") -> bytes:
+    """An object whose member ``a`` holds ``inner`` under ``depth - 1`` more levels of
+    arrays, objects or both alternating: ``depth`` levels in all."""
+    objects = [kind == "object" or (kind == "mixed" and level % 2 == 1) for level in range(depth)]
+    opening = b"".join(b'{"a":' if obj else b"[" for obj in objects[1:])
+    closing = b"".join(b"}" if obj else b"]" for obj in reversed(objects[1:]))
+    return b'{"a":' + opening + inner + closing + b"}"
+
+
+def in_a_deep_stack(call: Callable[[], Any], spare_frames: int = 60) -> Any:
+    """``call()`` with only ``spare_frames`` frames left before the recursion limit, as
+    deep inside a server's middleware stack or a caller's own recursion."""
+
+    def descend(remaining: int) -> Any:
+        return call() if remaining <= 0 else descend(remaining - 1)
+
+    here = 0
+    frame = sys._getframe()
+    while frame is not None:
+        here, frame = here + 1, frame.f_back
+    return descend(sys.getrecursionlimit() - here - spare_frames)

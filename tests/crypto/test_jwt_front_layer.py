@@ -22,7 +22,16 @@ from authstate.crypto.jwt import (
 )
 from authstate.crypto.keys import KeyRing, SigningKey, generate_key
 from authstate.errors import InvalidToken
-from tests.crypto.forge import AUDIENCE, ISSUER, NOW, b64, claims, forge, header
+from tests.crypto.forge import (
+    AUDIENCE,
+    ISSUER,
+    NOW,
+    b64,
+    claims,
+    forge,
+    header,
+    in_a_deep_stack,
+)
 
 
 def verify(token: str | bytes, ring: KeyRing) -> object:
@@ -330,6 +339,53 @@ def test_deeply_nested_claims_are_refused_quickly_and_never_crash(ring: KeyRing)
     started = time.perf_counter()
     refusal(token, ring)
     assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("depth", [33, 100, 300, 450, 600, 750, 900, 1000, 1200, 1390])
+@pytest.mark.parametrize("escape", ["\\u0041", "\\ud800", "A"])
+def test_deep_claims_are_refused_at_every_depth_with_or_without_an_escape(
+    ring: KeyRing, depth: int, escape: str
+) -> None:
+    """Red team F1: claims ``{"a":`` + ``[``x600 + ``"\\u0041"`` + ``]``x600 + ``}`` with a
+    zero signature raised RecursionError from the lone-surrogate walk (450-900 levels; 300
+    and >= 1000 were refused). Every depth past MAX_DEPTH is now InvalidToken, signed or
+    not, before any key is looked at."""
+    key = ring.signing_key()
+    body = b'{"a":' + b"[" * depth + f'"{escape}"'.encode() + b"]" * depth + b"}"
+    for token in (
+        forge(header(key), body, None, signature=b"\x00" * 64),
+        forge(header(key), body, key),
+    ):
+        assert len(token) <= MAX_TOKEN_BYTES
+        assert refusal(token, ring) == "claims: nested too deeply"
+        with pytest.raises(InvalidToken):
+            parse_compact(token)
+
+
+def test_a_deep_header_is_refused_as_invalid_token(ring: KeyRing) -> None:
+    key = ring.signing_key()
+    for depth in (33, 80, 150):
+        head = (
+            f'{{"alg":"{key.alg}","typ":"at+jwt","kid":"{key.kid}","x":'.encode()
+            + b"[" * depth
+            + b'"\\u0041"'
+            + b"]" * depth
+            + b"}"
+        )
+        token = forge(head, claims(), key)
+        assert refusal(token, ring) == "header: nested too deeply"
+
+
+def test_the_verdict_on_nesting_does_not_depend_on_the_callers_stack(ring: KeyRing) -> None:
+    """The same tokens verified with only 80 frames to spare (a deep middleware stack):
+    the valid one is accepted, the deep one is InvalidToken, never RecursionError."""
+    key = ring.signing_key()
+    good = valid_token(key, extra={"a": [[{"b": ["\u00e9"]}]]})
+    body = b'{"a":' + b"[" * 300 + b'"\\u0041"' + b"]" * 300 + b"}"
+    deep = forge(header(key), body, key)
+    assert in_a_deep_stack(lambda: verify(good, ring), spare_frames=80) is not None
+    with pytest.raises(InvalidToken):
+        in_a_deep_stack(lambda: verify(deep, ring), spare_frames=80)
 
 
 # -- sizes ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""B. Encoding and parsing (T16-T23): one token has one spelling and one meaning, and any
+"""B. Encoding and parsing (T16-T23, T81): one token has one spelling and one meaning, and any
 malformed, odd or oversized input is a quick 401 (or 4xx), never a 5xx.
 
 Unit-level variants of the same rules are in tests/crypto/test_jwt_front_layer.py and
@@ -325,3 +325,30 @@ async def test_a_deeply_nested_header_is_refused_before_it_is_parsed(jwt_node: N
     started = time.perf_counter()
     assert await jwt_node.whoami_token(token) is None
     assert time.perf_counter() - started < 0.2
+
+
+# -- T81-T83 (red team F1) ---------------------------------------------------------------------
+async def test_a_deeply_nested_token_is_one_401_and_every_other_route_still_answers(
+    jwt_node_any_alg: Node,
+) -> None:
+    """T81 (F1): the node's own header (a real kid), claims nested 33 to 1 300 levels around
+    ``\\u0041`` or a lone surrogate, a zero or a real signature: the one 401 on /auth/me,
+    and with that cookie /healthz is 200, the dashboard and an unknown path answer below
+    500, and alice can still log in. Before the fix, 450-900 levels raised RecursionError
+    outside the parser's guard (a 500 on every route)."""
+    node = jwt_node_any_alg
+    key = node.signing_key()
+    head = raw_json({"alg": key.alg, "typ": "at+jwt", "kid": key.kid})
+    tokens = []
+    for depth in (33, 100, 300, 450, 600, 750, 900, 1000, 1300):
+        for inner in (b'"\\u0041"', b'"\\ud800"'):
+            claims = b'{"a":' + b"[" * depth + inner + b"]" * depth + b"}"
+            tokens.append(f"{b64(head)}.{b64(claims)}.{b64(bytes(64))}")
+            tokens.append(node.mint(claims))
+    for token in tokens:
+        cookie = f"{AUTH_COOKIE}={token}"
+        assert await refused_quickly(node, cookie, budget=5.0) == 401
+        assert (await node.raw("GET", "/healthz", cookie=cookie)).status_code == 200
+        assert (await node.raw("GET", "/", cookie=cookie)).status_code < 500
+        assert (await node.raw("GET", "/nowhere", cookie=cookie)).status_code == 404
+    assert (await node.login("alice")).auth

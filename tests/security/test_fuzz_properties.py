@@ -24,11 +24,13 @@ from hypothesis import strategies as st
 
 from authstate import FrozenClock
 from authstate.cookies import AUTH_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, read_cookie
+from authstate.crypto._json import MAX_DEPTH
 from authstate.crypto.jwt import AccessClaims, parse_compact, verify_access_token
 from authstate.crypto.keys import KeyRing, generate_key
 from authstate.csrf import CSRFProtector
 from authstate.errors import AuthenticationError, CSRFError, InvalidToken
 from tests.crypto.forge import b64, forge
+from tests.crypto.json_shapes import ShapedToken, json_objects, nested_values, tokens
 from tests.security.harness import Node, running
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -146,6 +148,29 @@ def test_any_header_is_refused_unless_it_is_exactly_ours(
         verify(token)  # a random signature never verifies
 
 
+@FUZZ
+@given(tokens(KEY, VALID))
+def test_a_token_with_json_built_by_structure_is_invalid_token_or_its_claims(
+    shaped: ShapedToken,
+) -> None:
+    """Red team F1 as a property: tokens of the right shape (canonical base64url, the real
+    kid, a real or zero signature) whose header or claims carry JSON built by structure:
+    nesting to past the cookie cap, escapes and lone surrogates at any depth, huge
+    numbers, duplicate names at depth. Only InvalidToken ("nested too deeply" past
+    MAX_DEPTH), and acceptance only for a signed token with valid claims."""
+    try:
+        accepted = verify(shaped.token)
+    except InvalidToken as refused:
+        if shaped.shape.depth > MAX_DEPTH:
+            assert refused.reason == f"{shaped.where}: nested too deeply"
+        return
+    assert shaped.signed and shaped.where == "claims"
+    assert shaped.shape.depth <= MAX_DEPTH
+    assert accepted.sub == "user"
+    with pytest.raises(InvalidToken):  # the same token unsigned
+        verify(shaped.token.rpartition(".")[0] + "." + b64(bytes(64)))
+
+
 # -- the cookie parser ----------------------------------------------------------------------------
 COOKIE_NAMES = st.sampled_from(
     [
@@ -260,6 +285,10 @@ CONTENT_TYPES = st.sampled_from(
 )
 BODIES = (
     st.binary(max_size=300)
+    | json_objects(max_bytes=8000).map(lambda shape: shape.data)
+    | nested_values(max_bytes=8000).map(
+        lambda shape: b'{"username":"alice","password":"x","x":' + shape.data + b"}"
+    )
     | st.builds(
         lambda u, p: json.dumps({"username": u, "password": p}).encode(), JSON_VALUES, JSON_VALUES
     )
@@ -290,6 +319,33 @@ def test_any_login_body_is_a_clean_4xx_and_changes_nothing(
         assert after["users"] == before["users"] and after["sessions"] == before["sessions"]
 
     runner.run(attempt())
+
+
+@FUZZ
+@given(st.data())
+def test_a_cookie_with_json_built_by_structure_is_the_one_401(
+    live: tuple[asyncio.Runner, Node], data: st.DataObject
+) -> None:
+    """F1 over HTTP (in process, hybrid): the node's own header and kid, JSON built by
+    structure in the header or claims, real or zero signature: GET /auth/me is the one
+    byte-identical 401, /healthz stays 200."""
+    runner, node = live
+    shaped = data.draw(tokens(node.signing_key(), node.claims("alice")))
+
+    async def attempt() -> None:
+        response = await node.raw("GET", "/auth/me", cookie=f"{AUTH_COOKIE}={shaped.token}")
+        if response.status_code == 200:  # only a signed token with alice's valid claims
+            assert shaped.signed and shaped.shape.depth <= MAX_DEPTH
+            return
+        assert response.status_code == 401, response.text
+        assert response.content == UNAUTHENTICATED
+        health = await node.raw("GET", "/healthz", cookie=f"{AUTH_COOKIE}={shaped.token}")
+        assert health.status_code == 200
+
+    runner.run(attempt())
+
+
+UNAUTHENTICATED = b'{"error":"unauthenticated","detail":"authentication required"}'
 
 
 @FUZZ

@@ -83,6 +83,7 @@ def attack_corpus(token: str, other: str) -> list[str | bytes]:
         f"{b64(raw_json({'alg': 'HS256', 'typ': 'at+jwt', 'kid': '../../dev/null'}))}.{p}.{s}",
         f"{b64(raw_json({'alg': 'HS256', 'typ': 'at+jwt', 'kid': 'x', 'jku': 'http://127.0.0.1:9/'}))}.{p}.{s}",
         f"{b64(b'{' + b'[' * 200 + b']' * 200 + b'}')}.e30.e30",
+        *deep_family(h),
         "." * 1000,
         "a" * 3000,
         "' OR '1'='1",
@@ -104,6 +105,24 @@ def attack_corpus(token: str, other: str) -> list[str | bytes]:
         AUTH_COOKIE.encode() + b"=\x00\x01\x02",
     ]
     return cookies
+
+
+def deep_family(header_segment: str) -> list[str]:
+    """Red team F1 and its relatives: the real header (so the kid is known) with claims
+    nested 450-900 levels around a ``\\u`` escape (a lone surrogate too), nested objects,
+    a nested header, and a zero signature; before the fix each was a 500 with a traceback."""
+    zero = b64(b"\x00" * 64)
+    family = []
+    for depth in (450, 600, 900):
+        for inner in (b'"\\u0041"', b'"\\ud800"'):
+            claims = b'{"a":' + b"[" * depth + inner + b"]" * depth + b"}"
+            family.append(f"{header_segment}.{b64(claims)}.{zero}")
+    objects = b'{"a":' * 400 + b'"\\u0041"' + b"}" * 400
+    family.append(f"{header_segment}.{b64(objects)}.{zero}")
+    head = b'{"alg":"EdDSA","x":' + b"[" * 150 + b'"\\u0041"' + b"]" * 150 + b"}"
+    family.append(f"{b64(head)}.e30.{zero}")
+    assert all(len(token) <= 4096 for token in family)
+    return family
 
 
 def new_like(token: str) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from authstate.crypto._json import StrictJSONError, loads_object
 from authstate.errors import BadRequest, PayloadTooLarge
 
 MAX_BODY_BYTES = 16 * 1024
@@ -36,25 +36,15 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate member {key!r}")
-        result[key] = value
-    return result
-
-
 async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str]:
     """The named string fields of a JSON object or form body; ``BadRequest`` otherwise.
 
     The body must be declared ``application/json`` or an urlencoded form: JSON sent as
     ``text/plain`` or without a type is what a cross-site "simple request" looks like
-    (no CORS preflight), so it is refused rather than parsed (X7, T64)."""
+    (no CORS preflight), so it is refused rather than parsed (X7, T64). JSON is read by
+    the token parser's strict rules (``loads_object``): no duplicate names, NaN, lone
+    surrogates (no account name or password can hold one), or nesting deeper than
+    ``MAX_DEPTH`` (T82, T83)."""
     media_type = _media_type(request)
     if media_type not in ("application/json", "application/x-www-form-urlencoded"):
         raise BadRequest("send JSON (Content-Type: application/json) or a form")
@@ -67,13 +57,9 @@ async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str
             raise BadRequest("form body is not UTF-8") from exc
     else:
         try:
-            data = json.loads(
-                body.decode("utf-8"),
-                object_pairs_hook=_no_duplicates,
-                parse_constant=_reject_constant,
-            )
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise BadRequest("body must be a JSON object") from exc
+            data = loads_object(body)
+        except StrictJSONError as exc:
+            raise BadRequest("body must be a JSON object", reason=f"body: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
     fields: dict[str, str] = {}

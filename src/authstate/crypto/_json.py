@@ -1,17 +1,28 @@
-"""Strict JSON for token headers and claims: one spelling, one meaning.
+"""Strict JSON for token headers and claims, JWKS documents and request bodies: one
+spelling, one meaning.
 
 Python's ``json`` accepts what JOSE parsers must not: duplicate member names (last wins,
 a parser-differential risk), ``NaN``/``Infinity`` (a time claim that never expires),
-UTF-16 when handed bytes, and lone surrogates. We refuse all of it.
+UTF-16 when handed bytes, and lone surrogates. We refuse all of it, and nesting deeper
+than ``MAX_DEPTH``: the parser and every walk over its result recurse once per level, and
+how deep Python can recurse depends on how deep the caller already is (red team F1).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
+from itertools import accumulate
 from json.scanner import make_scanner
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
+
+# Arrays and objects nested deeper than this are refused before parsing. Our tokens nest
+# 2 levels ({"roles": [...]}), a JWKS 3-4, a login body 1; claims from other issuers
+# rarely pass 5. 32 leaves room for all of them and is far from the ~1000 frames Python
+# allows, wherever the parse is called from.
+MAX_DEPTH: Final = 32
 
 
 class StrictJSONError(ValueError):
@@ -45,31 +56,55 @@ _DECODER = json.JSONDecoder(
 _SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = make_scanner(_DECODER)  # type: ignore[arg-type]
 
 
-def _has_lone_surrogate(value: object) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
+# A JSON string, possessive so that an unterminated one costs one linear pass (it then runs
+# to the end: whatever follows is not JSON anyway and the parser says so).
+_STRING: Final = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKET: Final = re.compile(r"[^\[\]{}]++")
+_LEVEL: Final = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects outside strings nest deeper than ``MAX_DEPTH``."""
+    # Nesting never exceeds the number of opening brackets: two C-speed counts settle
+    # every ordinary token. Only text with many brackets pays for the exact scan.
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
         return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_LEVEL.__getitem__, brackets)), default=0) > MAX_DEPTH
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    # A loop, not recursion: how deep a walk may go must not depend on the input.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
 def loads_object(data: bytes) -> dict[str, Any]:
     """Parse ``data`` as a UTF-8 JSON object under the strict rules above.
 
-    Raises ``StrictJSONError`` (a ``ValueError``) for anything else, including nesting too
-    deep for the parser and integers too long for ``int``.
+    Raises ``StrictJSONError`` (a ``ValueError``) for anything else, including arrays and
+    objects nested deeper than ``MAX_DEPTH`` and integers too long for ``int``; never
+    another exception, whatever ``data`` is.
     """
     try:
         # Decoding ourselves matters: json.loads(bytes) would auto-detect UTF-16/32.
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise StrictJSONError("not UTF-8") from None
+    if _too_deep(text):
+        raise StrictJSONError("nested too deeply")
     try:
         if text[:1] == "{":
             # The common case, a bare object: the C scanner directly, without the
@@ -83,8 +118,10 @@ def loads_object(data: bytes) -> dict[str, Any]:
             value = _DECODER.decode(text)
     except StrictJSONError:
         raise
-    except RecursionError:
+    except RecursionError:  # not expected under MAX_DEPTH; a refusal all the same
         raise StrictJSONError("nested too deeply") from None
+    except MemoryError:
+        raise StrictJSONError("too large") from None
     except (ValueError, StopIteration):  # JSONDecodeError, int() refusing > 4300 digits
         raise StrictJSONError("not JSON") from None
     if not isinstance(value, dict):

@@ -1,12 +1,14 @@
 """``authstate serve`` as the ``authstate`` command runs it, plus a look from inside.
 
 On SIGUSR1 the process writes one line per connected TCP socket it holds,
-``<client port> <TCP_NODELAY>``, to the file named by ``NODELAY_PROBE_FILE``. Nothing is
-added to the server itself: the probe reads the socket options of its own descriptors.
+``<client port> <TCP_NODELAY>``, and a last line ``gc-frozen <count>`` (objects in the
+GC's permanent generation) to the file named by ``NODELAY_PROBE_FILE``. Nothing is added
+to the server itself: the probe reads its own descriptors and interpreter state.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -34,6 +36,7 @@ def _connected_tcp(fd: int) -> str | None:
 
 def _report(signum: int, frame: FrameType | None) -> None:
     lines = [line for name in os.listdir("/proc/self/fd") if (line := _connected_tcp(int(name)))]
+    lines.append(f"gc-frozen {gc.get_freeze_count()}")
     path = os.environ["NODELAY_PROBE_FILE"]
     with open(path + ".tmp", "w") as out:
         out.write("\n".join(lines) + "\n")

@@ -89,6 +89,18 @@ def test_keep_alive_responses_are_not_held_back_for_the_clients_delayed_ack(
         assert nodelay[str(client.getsockname()[1])] == "1"
 
 
+def test_start_up_objects_are_frozen_out_of_full_garbage_collections(tmp_path: Path) -> None:
+    # A full collection walks every tracked object; what start-up built lives as long as
+    # the process, so authstate serve freezes it (benchmarks/gc_pause.py has the numbers).
+    probe_file = tmp_path / "probe.txt"
+    env = clean_env(NODELAY_PROBE_FILE=str(probe_file))
+    with serve(tmp_path, *MEMORY, env=env, command=[sys.executable, str(PROBE)]) as server:
+        server.process.send_signal(signal.SIGUSR1)
+        assert wait_until(probe_file.exists, timeout=BOUND)
+    report = dict(line.split() for line in probe_file.read_text().split("\n") if line)
+    assert int(report["gc-frozen"]) > 10_000
+
+
 def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(
     tmp_path: Path,
 ) -> None:

@@ -229,3 +229,16 @@ def _healthy(served: Served) -> bool:
         return httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_an_upgrade_request_is_plain_http_under_the_same_limits(tmp_path: Path) -> None:
+    # No WebSocket routes: a connection that asks to upgrade must not leave the protocol
+    # that enforces the limits, nor write extra warnings per request.
+    with serve(tmp_path, *MEMORY) as server, connection(server) as client:
+        client.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+            b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        assert read_response(client).startswith(b"HTTP/1.1 200")
+    assert "upgrade" not in server.stderr.lower()

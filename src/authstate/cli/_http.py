@@ -107,6 +107,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         super().on_message_complete()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        # No WebSocket routes (ws="none"): an Upgrade request is served as plain HTTP and
+        # logged once by the access log; uvicorn's two warnings per request would let any
+        # client triple the log.
+        return
+
     def _arm(self, seconds: float) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(seconds, self._deadline_passed)

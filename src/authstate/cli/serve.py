@@ -183,9 +183,14 @@ def _uvicorn_config(app: Starlette | str, settings: Settings, *, workers: int = 
         lifespan="on",
         timeout_graceful_shutdown=10,
         # The limits of chaos F3 and red-team F4 (docs/deploy.md, "Connection limits").
+        # No limit_concurrency: the protocol refuses connections over the cap as they
+        # arrive, where uvicorn's limit would answer 503 only after reading a head, and
+        # already at the cap itself (it compares with >=).
         http=GuardedHttpProtocol,
         timeout_keep_alive=int(settings.keepalive_timeout.total_seconds()),
-        limit_concurrency=max_connections,
+        # No WebSocket routes: an Upgrade request is plain HTTP, and no connection leaves
+        # the protocol that enforces the limits.
+        ws="none",
     )
 
 

@@ -260,6 +260,12 @@ def test_insecure_cookies_need_the_unsafe_name() -> None:
             "AUTHSTATE_ALLOWED_ORIGINS: 'https://app.test/'",
         ),
         ("AUTHSTATE_ALLOWED_ORIGINS", "*", "AUTHSTATE_ALLOWED_ORIGINS: '*' is not an origin"),
+        ("AUTHSTATE_HEADER_TIMEOUT", "0", "AUTHSTATE_HEADER_TIMEOUT: must be positive"),
+        ("AUTHSTATE_BODY_TIMEOUT", "-1", "AUTHSTATE_BODY_TIMEOUT: '-1' is not a duration"),
+        ("AUTHSTATE_KEEPALIVE_TIMEOUT", "0.5", "AUTHSTATE_KEEPALIVE_TIMEOUT: must be a whole"),
+        ("AUTHSTATE_MAX_HEADER_BYTES", "1024", "AUTHSTATE_MAX_HEADER_BYTES: must be 8192-1048576"),
+        ("AUTHSTATE_MAX_HEADER_BYTES", "2000000", "AUTHSTATE_MAX_HEADER_BYTES: must be 8192-"),
+        ("AUTHSTATE_MAX_CONNECTIONS", "0", "AUTHSTATE_MAX_CONNECTIONS: must be at least 1"),
         (
             "AUTHSTATE_ALLOWED_ORIGINS",
             "app.test",
@@ -275,6 +281,14 @@ def test_every_bad_value_stops_the_start_with_one_line_naming_the_variable(
     text = str(caught.value)
     assert text.startswith(message)
     assert "\n" not in text
+
+
+def test_the_server_timeouts_take_fractions_for_fast_tests() -> None:
+    settings = Settings.from_env(
+        {"AUTHSTATE_HEADER_TIMEOUT": "0.5", "AUTHSTATE_BODY_TIMEOUT": "1.5"}
+    )
+    assert settings.header_timeout == timedelta(seconds=0.5)
+    assert settings.body_timeout == timedelta(seconds=1.5)
 
 
 def test_a_secret_and_a_secret_file_together_are_ambiguous() -> None:

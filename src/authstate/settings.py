@@ -41,6 +41,10 @@ MAX_DURATION = timedelta(days=400)
 # A larger leeway keeps expired tokens alive; a longer grace weakens refresh-reuse detection.
 MAX_LEEWAY = timedelta(minutes=5)
 MAX_REFRESH_GRACE = timedelta(seconds=60)
+# The request-head cap of `authstate serve`: below 8 KiB ordinary browsers break (a 4 KiB
+# cookie plus the rest); above 1 MiB the cap stops protecting memory.
+MIN_HEADER_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 1024 * 1024
 
 _DURATION_HINT = "use 45s, 15m, 12h, 7d or seconds"
 # ASCII digits only: int() and float() would also take '1_000', Arabic-Indic digits or '1e3'.
@@ -231,6 +235,15 @@ class Settings:
     unsafe_insecure_cookies: bool = False
     # Trust X-Forwarded-For / X-Forwarded-Proto: only behind a proxy that sets them.
     trust_forwarded: bool = False
+    # Connection limits of `authstate serve`: a client gets this long for a request head
+    # (from connecting, or from the request's first byte), for its body, and between two
+    # requests on a kept-alive connection; heads over max_header_bytes get 431; requests
+    # past max_connections open connections get 503.
+    header_timeout: timedelta = timedelta(seconds=10)
+    body_timeout: timedelta = timedelta(seconds=30)
+    keepalive_timeout: timedelta = timedelta(seconds=5)
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -283,6 +296,10 @@ class Settings:
             fail("login_max_attempts", "must be at least 1")
         if not 1 <= self.port <= 65535:
             fail("port", f"{self.port} is outside 1-65535")
+        if not MIN_HEADER_BYTES <= self.max_header_bytes <= MAX_HEADER_BYTES:
+            fail("max_header_bytes", f"must be {MIN_HEADER_BYTES}-{MAX_HEADER_BYTES}")
+        if self.max_connections < 1:
+            fail("max_connections", "must be at least 1")
 
     def __repr__(self) -> str:
         parts = []
@@ -389,6 +406,9 @@ _DURATIONS = (
     "max_staleness",
     "leeway",
     "last_seen_interval",
+    "header_timeout",
+    "body_timeout",
+    "keepalive_timeout",
 )
 _POSITIVE = (
     "access_ttl",
@@ -397,8 +417,11 @@ _POSITIVE = (
     "refresh_ttl",
     "login_window",
     "max_staleness",
+    "header_timeout",
+    "body_timeout",
+    "keepalive_timeout",
 )
-_FRACTIONAL = frozenset({"max_staleness"})
+_FRACTIONAL = frozenset({"max_staleness", "header_timeout", "body_timeout"})
 _CONVERTERS: dict[str, Any] = {
     "mode": _to_choice,
     "algorithm": _to_choice,
@@ -415,6 +438,8 @@ _CONVERTERS: dict[str, Any] = {
     "port": _to_int,
     "unsafe_insecure_cookies": _parse_bool,
     "trust_forwarded": _parse_bool,
+    "max_header_bytes": _to_int,
+    "max_connections": _to_int,
     **{name: _to_duration for name in _DURATIONS},
 }
 # Names people reach for that are not settings, with the one they want.

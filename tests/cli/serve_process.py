@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,19 +89,28 @@ def _pump(process: subprocess.Popen[str], lines: list[str]) -> None:
 
 @contextmanager
 def serve(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    command: Sequence[str] = COMMAND,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Iterator[Served]:
-    """Start ``authstate serve --port P ARGS`` and wait until ``/healthz`` answers."""
+    """Start ``authstate serve --port P ARGS`` and wait until ``/healthz`` answers.
+
+    ``command`` replaces ``python -m authstate.cli`` (e.g. a probe that wraps it);
+    ``preexec_fn`` runs in the child before it starts (e.g. to lower a resource limit)."""
     port = free_port()
     stderr_path = tmp_path / f"serve-{port}.log"
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
-            [*COMMAND, "serve", "--port", str(port), *args],
+            [*command, "serve", "--port", str(port), *args],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
             env=env or clean_env(),
             cwd=cwd or tmp_path,
+            preexec_fn=preexec_fn,
         )
     served = Served(process, port, stderr_path)
     threading.Thread(target=_pump, args=(process, served.lines), daemon=True).start()

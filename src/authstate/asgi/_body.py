@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from authstate.crypto._json import StrictJSONError, loads_object
 from authstate.errors import BadRequest, PayloadTooLarge
@@ -28,11 +28,16 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         raise PayloadTooLarge("request body too large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge("request body too large")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge("request body too large")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client (or the server's body timeout) closed the connection mid-body: nobody
+        # will read an answer, but it must not surface as a 500 with a traceback.
+        raise BadRequest("connection closed before the body was complete") from None
     return b"".join(chunks)
 
 

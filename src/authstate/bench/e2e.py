@@ -12,6 +12,11 @@ baseline is taken within one pass (the median of the per-pass ratios is reported
 baseline is requested without any cookie, as a client of an app without authentication
 would: a configuration's ratio includes what its cookie costs the HTTP stack.
 
+One more row runs the reference server exactly as a user starts it: the
+``authstate serve --demo --mode M --store URL`` command (its own uvicorn settings, access
+log on), logged in through ``POST /auth/login``, measured on ``GET /auth/me``. The bare-app
+rows alone once hid a ~40 ms stall on every keep-alive request of ``authstate serve``.
+
 Also recorded: the server process's CPU time per request (utime + stime from /proc),
 steadier than requests/s on a shared machine.
 """
@@ -36,9 +41,10 @@ from typing import Any
 import httpx
 
 from authstate.bench._context import Context
-from authstate.bench.apps import SPEC_ENV
+from authstate.bench.apps import BENCH_ACCESS_TTL, DEFAULT_SECRET, SPEC_ENV
 from authstate.bench.peers import PEERS, unavailable
 from authstate.bench.report import Table, count, ms, ratio, us
+from authstate.cookies import AUTH_COOKIE
 
 _START_TIMEOUT = 30.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -73,12 +79,21 @@ def configurations(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
     stores = ctx.stores
     redis_url = stores.redis_url if "redis" in stores.urls else None
     found: list[tuple[str, dict[str, Any]]] = [("no auth (baseline)", {"kind": "none"})]
-    for kind in ctx.store_kinds(ctx.options.e2e_stores):
+    kinds = ctx.store_kinds(ctx.options.e2e_stores)
+    for kind in kinds:
         for mode in ctx.options.e2e_modes:
             url = stores.fresh(kind, f"e2e_{mode}")
             found.append(
                 (f"authstate {mode} / {kind}", {"kind": "authstate", "mode": mode, "store": url})
             )
+    if kinds and ctx.options.e2e_modes:
+        # One row is enough to catch what only the command adds: its default mode if
+        # measured, on the first store.
+        modes = ctx.options.e2e_modes
+        mode = "hybrid" if "hybrid" in modes else modes[0]
+        url = stores.fresh(kinds[0], f"e2e_serve_{mode}")
+        serve = {"kind": "serve", "mode": mode, "store": url, "store_kind": kinds[0]}
+        found.append((f"authstate serve ({mode} / {kinds[0]})", {**serve, "tmpdir": ctx.tmpdir}))
     peers = ctx.options.peers or (QUICK_PEERS if ctx.options.quick else PEERS)
     for peer in peers:
         if unavailable(peer, redis_url=redis_url) is not None:
@@ -102,6 +117,8 @@ def _cpu_seconds(pid: int) -> float:
 
 class Server:
     """One uvicorn process serving one configuration on 127.0.0.1."""
+
+    me_path = "/me"
 
     def __init__(self, spec: dict[str, Any], *, http: str, loop: str, log: str) -> None:
         self.port = _free_port()
@@ -146,14 +163,14 @@ class Server:
     def check(self, cookie: str, *, anonymous: bool) -> None:
         """``/me`` is 200 with the cookie and (unless there is no auth) 401 when tampered."""
         headers = {"cookie": cookie} if cookie else {}
-        response = httpx.get(self.url + "/me", headers=headers, timeout=5.0)
+        response = httpx.get(self.url + self.me_path, headers=headers, timeout=5.0)
         if response.status_code != 200:
             raise RuntimeError(f"GET /me with the cookie answered {response.status_code}")
         if anonymous:
             return
         name, _, value = cookie.partition("=")
         tampered = f"{name}={value[:-4]}{'AAAA' if value[-4:] != 'AAAA' else 'BBBB'}"
-        response = httpx.get(self.url + "/me", headers={"cookie": tampered}, timeout=5.0)
+        response = httpx.get(self.url + self.me_path, headers={"cookie": tampered}, timeout=5.0)
         if response.status_code != 401:
             raise RuntimeError(f"GET /me with a tampered cookie answered {response.status_code}")
 
@@ -170,6 +187,58 @@ class Server:
                 process.kill()
                 process.wait(timeout=5)
         self._log.close()
+
+
+class ServeCommand(Server):
+    """``authstate serve`` as a user starts it, with the demo users, on 127.0.0.1."""
+
+    me_path = "/auth/me"
+
+    def __init__(self, spec: dict[str, Any], *, log: str) -> None:
+        if spec["store"].startswith("postgres"):
+            from authstate.bench._env import ensure_postgres_schema
+
+            asyncio.run(ensure_postgres_schema(spec["store"]))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSTATE_")}
+        # The same secret and token lifetime as the bare-app rows (see apps.py).
+        env.update(AUTHSTATE_SECRET=DEFAULT_SECRET, AUTHSTATE_ACCESS_TTL=BENCH_ACCESS_TTL)
+        command = [sys.executable, "-m", "authstate.cli", "serve", "--demo"]
+        command += ["--mode", spec["mode"], "--store", spec["store"]]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        self._stdout_path = os.path.join(spec["tmpdir"], f"serve-{self.port}.out")
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        with open(self._stdout_path, "wb") as stdout:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+                command, env=env, stdout=stdout, stderr=self._log, cwd=spec["tmpdir"]
+            )
+
+    def wait_ready(self) -> str:
+        """Log in as the demo user alice once the server answers; the auth cookie."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"authstate serve exited with status {self.process.returncode}")
+            with open(self._stdout_path, encoding="utf-8") as stdout:
+                found = re.search(r"^  alice\s+(\S+)", stdout.read(), flags=re.MULTILINE)
+            if found:
+                with contextlib.suppress(httpx.HTTPError):
+                    return self._login("alice", found.group(1))
+            time.sleep(0.1)
+        raise RuntimeError("authstate serve did not start in time")
+
+    def _login(self, name: str, password: str) -> str:
+        credentials = {"username": name, "password": password}
+        response = httpx.post(self.url + "/auth/login", json=credentials, timeout=10.0)
+        if response.status_code != 200:
+            raise RuntimeError(f"POST /auth/login answered {response.status_code}")
+        # By hand: httpx keeps Secure cookies for https only.
+        for header in response.headers.get_list("set-cookie"):
+            pair = header.split(";", 1)[0]
+            if pair.startswith(f"{AUTH_COOKIE}="):
+                return pair
+        raise RuntimeError("POST /auth/login set no auth cookie")
 
 
 _WRK_LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
@@ -231,7 +300,7 @@ def load(url: str, cookie: str, *, duration: float, connections: int) -> dict[st
 
 def one_run(server: Server, cookie: str, *, duration: float, connections: int) -> Run:
     before = server.cpu()
-    numbers = load(server.url + "/me", cookie, duration=duration, connections=connections)
+    numbers = load(server.url + server.me_path, cookie, duration=duration, connections=connections)
     cpu = server.cpu() - before
     requests = int(numbers["requests"])
     return Run(
@@ -251,7 +320,10 @@ def _start(ctx: Context, results: list[Result]) -> None:
     log = os.path.join(ctx.tmpdir, "e2e-server.log")
     for result in results:
         try:
-            result.server = Server(result.spec, http=options.http, loop=options.loop, log=log)
+            if result.spec["kind"] == "serve":
+                result.server = ServeCommand(result.spec, log=log)
+            else:
+                result.server = Server(result.spec, http=options.http, loop=options.loop, log=log)
         except Exception as exc:
             result.failure = str(exc) or repr(exc)
     for result in results:
@@ -266,7 +338,12 @@ def _start(ctx: Context, results: list[Result]) -> None:
             # An app without authentication: its clients send no auth cookie.
             result.cookie = "" if anonymous else cookie
             if options.warmup > 0:
-                load(server.url + "/me", result.cookie, duration=options.warmup, connections=8)
+                load(
+                    server.url + server.me_path,
+                    result.cookie,
+                    duration=options.warmup,
+                    connections=8,
+                )
         except Exception as exc:
             result.failure = str(exc) or repr(exc)
         ctx.progress.advance("e2e", what=f"started {result.label}")
@@ -410,4 +487,11 @@ def _table(ctx: Context, results: list[Result]) -> Table:
         "cookie. CPU = the server process's utime+stime per request (CPU × no auth above 1 "
         "is the cost). All servers stay up for the whole section, only one is under load."
     )
+    if any(result.spec["kind"] == "serve" for result in results):
+        table.notes.append(
+            "authstate serve (…) = the reference server started as a user starts it "
+            "(`authstate serve --demo --mode M --store URL`: asyncio, its own httptools "
+            "protocol with limits, JSON access log on), GET /auth/me, which also reads the "
+            "user's name from the store; the other rows are bare apps under uvicorn."
+        )
     return table

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -20,7 +21,9 @@ from typing import Any
 from starlette.applications import Starlette
 
 from authstate.auth import AuthState
+from authstate.cli._accept_errors import AcceptErrorLog
 from authstate.cli._common import UsageError, display_url, opened, settings_from, store_option
+from authstate.cli._fd_limit import connection_budget
 from authstate.server.app import create_app
 from authstate.server.logs import configure_logging
 from authstate.server.users import DEMO_USERS, create_demo_users
@@ -74,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound here so that a busy port is a one-line error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # listening socket says TCP, and without it every keep-alive response waited ~40 ms for
+    # the client's delayed ACK (chaos F1). The protocol sets it too (cli/_http.py).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -111,18 +117,30 @@ def _print_demo(passwords: dict[str, str]) -> None:
 async def _serve_one(settings: Settings, sock: socket.socket, *, demo: bool) -> None:
     import uvicorn
 
+    AcceptErrorLog().install(asyncio.get_running_loop())
     auth = AuthState(settings)
     await auth.start()
     try:
         passwords = await create_demo_users(auth.accounts) if demo else {}
         app = create_app(auth=auth)
         server = uvicorn.Server(_uvicorn_config(app, settings))
+        _freeze_startup_objects()
         _banner(settings, sock, 1)
         if passwords:
             _print_demo(passwords)
         await server.serve(sockets=[sock])
     finally:
         await auth.stop()
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up built (modules, the app, the key ring) out of the GC's reach.
+
+    Those objects live as long as the process, yet every full collection walks them
+    again: about a tenth of a full collection's pause with a full token cache
+    (benchmarks/gc_pause.py). Collected first, so no garbage is frozen with them."""
+    gc.collect()
+    gc.freeze()
 
 
 def _serve_workers(settings: Settings, sock: socket.socket, *, demo: bool, workers: int) -> None:
@@ -153,6 +171,11 @@ async def _demo_users(settings: Settings) -> dict[str, str]:
 def _uvicorn_config(app: Starlette | str, settings: Settings, *, workers: int = 1) -> Any:
     import uvicorn
 
+    from authstate.cli._http import GuardedHttpProtocol
+
+    # This process's copy; each --workers process configures its own in worker_app.
+    max_connections = connection_budget(settings.max_connections)
+    GuardedHttpProtocol.configure(settings, max_connections)
     return uvicorn.Config(
         app,
         factory=isinstance(app, str),
@@ -165,10 +188,28 @@ def _uvicorn_config(app: Starlette | str, settings: Settings, *, workers: int = 
         proxy_headers=settings.trust_forwarded,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # The limits of chaos F3 and red-team F4 (docs/deploy.md, "Connection limits").
+        # No limit_concurrency: the protocol refuses connections over the cap as they
+        # arrive, where uvicorn's limit would answer 503 only after reading a head, and
+        # already at the cap itself (it compares with >=).
+        http=GuardedHttpProtocol,
+        timeout_keep_alive=int(settings.keepalive_timeout.total_seconds()),
+        # No WebSocket routes: an Upgrade request is plain HTTP, and no connection leaves
+        # the protocol that enforces the limits.
+        ws="none",
     )
 
 
 def worker_app() -> Starlette:
-    """The app of one ``--workers`` process (an import-string factory for uvicorn)."""
+    """The app of one ``--workers`` process (an import-string factory for uvicorn).
+
+    uvicorn calls it inside the worker's running loop, before the socket is served."""
+    from authstate.cli._http import GuardedHttpProtocol
+
     configure_logging()
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    GuardedHttpProtocol.configure(settings, connection_budget(settings.max_connections))
+    AcceptErrorLog().install(asyncio.get_running_loop())
+    app = create_app(settings)
+    _freeze_startup_objects()
+    return app

@@ -45,6 +45,7 @@ _MESSAGES = {
     "payload_too_large": "That was far too long.",
     "store_unavailable": "The server cannot reach its store right now. Try again in a moment.",
 }
+_UNITS = (("day", 86400), ("h", 3600), ("min", 60))
 _TIME_CLAIMS = frozenset({"iat", "nbf", "exp"})
 # Verifications per figure of the "cost of your cookie" panel (medians), per page view.
 _COST_REPEAT = 5
@@ -62,16 +63,15 @@ def format_time(timestamp: float) -> str:
 
 
 def relative_time(timestamp: float, now: float) -> str:
-    """``"just now"``, ``"5 min ago"``, ``"in 7 days"``..."""
+    """``"just now"``, ``"5 min ago"``, ``"in 7 days"``...: a text for any finite delta."""
     delta = timestamp - now
     seconds = abs(delta)
     if seconds < 45:
         return "just now" if delta <= 0 else "in a few seconds"
-    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            count = round(seconds / size)
-            text = f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
-            break
+    # The largest unit that fits; 45 to 59 s fit none and read as "1 min".
+    unit, size = next(((u, s) for u, s in _UNITS if seconds >= s), _UNITS[-1])
+    count = max(1, round(seconds / size))
+    text = f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
     return f"{text} ago" if delta < 0 else f"in {text}"
 
 

@@ -214,7 +214,7 @@ def test_the_rfc_signature_examples_verify_with_our_primitives() -> None:
     r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
     es.public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
     # The published A.3 signature happens to be high-S: we refuse that spelling on purpose
-    # (DESIGN §3) and accept its low-S twin, the one our signer would have produced.
+    # (docs/security.md) and accept its low-S twin, the one our signer would have produced.
     with pytest.raises(InvalidToken) as refused:
         es.verify(data, signature)
     assert refused.value.reason == "ES256 signature is high-S (malleated)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import NoReturn
 
 import pytest
 
@@ -30,14 +31,18 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip (locally) or fail (CI, ``AUTHSTATE_REQUIRE_SERVICES=1``) a test that cannot run
+    here: a missing service, binary or package must not pass CI as a skip."""
+    if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} and AUTHSTATE_REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Skip (locally) or fail (CI) when a service is not reachable."""
-    if _reachable(host, port):
-        return
-    message = f"{name} is not reachable on {host}:{port}"
-    if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message} and AUTHSTATE_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(f"{message}; start it to run this test")
+    if not _reachable(host, port):
+        unavailable(f"{name} is not reachable on {host}:{port}; start it to run this test")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Settings: DESIGN §8 defaults, AUTHSTATE_* parsing, precedence and one-line errors."""
+"""Settings: the defaults of docs/deploy.md, AUTHSTATE_* parsing, precedence and one-line errors."""
 
 from __future__ import annotations
 

@@ -198,7 +198,7 @@ def _redact_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
-    """Validated settings; see DESIGN §8 for the meaning of each.
+    """Validated settings; docs/deploy.md ("Settings") gives the meaning of each.
 
     Durations are ``timedelta``; the ``*_seconds`` properties give whole seconds (``int``),
     except ``max_staleness_seconds``, which may be fractional (``float``).

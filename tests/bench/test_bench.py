@@ -117,7 +117,15 @@ def test_every_target_has_a_verdict_or_says_it_was_not_measured(report: Report) 
     for expected in ("warm verification", "in-process overhead", "end to end"):
         assert expected in names
     assert "cold JWT verification, EdDSA" in names
-    assert all(target.met in (True, False, None) for target in report.targets)
+    # This run had no Redis or PostgreSQL: revocation propagation is the one target it
+    # cannot judge, and it must say so rather than pass or fail it.
+    unmeasured = {target.name for target in report.targets if target.met is None}
+    assert unmeasured == {"revocation propagation"}
+    for target in report.targets:
+        if target.met is None:
+            assert target.measured == "-", target
+        else:
+            assert isinstance(target.met, bool) and target.measured != "-", target
 
 
 @pytest.mark.slow

@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.cli.serve_process import Served, serve
+from tests.conftest import unavailable
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+# A user agent as long as real ones get, in the sessions table.
+LONG_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; SM-S928B Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.82 Mobile Safari/537.36 "
+    "[FBAN/EMA;FBLC/en_US;FBAV/404.0.0.10.108;]"
+)
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -31,10 +41,7 @@ LAUNCH_ARGS = [
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason} and AUTHSTATE_REQUIRE_SERVICES=1", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -53,8 +60,16 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
 
 
 def home(server: Served) -> str:
-    # localhost, not 127.0.0.1: the host browsers treat as secure over plain HTTP.
+    # The address the banner tells people to open.
     return f"http://localhost:{server.port}/"
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: $AUTHSTATE_SCREENSHOTS to keep them, else pytest's tmp_path."""
+    folder = Path(os.environ.get("AUTHSTATE_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def sign_in(context: BrowserContext, server: Served, name: str, password: str) -> Page:
@@ -91,8 +106,10 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(
         if "mode:  hybrid" in server.stdout:
             refresh = cookies["__Secure-authstate-refresh"]
             assert refresh["path"] == "/auth" and refresh["sameSite"] == "Strict"
+        size = len(auth["value"])
+        kind = "ID" if "mode:  session" in server.stdout else "token"
         expect(page.locator("#cookie-bytes")).to_have_text(
-            f"{len('__Host-authstate=') + len(auth['value'])} bytes"
+            f"{kind} {size} bytes, cookie {len('__Host-authstate=') + size} bytes with its name"
         )
         expect(page.get_by_role("heading", name="Cost of your cookie")).to_be_visible()
 
@@ -102,13 +119,6 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(
         if mode != "stateless":
             expect(page.locator("#sessions tbody tr")).to_have_count(2)
             expect(page.get_by_text("Safari on macOS")).to_be_visible()
-        if "mode:  hybrid" in server.stdout:
-            page.set_viewport_size({"width": 1000, "height": 800})
-            # In the test's own directory: a fixed path under /tmp would clash between runs
-            # and users, and could be a symlink planted by someone else.
-            screenshot = tmp_path / "authstate-dashboard.png"
-            page.screenshot(path=str(screenshot), full_page=True)
-            assert screenshot.stat().st_size > 0
 
         page.get_by_role("button", name="Log out everywhere").click()
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
@@ -127,3 +137,151 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(
     finally:
         first.close()
         second.close()
+
+
+@dataclass
+class Console:
+    """What a page reported: console errors, uncaught exceptions, failed subresources.
+
+    A refused form post answers its page with the status the JSON answer has (401, 403...),
+    which Chromium also logs as "Failed to load resource"; those pages are the contract,
+    so that one message about such a page is not counted. Anything else is (a 404 favicon,
+    a CSP violation, a script error)."""
+
+    errors: list[str] = field(default_factory=list)
+    refused_pages: set[str] = field(default_factory=set)
+
+    def watch(self, page: Page) -> Page:
+        page.on("response", self._response)
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        return page
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 400:
+            if response.request.resource_type == "document":
+                self.refused_pages.add(response.url)
+            else:
+                self.errors.append(f"{response.status} {response.url}")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        own_status = message.text.startswith("Failed to load resource: the server responded")
+        if own_status and message.location.get("url") in self.refused_pages:
+            return
+        self.errors.append(f"{message.text} ({message.location.get('url')})")
+
+
+def assert_fits(page: Page, width: int, what: str) -> None:
+    """No horizontal scroll: the page is no wider than the window."""
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert inner == width
+    assert scroll <= inner, f"{what} is {scroll} px wide in a {inner} px window"
+
+
+def assert_revoke_buttons_usable(page: Page, width: int) -> int:
+    buttons = page.locator("#sessions").get_by_role("button", name="Revoke")
+    for button in buttons.all():
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+        # Playwright's actionability checks: visible, stable, enabled, and the topmost
+        # element at its centre (nothing covers it), without submitting the form.
+        button.click(trial=True)
+    return buttons.count()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_every_page_fits_a_phone_and_a_desktop(
+    browser: Browser, server: Served, viewport: dict[str, int], screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    mode = next(m for m in ("stateless", "session", "hybrid") if f"mode:  {m}" in server.stdout)
+    name = f"{mode}-{viewport['width']}"
+    password = server.demo_passwords()["alice"]
+    console = Console()
+    context = browser.new_context(viewport=viewport, user_agent=LONG_AGENT)
+    other = browser.new_context(viewport=viewport, user_agent=LONG_AGENT)
+    try:
+        page = console.watch(context.new_page())
+        page.goto(home(server))
+        assert_fits(page, viewport["width"], "the login page")
+        page.screenshot(path=str(screenshots / f"{name}-login.png"), full_page=True)
+
+        # A refused login: the error page keeps the username (escaped), not the password.
+        typed = 'alice <b>"&'
+        page.get_by_label("Username").fill(typed)
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+        expect(page.get_by_label("Username")).to_have_value(typed)
+        expect(page.get_by_label("Password")).to_have_value("")
+        assert_fits(page, viewport["width"], "the login error page")
+        page.screenshot(path=str(screenshots / f"{name}-login-error.png"), full_page=True)
+
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+        sign_in(other, server, "alice", password).close()
+        page.reload()
+        assert_fits(page, viewport["width"], f"the {mode} dashboard")
+        if mode == "stateless":
+            expect(page.locator("#sessions")).to_have_count(0)
+        else:
+            assert assert_revoke_buttons_usable(page, viewport["width"]) == 2
+        page.screenshot(path=str(screenshots / f"{name}-dashboard.png"), full_page=True)
+
+        # A refused form on the dashboard: the page again, with its message.
+        page.get_by_label("Current password").fill("not the password")
+        page.get_by_label("New password").fill("a new password")
+        page.get_by_role("button", name="Change password").click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "Your current password is not right, so nothing was changed."
+        )
+        assert_fits(page, viewport["width"], f"the {mode} dashboard with an error")
+        page.screenshot(path=str(screenshots / f"{name}-dashboard-error.png"), full_page=True)
+
+        if mode != "stateless":
+            page.locator("#sessions").get_by_role("button", name="Revoke").last.click()
+            expect(page.locator("#sessions tbody tr")).to_have_count(1)
+        assert console.errors == []
+    finally:
+        context.close()
+        other.close()
+
+
+def test_the_favicon_is_served(browser: Browser, server: Served) -> None:
+    context = browser.new_context()
+    try:
+        response = context.request.get(f"{home(server)}favicon.ico")
+        assert response.status == 200
+        assert response.headers["content-type"] == "image/svg+xml"
+        assert response.body().startswith(b"<svg")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_the_secure_cookies_work_over_plain_http_on_either_loopback_name(
+    browser: Browser, tmp_path: Path, host: str
+) -> None:
+    """What README, quickstart and banner say: the banner's localhost address, and
+    127.0.0.1 too, keep the Secure, __Host- cookies over plain HTTP in Chromium."""
+    from playwright.sync_api import expect
+
+    with serve(tmp_path, "--demo", "--mode", "session", "--store", "memory://") as server:
+        assert f"open http://localhost:{server.port}/ in a browser" in server.stdout
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(f"http://{host}:{server.port}/")
+            page.get_by_label("Username").fill("alice")
+            page.get_by_label("Password").fill(server.demo_passwords()["alice"])
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+            assert "__Host-authstate" in {c["name"] for c in context.cookies()}
+        finally:
+            context.close()

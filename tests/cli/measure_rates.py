@@ -1,7 +1,7 @@
 """Logins per second and ``GET /auth/me`` per second of a local ``authstate serve``, per mode.
 
-Not a test (pytest does not collect it) and not the DESIGN §9 bench: a short, bounded
-measurement for the issue's closing note. 127.0.0.1 only; each phase runs ``--seconds``.
+Not a test (pytest does not collect it) nor `authstate bench` (docs/performance.md): a short,
+bounded measurement for the issue's closing note. 127.0.0.1 only; each phase runs ``--seconds``.
 
     .venv/bin/python -m tests.cli.measure_rates --seconds 8
 """

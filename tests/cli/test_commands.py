@@ -1,4 +1,4 @@
-"""Every command of DESIGN §4 except ``serve``: what it prints, what it changes, and one
+"""Every command of docs/cli.md except ``serve``: what it prints, what it changes, and one
 line on stderr with exit status 1 for each mistake a user can make."""
 
 from __future__ import annotations

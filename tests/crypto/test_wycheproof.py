@@ -1,15 +1,13 @@
 """Wycheproof vectors: our verifiers agree with every verdict, except where we are stricter
 on purpose, and each such exception is listed exactly (so a new one fails the test).
 
-The files live outside the repository (``shared/testvectors/wycheproof`` beside it, or
-``AUTHSTATE_WYCHEPROOF_DIR``). Locally a missing folder skips; with
-``AUTHSTATE_REQUIRE_SERVICES=1`` (CI) it fails.
+The files are in the repository, ``tests/crypto/vectors/wycheproof/`` (its README names
+the source commit), so every clone runs them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,38 +20,17 @@ from authstate.crypto.keys import KeyRing, SigningKey
 from authstate.errors import ConfigurationError, InvalidToken
 from tests.crypto.forge import b64
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 NOW = 1_800_000_000.0
 
 
-def _vector_dir() -> Path | None:
-    configured = os.environ.get("AUTHSTATE_WYCHEPROOF_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates.append(REPO_ROOT / ".." / "shared" / "testvectors" / "wycheproof")
-    return next((c.resolve() for c in candidates if (c / "ed25519_test.json").is_file()), None)
+VECTORS = Path(__file__).resolve().parent / "vectors" / "wycheproof"
 
 
 @cache
-def _load(name: str) -> dict[str, Any] | None:
-    folder = _vector_dir()
-    if folder is None:
-        return None
-    result: dict[str, Any] = json.loads((folder / name).read_text())
-    return result
-
-
 def vectors(name: str) -> dict[str, Any]:
-    data = _load(name)
-    if data is not None:
-        return data
-    message = (
-        f"Wycheproof file {name} not found in $AUTHSTATE_WYCHEPROOF_DIR or "
-        f"{REPO_ROOT.parent / 'shared' / 'testvectors' / 'wycheproof'}"
-    )
-    if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message} and AUTHSTATE_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(message)
+    result: dict[str, Any] = json.loads((VECTORS / name).read_text())
+    return result
 
 
 def _rejects(check: Any) -> bool:

@@ -10,8 +10,6 @@ import pytest
 
 from tests.docs.markdown import DOCS, ROOT, documents
 
-# Pages other engineers are writing; links to them are checked once they exist.
-PENDING: set[Path] = set()
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -49,8 +47,6 @@ def test_anchor_rules() -> None:
 def test_relative_links_resolve(page: Path, target: str) -> None:
     path, _, anchor = target.partition("#")
     destination = (page.parent / path).resolve() if path else page
-    if destination in PENDING and not destination.exists():
-        pytest.skip(f"{destination.name} is being written")
     assert destination.exists(), f"{page.relative_to(ROOT)}: {target} does not exist"
     if anchor:
         assert anchor in anchors(destination), f"{page.relative_to(ROOT)}: no #{anchor}"

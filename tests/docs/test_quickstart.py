@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import unavailable
 from tests.docs.markdown import DOCS, ROOT, Block, blocks
 
 pytestmark = pytest.mark.slow
@@ -60,10 +61,7 @@ def test_matches_treats_the_ellipsis_as_a_wildcard() -> None:
 def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
     """Every command succeeds and prints what the page says it prints."""
     if shutil.which("curl") is None:
-        reason = "curl is not installed (apt-get install curl)"
-        if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason} and AUTHSTATE_REQUIRE_SERVICES=1", pytrace=False)
-        pytest.skip(reason)
+        unavailable("curl is not installed (apt-get install curl)")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSTATE_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

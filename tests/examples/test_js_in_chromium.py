@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import unavailable
 from tests.examples.conftest import EXAMPLES, PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,10 +39,7 @@ def _env(**settings: str) -> dict[str, str]:
 def chromium() -> Path:
     """Debian's Chromium; skipped locally when missing, a failure under CI's settings."""
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason} and AUTHSTATE_REQUIRE_SERVICES=1", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     return CHROMIUM
 
 

@@ -2,21 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, require_service
+from tests.conftest import POSTGRES_URL, REDIS_URL, require_service, unavailable
 
 
 def _driver(module: str) -> None:
     if importlib.util.find_spec(module) is None:
-        message = f"{module} is not installed"
-        if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{module} is not installed")
 
 
 async def _sql(statement: str) -> None:

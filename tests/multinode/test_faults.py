@@ -4,6 +4,7 @@ a node is SIGKILLed. Nothing that should fail is let through; nothing answers 50
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import shutil
 import signal
 import socket
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from tests.cli.serve_process import Served, free_port, serve
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, unavailable
 from tests.multinode.nodes import Session, add_user, cluster, login, me, node_env, post
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ class OwnRedis:
     def __init__(self, tmp_path: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed")
+            unavailable("redis-server is not installed")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._args = [
@@ -134,7 +135,10 @@ def test_redis_killed_and_restarted_fails_closed_then_recovers_by_itself(
 def test_cut_postgresql_connections_are_reestablished_without_errors(
     tmp_path: Path, postgres_schema_url: str
 ) -> None:
-    asyncpg = pytest.importorskip("asyncpg")
+    if importlib.util.find_spec("asyncpg") is None:
+        unavailable("asyncpg is not installed (pip install 'authstate[postgres]')")
+    import asyncpg
+
     application = postgres_schema_url.rsplit("application_name=", 1)[1]
     name = add_user(postgres_schema_url)
     with cluster(tmp_path, postgres_schema_url, "session", count=2) as nodes:

@@ -227,20 +227,20 @@ async def test_a_disabled_user_loses_every_credential_at_once(node: Node) -> Non
 
 # -- T31 -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "status"),
     [
-        {"sub": "1 OR 1=1"},
-        {"sub": "../../admin"},
-        {"sub": "*"},
-        {"sub": "s" * 10_000},
-        {"sub": "alice"},
-        {"jti": "' OR '1'='1"},
-        {"sub": "\u0000"},
+        ({"sub": "1 OR 1=1"}, 200),
+        ({"sub": "../../admin"}, 200),
+        ({"sub": "*"}, 200),
+        ({"sub": "s" * 10_000}, 401),
+        ({"sub": "alice"}, 200),
+        ({"jti": "' OR '1'='1"}, 200),
+        ({"sub": "\u0000"}, 200),
     ],
     ids=["sql", "path", "glob", "huge", "username-not-id", "jti-sql", "nul"],
 )
 async def test_claims_are_only_ever_exact_lookup_keys(
-    jwt_node: Node, changes: dict[str, Any]
+    jwt_node: Node, changes: dict[str, Any], status: int
 ) -> None:
     """T31: correctly signed tokens whose sub or jti is SQL, a path, a glob, 10 KB or
     another user's name: 401 (oversized) or a principal for exactly that string with no
@@ -251,8 +251,8 @@ async def test_claims_are_only_ever_exact_lookup_keys(
     response = await jwt_node.raw(
         "GET", "/auth/me", cookie=f"{AUTH_COOKIE}={jwt_node.mint(claims)}"
     )
-    assert response.status_code in (200, 401)
-    if response.status_code == 200:
+    assert response.status_code == status, response.text
+    if status == 200:
         body = response.json()
         owner = {user_id: name for name, user_id in jwt_node.users.items()}.get(claims["sub"])
         assert body["user"]["id"] == claims["sub"]

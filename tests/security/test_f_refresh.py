@@ -90,7 +90,7 @@ async def test_a_replayed_refresh_token_revokes_the_whole_family(
 
 
 async def test_within_the_grace_window_a_repeat_gets_the_same_successor(hybrid: Node) -> None:
-    """T48/T49 (DESIGN §3): a refresh token rotated less than AUTHSTATE_REFRESH_GRACE ago
+    """T48/T49 (docs/concepts.md): a refresh token rotated less than AUTHSTATE_REFRESH_GRACE ago
     yields the very same successor (a lost response or a second tab), never a second one."""
     session = await hybrid.login("alice")
     assert session.refresh is not None

@@ -1,4 +1,4 @@
-"""Every row of the DESIGN §3 endpoint table, in every mode, on memory:// and SQLite."""
+"""Every row of the endpoint table of docs/http.md, in every mode, on memory:// and SQLite."""
 
 from __future__ import annotations
 

@@ -230,6 +230,33 @@ async def test_a_wrong_password_shows_an_error_on_the_login_page(deployment: Dep
     assert AUTH_COOKIE not in set_cookie_headers(response)
 
 
+async def test_a_refused_login_keeps_the_username_escaped_and_never_the_password(
+    memory_deployment: Deployment,
+) -> None:
+    typed = 'alice"><script>x</script>'
+    async with memory_deployment.client() as client:
+        login = Page((await client.get("/")).text).form("/auth/login")
+        response = await client.post(
+            "/auth/login",
+            data={**login.fields, "username": typed, "password": "Zq9 secret attempt"},
+        )
+    assert response.status_code == 401
+    again = Page(response.text).form("/auth/login")
+    assert again.fields["username"] == typed  # what the browser shows, after unescaping
+    assert "<script>" not in response.text
+    assert 'value="alice&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in response.text
+    assert again.fields.get("password", "") == ""
+    assert "Zq9 secret attempt" not in response.text
+
+
+async def test_the_favicon_is_an_svg(memory_deployment: Deployment) -> None:
+    async with memory_deployment.client() as client:
+        response = await client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.content.startswith(b"<svg")
+
+
 async def test_too_many_attempts_show_on_the_page_with_429() -> None:
     async for dep in deploy("memory://", mode="session", login_max_attempts=2):
         await dep.add_user()

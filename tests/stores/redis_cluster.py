@@ -9,7 +9,6 @@ binaries the tests skip (or fail with AUTHSTATE_REQUIRE_SERVICES=1, as in CI).
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import socket
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from tests.conftest import unavailable
 
 _BUS_OFFSET = 10_000  # Redis Cluster talks to its peers on port + 10000
 
@@ -98,10 +99,7 @@ def _start(server: str, port: int, directory: Path) -> subprocess.Popen[bytes]:
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if server is None or cli is None:
-        message = "redis-server and redis-cli are needed for the Redis Cluster tests"
-        if os.environ.get("AUTHSTATE_REQUIRE_SERVICES") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("redis-server and redis-cli are needed for the Redis Cluster tests")
     directory = tmp_path_factory.mktemp("redis-cluster")
     ports = _spare_ports(3)
     processes = [_start(server, port, directory) for port in ports]

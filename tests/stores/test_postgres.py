@@ -37,7 +37,7 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
 
 
 class TestPostgresStore(StoreContract):
-    propagation_bound = 1.0  # measured in milliseconds; see the latency test below
+    propagation_bound = 1.0  # seconds; deliveries take milliseconds (see the NOTIFY test below)
 
     @pytest.fixture
     async def store(self, schema_url: str) -> AsyncIterator[Store]:
@@ -98,14 +98,16 @@ async def test_notify_reaches_another_node_within_a_second(schema_url: str) -> N
         for i in range(20):
             sent = time.perf_counter()
             change = await writer.publish(Change(ChangeKind.SID, f"s{i}", until=T0))
-            await eventually(lambda seq=change.seq: seq in received, 1.0)
+            # Wait well past the bound, so a slow delivery is measured and reported by
+            # the assertion below instead of cut off at exactly the limit it checks.
+            await eventually(lambda seq=change.seq: seq in received, 10.0)
             latencies.append(received[change.seq] - sent)
         latencies.sort()
         print(
             f"\nPostgreSQL LISTEN/NOTIFY publish->delivery: p50 {latencies[10] * 1000:.2f} ms,"
             f" max {latencies[-1] * 1000:.2f} ms (20 changes)"
         )
-        assert latencies[-1] < 1.0
+        assert latencies[-1] < 1.0, f"slowest delivery {latencies[-1]:.3f} s"
     finally:
         await writer.close()
         await reader.close()

@@ -11,6 +11,9 @@ from authstate.crypto._json import StrictJSONError, loads_object
 from authstate.errors import BadRequest, PayloadTooLarge
 
 MAX_BODY_BYTES = 16 * 1024
+# Scope key: the fields of the form just read, minus passwords and the CSRF token, so that
+# a page re-rendered after a refusal can show what was typed (the body is read only once).
+SUBMITTED_KEY = "authstate.submitted"
 
 
 def _media_type(request: Request) -> str:
@@ -60,6 +63,11 @@ async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str
             data = dict(parse_qsl(body.decode("utf-8"), strict_parsing=False))
         except UnicodeDecodeError as exc:
             raise BadRequest("form body is not UTF-8") from exc
+        request.scope[SUBMITTED_KEY] = {
+            key: value
+            for key, value in data.items()
+            if "password" not in key and key != "csrf_token"
+        }
     else:
         try:
             data = loads_object(body)

@@ -95,7 +95,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def _banner(settings: Settings, sock: socket.socket, workers: int) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    # Secure cookies work on plain HTTP only for localhost: point browsers there.
+    # Secure cookies work over plain HTTP on the loopback address: point browsers there.
     browse = f"http://localhost:{port}/" if host in ("127.0.0.1", "::1") else None
     print(f"authstate listening on http://{shown}:{port}", flush=True)
     print(f"  mode:  {settings.mode}", flush=True)
@@ -103,7 +103,10 @@ def _banner(settings: Settings, sock: socket.socket, workers: int) -> None:
     if workers > 1:
         print(f"  workers: {workers}", flush=True)
     if browse:
-        print(f"  open {browse} in a browser", flush=True)
+        print(
+            f"  open {browse} in a browser (loopback: Secure cookies work over plain HTTP)",
+            flush=True,
+        )
 
 
 def _print_demo(passwords: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from authstate.asgi._body import SUBMITTED_KEY
 from authstate.asgi.middleware import AUTH_VALUE_KEY, get_principal
 from authstate.bench.cookie_cost import CookieCost, measure_cookie_cost
 from authstate.cookies import read_cookie
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("authstate.http")
 
 TEMPLATES = Path(__file__).parent / "templates"
+FAVICON = Path(__file__).parent / "static" / "favicon.svg"
 
 # What a person should read for each error code of a failed form post.
 _MESSAGES = {
@@ -45,6 +47,7 @@ _MESSAGES = {
     "payload_too_large": "That was far too long.",
     "store_unavailable": "The server cannot reach its store right now. Try again in a moment.",
 }
+_UNITS = (("day", 86400), ("h", 3600), ("min", 60))
 _TIME_CLAIMS = frozenset({"iat", "nbf", "exp"})
 # Verifications per figure of the "cost of your cookie" panel (medians), per page view.
 _COST_REPEAT = 5
@@ -62,16 +65,15 @@ def format_time(timestamp: float) -> str:
 
 
 def relative_time(timestamp: float, now: float) -> str:
-    """``"just now"``, ``"5 min ago"``, ``"in 7 days"``..."""
+    """``"just now"``, ``"5 min ago"``, ``"in 7 days"``...: a text for any finite delta."""
     delta = timestamp - now
     seconds = abs(delta)
     if seconds < 45:
         return "just now" if delta <= 0 else "in a few seconds"
-    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            count = round(seconds / size)
-            text = f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
-            break
+    # The largest unit that fits; 45 to 59 s fit none and read as "1 min".
+    unit, size = next(((u, s) for u, s in _UNITS if seconds >= s), _UNITS[-1])
+    count = max(1, round(seconds / size))
+    text = f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
     return f"{text} ago" if delta < 0 else f"in {text}"
 
 
@@ -128,12 +130,24 @@ class Pages:
     def __init__(self, auth: AuthState) -> None:
         self._auth = auth
         self._env = _environment()
+        self._favicon = FAVICON.read_bytes()
 
     def routes(self) -> list[Route]:
-        return [Route("/", self.home, methods=["GET"])]
+        return [
+            Route("/", self.home, methods=["GET"]),
+            Route("/favicon.ico", self.favicon, methods=["GET"]),
+        ]
 
     async def home(self, request: Request) -> Response:
         return await self.render(request)
+
+    async def favicon(self, request: Request) -> Response:
+        # Browsers ask for /favicon.ico on every page; a 404 there is a console error.
+        return Response(
+            self._favicon,
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def render_form_error(
         self, request: Request, status: int, code: str, detail: str
@@ -176,7 +190,14 @@ class Pages:
                 )
             except AuthenticationError:
                 resume_token = None
-        return {"csrf_token": auth.csrf_token(""), "resume_token": resume_token}
+        # After a refused login the form keeps the username typed (never the password).
+        submitted = request.scope.get(SUBMITTED_KEY) or {}
+        username = submitted.get("username", "") if request.url.path == "/auth/login" else ""
+        return {
+            "csrf_token": auth.csrf_token(""),
+            "resume_token": resume_token,
+            "username": username[:256],
+        }
 
     # -- logged in -------------------------------------------------------------------------
     async def _dashboard_context(self, request: Request, principal: Principal) -> dict[str, Any]:
@@ -211,6 +232,8 @@ class Pages:
             "expires_at": expires_at,
             "expires_in": relative_time(expires_at, now) if expires_at else "",
             "cookie_name": cookie_name,
+            # The value alone, and the cookie as the Cookie header carries it (name=value).
+            "value_bytes": len(value) if isinstance(value, str) else 0,
             "cookie_bytes": len(cookie_name) + 1 + len(value) if isinstance(value, str) else 0,
             "claims": claims,
             "cost": cost,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from authstate.errors import ConfigurationError, StoreUnavailable
-from authstate.stores.base import Change, ChangeKind, SessionRecord, Store, UserRecord
+from authstate.stores.base import Change, ChangeKind, LogRead, SessionRecord, Store, UserRecord
 from authstate.stores.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.stores.contract import T0, StoreContract, eventually, family, session
 
@@ -146,12 +146,12 @@ async def test_bus_health_follows_the_polls(db_url: str) -> None:
         assert first is not None
         await eventually(lambda: (store.bus_healthy_since() or 0) > first, 1.0)
 
-        async def broken(seq: int) -> list[Change]:
+        async def broken(seq: int) -> LogRead:
             raise StoreUnavailable(reason="disk gone")
 
-        store.changes_since = broken  # type: ignore[method-assign]
+        store.read_log = broken  # type: ignore[method-assign]
         await eventually(lambda: store.bus_healthy_since() is None, 1.0)
-        del store.changes_since
+        del store.read_log
         await eventually(lambda: store.bus_healthy_since() is not None, 1.0)
     finally:
         await store.close()

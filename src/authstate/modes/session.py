@@ -88,7 +88,11 @@ class SessionMode(BaseMode):
         if now - record.last_seen_at >= self._last_seen_interval:
             # Throttled: idle expiry slides, but not with a store write per request.
             since = ctx.sessions.invalidations
-            await ctx.store.touch_session(key, now)
+            if not await ctx.store.touch_session(key, now):
+                # The store no longer has it (deleted, or lost with the store's data): the
+                # cached copy must not outlive it.
+                ctx.sessions.drop(key)
+                raise AuthenticationError(reason="session no longer in the store")
             record = replace(record, last_seen_at=now)
             entry = ctx.sessions.put(record, self._principal(record), since=since)
         principal = entry.principal

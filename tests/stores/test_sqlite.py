@@ -40,6 +40,28 @@ class TestSQLiteStore(StoreContract):
         await other.open()
         return other
 
+    # Data loss as an operator causes it: an older copy of the file put back (through the
+    # backup API, so the running processes see a consistent file), or the log emptied.
+    async def snapshot(self, store: Store) -> Any:
+        assert isinstance(store, SQLiteStore)
+        copy = sqlite3.connect(":memory:")
+        with contextlib.closing(sqlite3.connect(store.path)) as live:
+            live.backup(copy)
+        return copy
+
+    async def restore(self, store: Store, copy: Any) -> None:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path)) as live:
+            copy.backup(live)
+        copy.close()
+
+    async def empty(self, store: Store) -> None:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as live:
+            live.execute("DELETE FROM changes")
+            live.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+            live.execute("DROP TABLE log_epoch")
+
 
 def url_for(path: Path) -> str:
     return f"sqlite:///{path}"  # tmp paths are absolute: sqlite:////tmp/...

@@ -135,6 +135,9 @@ class CatchUpBus(ABC):
                     read.head,
                 )
                 self._reconcile_due = True
+                # Until reconciled, caches on this node may hold what the store lost: say
+                # stale, so they are bypassed (health returns with the next round).
+                self._set_unhealthy()
             if self._reconcile_due:
                 for reconcile in list(self._reconcilers):
                     await reconcile()

@@ -607,6 +607,7 @@ class SQLiteStore:
                 read.head,
             )
             self._reconcile_due = True
+            self._healthy_since = None  # caches may hold what the file lost: bypass them
         if self._reconcile_due:
             for reconcile in list(self._reconcilers):
                 await reconcile()

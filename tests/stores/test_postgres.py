@@ -177,6 +177,35 @@ async def test_a_killed_listener_reconnects_and_catches_up(
         await reader.close()
 
 
+async def test_after_a_cut_the_bus_reconciles_before_it_reports_health_again(
+    schema_url: str, postgres_url: str
+) -> None:
+    # Chaos report S1b: health came back before the node had dropped its caches, and for half
+    # a second sessions the store had lost were served from them.
+    reader = PostgresStore(schema_url)
+    await reader.open()
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        health_while_reconciling: list[float | None] = []
+
+        async def reconcile() -> None:
+            health_while_reconciling.append(reader.bus_healthy_since())
+
+        await reader.listen(lambda change: None, reconcile=reconcile)
+        await eventually(lambda: reader.bus_healthy_since() is not None, 2.0)
+        app = schema_url.split("application_name=")[1]
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            f"{app} bus",
+        )
+        killed_at = time.monotonic()
+        await eventually(lambda: (reader.bus_healthy_since() or 0) >= killed_at, 5.0)
+        assert health_while_reconciling == [None]
+    finally:
+        await admin.close()
+        await reader.close()
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

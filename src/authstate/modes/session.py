@@ -72,6 +72,11 @@ class SessionMode(BaseMode):
         ctx = self.ctx
         now = ctx.clock.now()
         entry = ctx.sessions.entry(key) if ctx.freshness.is_fresh() else None
+        if entry is not None and not now < entry.live_until:
+            # Expired as cached, but another node may have recorded use since: the store
+            # decides (rare: only once per session as it dies).
+            ctx.sessions.drop(key)
+            entry = None
         if entry is None:
             # Cold path (or a stale bus): ask the store; StoreUnavailable propagates as 503.
             since = ctx.sessions.invalidations
@@ -132,7 +137,7 @@ class SessionMode(BaseMode):
             roles,
             kind="session",
             ttl_seconds=settings.session_ttl_seconds,
-            idle_seconds=settings.idle_ttl_seconds,
+            idle_seconds=settings.session_idle_seconds,
             client=client,
             data=data,
         )

@@ -93,9 +93,10 @@ class SessionMode(BaseMode):
         if now - record.last_seen_at >= self._last_seen_interval:
             # Throttled: idle expiry slides, but not with a store write per request.
             since = ctx.sessions.invalidations
-            if not await ctx.store.touch_session(key, now):
+            if await ctx.store.touch_session(key, now) is False:
                 # The store no longer has it (deleted, or lost with the store's data): the
-                # cached copy must not outlive it.
+                # cached copy must not outlive it. (``is False``: a store written before
+                # touch_session answered returns None, which says nothing.)
                 ctx.sessions.drop(key)
                 raise AuthenticationError(reason="session no longer in the store")
             record = replace(record, last_seen_at=now)

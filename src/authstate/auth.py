@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("authstate")
 
 _MAINTENANCE_INTERVAL_SECONDS = 60.0
-_WATCH_INTERVAL_SECONDS = 0.5
 
 
 class AuthState:
@@ -91,7 +90,6 @@ class AuthState:
         self._started = False
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self._needs_reconcile = False
         self._mode: BaseMode | None = None
         self._ctx: ModeContext | None = None
         self._tokens: AccessTokens | None = None
@@ -153,13 +151,12 @@ class AuthState:
             derive_key(master, "csrf"), allowed_origins=settings.allowed_origins, clock=self.clock
         )
         self._accounts = Accounts(store, self._hasher or PasswordHasher(), settings, self.clock)
-        await store.listen(self._on_change)
+        await store.listen(self._on_change, reconcile=self._reconcile)
         await self._reload_revocations()
         # A rotation published between the first load and listen() would be missed: read again.
         await keys.load()
         self._tasks = [
             asyncio.create_task(self._maintenance_loop(), name="authstate-maintenance"),
-            asyncio.create_task(self._watch_loop(), name="authstate-watch"),
         ]
 
     async def stop(self) -> None:
@@ -200,23 +197,19 @@ class AuthState:
         changes, seq = await ctx.store.active_revocations(self.clock.now())
         ctx.revocation.load(changes, seq)
 
-    async def _watch_loop(self) -> None:
-        """After the bus was down, reconcile: reload the revocation state and keys, drop caches."""
+    async def _reconcile(self) -> None:
+        """Rebuild this node's view from the store: after a bus interruption, and after the
+        store lost data (its change log went back). The bus awaits this before it reports
+        itself healthy again, so no cached session or verified token from before outlives
+        it (a session the store lost would otherwise stay cached and keep working)."""
         ctx = self.context
-        while True:
-            await asyncio.sleep(_WATCH_INTERVAL_SECONDS)
-            if not ctx.freshness.is_fresh():
-                self._needs_reconcile = True
-                continue
-            if self._needs_reconcile:
-                try:
-                    await self._reload_revocations()
-                    ctx.sessions.clear()
-                    await self._reload_keys()
-                    self._needs_reconcile = False
-                    log.info("reconciled with the store after a bus interruption")
-                except StoreUnavailable:
-                    continue
+        ctx.sessions.clear()
+        self.tokens.forget_all()
+        await self._reload_revocations()
+        await self._reload_keys()
+        # Anything cached while the reloads ran may predate them.
+        ctx.sessions.clear()
+        log.info("reconciled with the store after a bus interruption")
 
     async def _maintenance_loop(self) -> None:
         ctx = self.context

@@ -40,7 +40,8 @@ class RevocationState:
         self._user_generation.clear()
         for change in changes:
             self.apply(change)
-        self.last_seq = max(self.last_seq, last_seq)
+        # Replaced too: after the store lost data, its log starts again lower.
+        self.last_seq = last_seq
 
     def apply(self, change: Change) -> None:
         """Record one change (idempotent; kinds other than JTI/SID/USER are ignored)."""

@@ -201,7 +201,8 @@ class Settings:
     """Validated settings; docs/deploy.md ("Settings") gives the meaning of each.
 
     Durations are ``timedelta``; the ``*_seconds`` properties give whole seconds (``int``),
-    except ``max_staleness_seconds``, which may be fractional (``float``).
+    except ``max_staleness_seconds``, ``last_seen_interval_seconds`` and
+    ``session_idle_seconds``, which may be fractional (``float``).
     """
 
     mode: Mode = "hybrid"
@@ -228,7 +229,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     leeway: timedelta = timedelta(seconds=30)
-    # Minimum time between two last_seen writes of one session.
+    # Minimum time between two last_seen writes of one session (capped at idle_ttl / 4:
+    # see last_seen_interval_seconds).
     last_seen_interval: timedelta = timedelta(seconds=60)
     # Drops the Secure attribute and the __Host-/__Secure- prefixes: plain-HTTP testing
     # on a host other than localhost only (browsers accept Secure on http://localhost).
@@ -367,8 +369,20 @@ class Settings:
         return int(self.leeway.total_seconds())
 
     @property
-    def last_seen_interval_seconds(self) -> int:
-        return int(self.last_seen_interval.total_seconds())
+    def last_seen_interval_seconds(self) -> float:
+        """Seconds between two ``last_seen`` writes of one session: ``last_seen_interval``,
+        but never more than a quarter of ``idle_ttl`` (may be fractional). Use between two
+        writes is not recorded, so with a longer interval a session in use would idle out;
+        a session's idle window is ``idle_ttl`` plus this (see ``session_idle_seconds``)."""
+        return min(self.last_seen_interval.total_seconds(), self.idle_ttl.total_seconds() / 4)
+
+    @property
+    def session_idle_seconds(self) -> float:
+        """How long a session may go without a recorded use: ``idle_ttl`` plus the write
+        interval. The last use may lie up to one interval after the last recorded one, so
+        a session used at gaps shorter than ``idle_ttl`` never idles out, and one left
+        alone dies between ``idle_ttl`` and ``idle_ttl`` + interval after its last use."""
+        return self.idle_ttl.total_seconds() + self.last_seen_interval_seconds
 
     @property
     def max_staleness_seconds(self) -> float:

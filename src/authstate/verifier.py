@@ -214,9 +214,15 @@ class Verifier:
                 await self._store.open()
                 self._store_opened = True
             revocation = RevocationState(self._clock)
-            await self._store.listen(revocation.apply)
-            changes, seq = await self._store.active_revocations(self._clock.now())
-            revocation.load(changes, seq)
+            store, clock = self._store, self._clock
+
+            async def reload() -> None:
+                # After a bus interruption or data loss in the store (see Store.listen).
+                changes, seq = await store.active_revocations(clock.now())
+                revocation.load(changes, seq)
+
+            await store.listen(revocation.apply, reconcile=reload)
+            await reload()
             self._revocation = revocation
 
     async def aclose(self) -> None:

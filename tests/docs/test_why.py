@@ -53,9 +53,9 @@ class CountingStore(MemoryStore):
         self.calls.append("get_session")
         return await super().get_session(key)
 
-    async def touch_session(self, key: str, last_seen_at: float) -> None:
+    async def touch_session(self, key: str, last_seen_at: float) -> bool:
         self.calls.append("touch_session")
-        await super().touch_session(key, last_seen_at)
+        return await super().touch_session(key, last_seen_at)
 
 
 @pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])

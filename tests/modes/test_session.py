@@ -179,3 +179,18 @@ async def test_a_sqlite_deployment_keeps_a_generated_secret_beside_the_database(
     # A restarted node (same file, same generated secret) unseals the keys and knows the session.
     second = await make_auth("session", store=f"sqlite:///{db}")
     assert (await second.authenticate(issued.auth_value)).user_id == "u1"
+
+
+async def test_a_cached_session_the_store_no_longer_has_dies_at_its_next_activity_write(
+    make_auth: MakeAuth, clock: FrozenClock
+) -> None:
+    # Chaos report F2: the store lost the session (no change told the node), and the
+    # throttled last_seen write on the missing record "succeeded", re-caching it for days.
+    auth = await make_auth("session")
+    issued = await auth.login("u1", [])
+    await auth.authenticate(issued.auth_value)  # cached
+    await auth.store.delete_session(hash_secret(issued.auth_value))  # behind the bus's back
+    clock.advance(auth.settings.last_seen_interval_seconds)
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate(issued.auth_value)
+    assert auth.context.sessions.get(hash_secret(issued.auth_value)) is None

@@ -16,6 +16,11 @@ connection or node) for the cross-instance tests; the default is the same instan
 fixture ``second`` closes what ``second_store`` returned. ``propagation_bound`` is the
 longest a published change may take to reach another instance's listener.
 
+Data loss: ``snapshot``/``restore`` put the backend's data back as it was (an older backup,
+a replica that was behind) and ``empty`` wipes it (a server restarted without persistence),
+both behind the store's back, as an operator would. A backend that cannot lose data under
+a live node (memory) skips those tests.
+
 Times are explicit Unix seconds around ``T0``; nothing here sleeps except the bus tests.
 """
 
@@ -31,6 +36,7 @@ import pytest
 
 from authstate.errors import Conflict, StoreUnavailable
 from authstate.stores.base import (
+    LATEST,
     Change,
     ChangeKind,
     RotationOutcome,
@@ -111,6 +117,18 @@ class StoreContract:
     async def second_store(self, store: Store) -> Store:
         """Another opened instance on the same backend (the same one when there is no other)."""
         return store
+
+    async def snapshot(self, store: Store) -> Any:
+        """A copy of the backend's data now, for ``restore``."""
+        pytest.skip("this store cannot lose data while a node runs on it")
+
+    async def restore(self, store: Store, copy: Any) -> None:
+        """Put ``copy`` back over the backend's data (an operator restoring a backup)."""
+        pytest.skip("this store cannot lose data while a node runs on it")
+
+    async def empty(self, store: Store) -> None:
+        """Lose every piece of the backend's data (a server restarted without persistence)."""
+        pytest.skip("this store cannot lose data while a node runs on it")
 
     @pytest.fixture
     async def second(self, store: Store) -> AsyncIterator[Store]:
@@ -427,6 +445,83 @@ class StoreContract:
         assert took <= self.propagation_bound, f"took {took:.3f} s"
         # Duplicates are tolerated; changes other than these are not.
         assert {c.seq for c in received} == {c.seq for c in published}
+
+    async def test_the_log_has_one_epoch_for_every_instance_and_reports_its_head(
+        self, store: Store, second: Store
+    ) -> None:
+        empty = await store.read_log(0)
+        assert empty.epoch and empty.head == 0 and empty.changes == []
+        published = [
+            await store.publish(Change(ChangeKind.JTI, f"j{i}", until=T0 + 60)) for i in range(3)
+        ]
+        read = await second.read_log(published[0].seq)
+        assert (read.epoch, read.head, read.changes) == (
+            empty.epoch,
+            published[-1].seq,
+            published[1:],
+        )
+        assert (await store.read_log(LATEST)).changes == []
+
+    async def test_touching_a_session_the_store_does_not_have_says_so(self, store: Store) -> None:
+        await store.create_session(session("k0"))
+        assert await store.touch_session("k0", T0 + 100) is True
+        assert await store.touch_session("k0", T0 + 50) is True  # older write: still there
+        assert await store.touch_session("gone", T0 + 100) is False
+        await store.delete_session("k0")
+        assert await store.touch_session("k0", T0 + 200) is False
+
+    async def _follow(self, second: Store) -> tuple[list[Change], list[float | None]]:
+        """Listen on ``second``; return what it receives and, per reconcile, the bus health
+        seen while reconciling."""
+        received: list[Change] = []
+        health_while_reconciling: list[float | None] = []
+
+        async def reconcile() -> None:
+            health_while_reconciling.append(second.bus_healthy_since())
+
+        await second.listen(received.append, reconcile=reconcile)
+        return received, health_while_reconciling
+
+    async def _after_loss_the_listener_follows_the_new_log(
+        self, store: Store, second: Store, received: list[Change], reconciles: list[float | None]
+    ) -> None:
+        # The first change after the loss reuses a seq the listener has passed: before the
+        # epoch check it was dropped as already delivered, and so was every later one.
+        reused = await store.publish(Change(ChangeKind.SID, "after-loss", until=T0 + 60))
+        await eventually(lambda: len(reconciles) == 1, self.propagation_bound + 2)
+        assert reconciles == [None]  # the bus did not claim health while reconciling
+        later = await store.publish(Change(ChangeKind.SID, "later", until=T0 + 60))
+        await eventually(lambda: later in received, self.propagation_bound + 2)
+        await eventually(lambda: second.bus_healthy_since() is not None, self.propagation_bound + 2)
+        assert reused.seq < later.seq
+        assert len(reconciles) == 1
+
+    async def test_a_listener_follows_the_log_after_an_older_copy_is_restored(
+        self, store: Store, second: Store
+    ) -> None:
+        received, reconciles = await self._follow(second)
+        await store.publish(Change(ChangeKind.JTI, "before", until=T0 + 60))
+        copy = await self.snapshot(store)
+        newer = [
+            await store.publish(Change(ChangeKind.JTI, f"lost{i}", until=T0 + 60)) for i in range(3)
+        ]
+        await eventually(lambda: all(c in received for c in newer), self.propagation_bound)
+        await self.restore(store, copy)
+        assert (await store.read_log(LATEST)).head < newer[-1].seq
+        await self._after_loss_the_listener_follows_the_new_log(store, second, received, reconciles)
+
+    async def test_a_listener_follows_a_new_log_after_the_store_lost_everything(
+        self, store: Store, second: Store
+    ) -> None:
+        received, reconciles = await self._follow(second)
+        before = await store.read_log(LATEST)
+        published = [
+            await store.publish(Change(ChangeKind.JTI, f"lost{i}", until=T0 + 60)) for i in range(3)
+        ]
+        await eventually(lambda: all(c in received for c in published), self.propagation_bound)
+        await self.empty(store)
+        assert (await store.read_log(LATEST)).epoch != before.epoch
+        await self._after_loss_the_listener_follows_the_new_log(store, second, received, reconciles)
 
     async def test_generation_starts_at_zero_and_increments(self, store: Store) -> None:
         assert await store.get_user_generation("u1") == 0

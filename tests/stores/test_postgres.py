@@ -7,10 +7,12 @@ runs never see each other's rows, even when two run at once against one database
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -51,6 +53,37 @@ class TestPostgresStore(StoreContract):
         other = PostgresStore(store.url)
         await other.open()
         return other
+
+    # Data loss in this test's own schema: the log rewound to an older head (a restored
+    # backup, a replica that was behind), or emptied with its epoch (a schema made anew).
+    async def snapshot(self, store: Store) -> Any:
+        async with _connection(store) as conn:
+            return await conn.fetchval(_HEAD)
+
+    async def restore(self, store: Store, copy: Any) -> None:
+        async with _connection(store) as conn:
+            await conn.execute("DELETE FROM authstate_changes WHERE seq > $1", copy)
+            await conn.execute(_SET_HEAD, copy)
+
+    async def empty(self, store: Store) -> None:
+        async with _connection(store) as conn:
+            await conn.execute("DELETE FROM authstate_changes")
+            await conn.execute("DELETE FROM authstate_counters WHERE name = 'epoch'")
+            await conn.execute(_SET_HEAD, 0)
+
+
+_HEAD = "SELECT value FROM authstate_counters WHERE name = 'changes'"
+_SET_HEAD = "UPDATE authstate_counters SET value = $1 WHERE name = 'changes'"
+
+
+@contextlib.asynccontextmanager
+async def _connection(store: Store) -> AsyncIterator[Any]:
+    assert isinstance(store, PostgresStore)
+    conn = await asyncpg.connect(store.url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 pytestmark = pytest.mark.anyio
@@ -143,6 +176,35 @@ async def test_a_killed_listener_reconnects_and_catches_up(
     finally:
         await admin.close()
         await writer.close()
+        await reader.close()
+
+
+async def test_after_a_cut_the_bus_reconciles_before_it_reports_health_again(
+    schema_url: str, postgres_url: str
+) -> None:
+    # Chaos report S1b: health came back before the node had dropped its caches, and for half
+    # a second sessions the store had lost were served from them.
+    reader = PostgresStore(schema_url)
+    await reader.open()
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        health_while_reconciling: list[float | None] = []
+
+        async def reconcile() -> None:
+            health_while_reconciling.append(reader.bus_healthy_since())
+
+        await reader.listen(lambda change: None, reconcile=reconcile)
+        await eventually(lambda: reader.bus_healthy_since() is not None, 2.0)
+        app = schema_url.split("application_name=")[1]
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            f"{app} bus",
+        )
+        killed_at = time.monotonic()
+        await eventually(lambda: (reader.bus_healthy_since() or 0) >= killed_at, 5.0)
+        assert health_while_reconciling == [None]
+    finally:
+        await admin.close()
         await reader.close()
 
 

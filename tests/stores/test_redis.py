@@ -6,13 +6,14 @@ afterwards, so runs never see each other's data, even when two run at once.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -63,6 +64,34 @@ class TestRedisStore(StoreContract):
         other = RedisStore(store.url)
         await other.open()
         return other
+
+    # Data loss under this test's own random prefix only (never the shared Redis as a whole).
+    async def snapshot(self, store: Store) -> Any:
+        assert isinstance(store, RedisStore)
+        async with _client(store) as (client, prefix):
+            return {key: await client.dump(key) async for key in client.scan_iter(f"{prefix}*")}
+
+    async def restore(self, store: Store, copy: Any) -> None:
+        await self.empty(store)
+        async with _client(store) as (client, _):
+            for key, value in copy.items():
+                await client.restore(key, 0, value, replace=True)
+
+    async def empty(self, store: Store) -> None:
+        assert isinstance(store, RedisStore)
+        async with _client(store) as (client, prefix):
+            async for key in client.scan_iter(f"{prefix}*"):
+                await client.delete(key)
+
+
+@contextlib.asynccontextmanager
+async def _client(store: RedisStore) -> AsyncIterator[tuple[Any, str]]:
+    prefix = dict(parse_qsl(urlsplit(store.url).query))["prefix"]
+    client = aioredis.Redis.from_url(store.url.split("?")[0])
+    try:
+        yield client, prefix
+    finally:
+        await client.aclose()
 
 
 def _future(seconds: float) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from authstate.errors import ConfigurationError, StoreUnavailable
-from authstate.stores.base import Change, ChangeKind, SessionRecord, Store, UserRecord
+from authstate.stores.base import Change, ChangeKind, LogRead, SessionRecord, Store, UserRecord
 from authstate.stores.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.stores.contract import T0, StoreContract, eventually, family, session
 
@@ -39,6 +39,28 @@ class TestSQLiteStore(StoreContract):
         other = SQLiteStore(store.url, poll_interval=POLL)
         await other.open()
         return other
+
+    # Data loss as an operator causes it: an older copy of the file put back (through the
+    # backup API, so the running processes see a consistent file), or the log emptied.
+    async def snapshot(self, store: Store) -> Any:
+        assert isinstance(store, SQLiteStore)
+        copy = sqlite3.connect(":memory:")
+        with contextlib.closing(sqlite3.connect(store.path)) as live:
+            live.backup(copy)
+        return copy
+
+    async def restore(self, store: Store, copy: Any) -> None:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path)) as live:
+            copy.backup(live)
+        copy.close()
+
+    async def empty(self, store: Store) -> None:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as live:
+            live.execute("DELETE FROM changes")
+            live.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+            live.execute("DROP TABLE log_epoch")
 
 
 def url_for(path: Path) -> str:
@@ -146,12 +168,12 @@ async def test_bus_health_follows_the_polls(db_url: str) -> None:
         assert first is not None
         await eventually(lambda: (store.bus_healthy_since() or 0) > first, 1.0)
 
-        async def broken(seq: int) -> list[Change]:
+        async def broken(seq: int) -> LogRead:
             raise StoreUnavailable(reason="disk gone")
 
-        store.changes_since = broken  # type: ignore[method-assign]
+        store.read_log = broken  # type: ignore[method-assign]
         await eventually(lambda: store.bus_healthy_since() is None, 1.0)
-        del store.changes_since
+        del store.read_log
         await eventually(lambda: store.bus_healthy_since() is not None, 1.0)
     finally:
         await store.close()

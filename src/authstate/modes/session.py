@@ -72,6 +72,11 @@ class SessionMode(BaseMode):
         ctx = self.ctx
         now = ctx.clock.now()
         entry = ctx.sessions.entry(key) if ctx.freshness.is_fresh() else None
+        if entry is not None and not now < entry.live_until:
+            # Expired as cached, but another node may have recorded use since: the store
+            # decides (rare: only once per session as it dies).
+            ctx.sessions.drop(key)
+            entry = None
         if entry is None:
             # Cold path (or a stale bus): ask the store; StoreUnavailable propagates as 503.
             since = ctx.sessions.invalidations
@@ -88,7 +93,12 @@ class SessionMode(BaseMode):
         if now - record.last_seen_at >= self._last_seen_interval:
             # Throttled: idle expiry slides, but not with a store write per request.
             since = ctx.sessions.invalidations
-            await ctx.store.touch_session(key, now)
+            if await ctx.store.touch_session(key, now) is False:
+                # The store no longer has it (deleted, or lost with the store's data): the
+                # cached copy must not outlive it. (``is False``: a store written before
+                # touch_session answered returns None, which says nothing.)
+                ctx.sessions.drop(key)
+                raise AuthenticationError(reason="session no longer in the store")
             record = replace(record, last_seen_at=now)
             entry = ctx.sessions.put(record, self._principal(record), since=since)
         principal = entry.principal
@@ -128,7 +138,7 @@ class SessionMode(BaseMode):
             roles,
             kind="session",
             ttl_seconds=settings.session_ttl_seconds,
-            idle_seconds=settings.idle_ttl_seconds,
+            idle_seconds=settings.session_idle_seconds,
             client=client,
             data=data,
         )

@@ -1,9 +1,18 @@
 """What the server stores' invalidation buses share: delivery, health and reconnection.
 
 A bus delivers every change of one store, in seq order, to the listeners registered with
-``start``. The change log is the truth: ``catch_up`` reads it with ``changes_since(last
-delivered seq)``, so delivery stays in order and reconciliation after a reconnect is the same
-code path as an ordinary wake-up. One broken listener never stops delivery to the others.
+``start``. The change log is the truth: ``catch_up`` reads it with ``read_log(last delivered
+seq)``, so delivery stays in order and reconciliation after a reconnect is the same code path
+as an ordinary wake-up. One broken listener never stops delivery to the others.
+
+Data loss: seq numbers only count within one log epoch (``stores.base``). Every catch-up
+checks the epoch and head that came with the changes; when the epoch changed or the head is
+below the last delivered seq, the store lost data (emptied, restored from an older snapshot,
+failed over to a replica that was behind), and later changes would reuse numbers this node
+has already passed. The bus then logs a warning, awaits the reconcilers (which rebuild
+revocations, caches and keys from the store), and follows the new log from its head. After
+any interruption the reconcilers also run, and in both cases they finish *before* the bus
+reports itself healthy, so no cache answers from before the loss once health is back.
 
 The subclass owns the transport: how a connection starts listening (``_listen``), the
 loop that hears changes and proves the connection alive (``_serve``, which reports health
@@ -18,17 +27,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from authstate._time import Clock
-from authstate.stores.base import Change, ChangeListener
+from authstate.stores.base import Change, ChangeListener, LogRead, Reconciler
 
 log = logging.getLogger("authstate")
 
 _BACKOFF_FIRST = 0.05
 _BACKOFF_MAX = 2.0
+
+
+def new_epoch() -> str:
+    """A fresh change-log epoch id: random, so two logs never share one by chance."""
+    return secrets.token_hex(8)
+
+
+def log_went_back(read: LogRead, epoch: str | None, last_seq: int) -> bool:
+    """Whether ``read`` shows a log other than the one followed up to ``last_seq`` in
+    ``epoch``: a new epoch (the log was lost and made again), or a head below ``last_seq``
+    (restored from an older copy). Shared by every bus (and SQLite's poller)."""
+    return (epoch is not None and read.epoch != epoch) or read.head < last_seq
 
 
 class CatchUpBus(ABC):
@@ -40,17 +62,21 @@ class CatchUpBus(ABC):
     def __init__(
         self,
         connect: Callable[[], Awaitable[Any]],
-        changes_since: Callable[[int], Awaitable[list[Change]]],
+        read_log: Callable[[int], Awaitable[LogRead]],
         clock: Clock,
         *,
         keepalive: float = 1.0,
     ) -> None:
         self._connect = connect  # a fresh dedicated connection for each attempt
-        self._changes_since = changes_since
+        self._read_log = read_log
         self._clock = clock
         self._keepalive = keepalive
         self._listeners: list[ChangeListener] = []
+        self._reconcilers: list[Reconciler] = []
         self._last_seq = 0
+        self._epoch: str | None = None  # of the log delivered from; None until first read
+        # Set after an interruption or on data loss; cleared once the reconcilers succeeded.
+        self._reconcile_due = False
         self._deliver_lock = asyncio.Lock()
         self._healthy_since: float | None = None
         self._healthy = asyncio.Event()
@@ -60,11 +86,16 @@ class CatchUpBus(ABC):
     def running(self) -> bool:
         return self._task is not None
 
-    def start(self, listener: ChangeListener, head_seq: int) -> None:
-        """Register ``listener``; the first call starts delivery of changes after ``head_seq``."""
+    def start(
+        self, listener: ChangeListener, head: LogRead, reconcile: Reconciler | None = None
+    ) -> None:
+        """Register ``listener`` (and its ``reconcile``); the first call starts delivery of
+        changes after ``head`` (a ``read_log`` result: its epoch and head seq)."""
         self._listeners.append(listener)
+        if reconcile is not None:
+            self._reconcilers.append(reconcile)
         if self._task is None:
-            self._last_seq = head_seq
+            self._last_seq, self._epoch = head.head, head.epoch
             loop = asyncio.get_running_loop()
             self._task = loop.create_task(self._run(), name=self._task_name)
 
@@ -81,15 +112,42 @@ class CatchUpBus(ABC):
         task, self._task = self._task, None
         self._set_unhealthy()
         self._listeners.clear()
+        self._reconcilers.clear()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def catch_up(self) -> None:
-        """Deliver every logged change above the last delivered seq (raises store errors)."""
+        """Deliver every logged change above the last delivered seq, reconciling first when
+        due or when the log lost data (raises store and reconciler errors)."""
         async with self._deliver_lock:
-            for change in await self._changes_since(self._last_seq):
+            read = await self._read_log(self._last_seq)
+            lost = log_went_back(read, self._epoch, self._last_seq)
+            if lost:
+                log.warning(
+                    "the %s change log went back (epoch %s seq %d -> epoch %s head %d): the"
+                    " store lost data; reconciling and following the new log",
+                    self._server,
+                    self._epoch,
+                    self._last_seq,
+                    read.epoch,
+                    read.head,
+                )
+                self._reconcile_due = True
+                # Until reconciled, caches on this node may hold what the store lost: say
+                # stale, so they are bypassed (health returns with the next round).
+                self._set_unhealthy()
+            if self._reconcile_due:
+                for reconcile in list(self._reconcilers):
+                    await reconcile()
+                self._reconcile_due = False
+            if lost:
+                # The reconcilers read the store after ``read``: they cover its changes.
+                self._epoch, self._last_seq = read.epoch, read.head
+                return
+            self._epoch = read.epoch
+            for change in read.changes:
                 self._deliver(change)
 
     def _deliver(self, change: Change) -> None:
@@ -129,6 +187,8 @@ class CatchUpBus(ABC):
                 if self._healthy_since is not None:
                     log.warning("invalidation bus lost its %s connection: %r", self._server, exc)
                 self._set_unhealthy()
+                # Whatever went by meanwhile, rebuild from the store before health is back.
+                self._reconcile_due = True
             finally:
                 if conn is not None:
                     await self._close(conn)

@@ -1,7 +1,8 @@
 """The PostgreSQL half of the invalidation bus: LISTEN on a dedicated connection.
 
 A notification only says "the change log grew" (its payload is the new seq); the changes
-themselves are always read from the log with ``changes_since(last delivered seq)``. That
+themselves are always read from the log with ``read_log(last delivered seq)``, which also
+returns the log's epoch and head, so every round notices a log that went back (``_bus``). That
 keeps delivery in seq order, makes a lost or foreign notification harmless (several stores
 may share the channel from different schemas) and turns reconciliation after a reconnect
 into the same code path as an ordinary wake-up.
@@ -29,7 +30,7 @@ from typing import Any
 
 from authstate._time import Clock
 from authstate.stores._bus import CatchUpBus
-from authstate.stores.base import Change
+from authstate.stores.base import LogRead
 
 CHANNEL = "authstate_changes"
 
@@ -43,12 +44,12 @@ class NotifyBus(CatchUpBus):
     def __init__(
         self,
         connect: Callable[[], Awaitable[Any]],
-        changes_since: Callable[[int], Awaitable[list[Change]]],
+        read_log: Callable[[int], Awaitable[LogRead]],
         clock: Clock,
         *,
         keepalive: float = 1.0,
     ) -> None:
-        super().__init__(connect, changes_since, clock, keepalive=keepalive)
+        super().__init__(connect, read_log, clock, keepalive=keepalive)
         self._wake = asyncio.Event()
 
     async def _listen(self, conn: Any) -> Any:

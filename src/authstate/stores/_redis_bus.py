@@ -2,8 +2,9 @@
 
 The publish script logs a change and publishes ``<seq>|<change>`` in one atomic step, so
 messages arrive in seq order. A message whose seq follows the last delivered one is
-delivered as it is; a gap (or anything odd) makes the bus read the log with
-``changes_since`` instead, which is also how it reconciles after every (re)subscribe.
+delivered as it is; a gap, a seq already passed (an echo, or a log that went back after
+data loss) or anything odd makes the bus read the log with ``read_log`` instead, which is
+also how it reconciles after every (re)subscribe.
 
 Health: every ``keepalive`` seconds the bus sends PING on the subscribed connection. The
 PONG comes back behind every message published before the PING reached the server, so once
@@ -31,7 +32,7 @@ from typing import Any
 from authstate._time import Clock
 from authstate.stores._bus import CatchUpBus
 from authstate.stores._redis_layout import change_entry
-from authstate.stores.base import Change
+from authstate.stores.base import LogRead
 
 
 class PubSubBus(CatchUpBus):
@@ -44,13 +45,13 @@ class PubSubBus(CatchUpBus):
         self,
         connect: Callable[[], Awaitable[Any]],
         channel: bytes,
-        changes_since: Callable[[int], Awaitable[list[Change]]],
+        read_log: Callable[[int], Awaitable[LogRead]],
         clock: Clock,
         *,
         keepalive: float = 1.0,
     ) -> None:
         # ``connect`` makes a fresh redis.asyncio.Redis for each attempt.
-        super().__init__(connect, changes_since, clock, keepalive=keepalive)
+        super().__init__(connect, read_log, clock, keepalive=keepalive)
         self._channel = channel
 
     async def _on_message(self, data: bytes) -> None:
@@ -62,8 +63,9 @@ class PubSubBus(CatchUpBus):
             if change is not None and change.seq == self._last_seq + 1:
                 self._deliver(change)
                 return
-        if change is None or change.seq > self._last_seq:
-            await self.catch_up()
+        # A gap, something odd, or a seq already passed: the echo of this node's own publish
+        # (delivered by its catch-up) or a log that went back after data loss. The log tells.
+        await self.catch_up()
 
     async def _listen(self, conn: Any) -> Any:
         pubsub = conn.pubsub()

@@ -12,6 +12,7 @@ still spreads over the cluster:
     P:h:<handle>             string   handle -> user (a pointer)           its own slot
     P:f:<bucket>             zset     login failures of one bucket         its own slot
     P{g}:seq|log|until       string, zset, zset: the change log            one global slot
+    P{g}:epoch               string   the change log's epoch id (random)   one global slot
     P{e<n>}:exp              zset     sessions by death time, 16 shards     16 slots
     P{g}:fdue                zset     failure buckets by forget time        one global slot
     P{g}:key:<kid>, P{g}:kids         signing keys                         one global slot
@@ -76,6 +77,7 @@ class Layout:
         self.channel = self.prefix + b"changes"
         glob = self.prefix + b"{g}:"
         self.seq, self.log, self.until = glob + b"seq", glob + b"log", glob + b"until"
+        self.epoch = glob + b"epoch"
         self.failing = glob + b"fdue"
         # The purge index grows with the number of sessions: sharded, so it spreads over
         # the cluster instead of loading one master.

@@ -63,12 +63,14 @@ end
 """
 
 # Shared prologue: slide a record's idle expiry to ``last_seen``; never move it back.
+# Returns 1 when the record has ``key`` (touched or already newer), 0 when it does not.
 _TOUCH = (
     _DIES_AT
     + """
 local function touch(record, key, last_seen)
   local f = redis.call('HMGET', record, 'key', 'last_seen_at', 'expires_at', 'idle_timeout')
-  if f[1] ~= key or tonumber(last_seen) <= tonumber(f[2]) then return 0 end
+  if f[1] ~= key then return 0 end  -- no such session (any more): the caller drops its copy
+  if tonumber(last_seen) <= tonumber(f[2]) then return 1 end
   redis.call('HSET', record, 'last_seen_at', last_seen)
   expire_at(record, dies_at(f[3], f[4], last_seen))
   return 1
@@ -220,6 +222,18 @@ redis.call('ZADD', KEYS[2], seq, entry)
 redis.call('ZADD', KEYS[3], ARGV[3], entry)
 redis.call('PUBLISH', ARGV[1], entry)
 return seq
+"""
+
+# KEYS: epoch, seq, log. ARGV: seq, a fresh epoch id. The log's epoch (made now if the key
+# is missing: an emptied or new Redis), head seq and the entries above ``seq``, together.
+READ_LOG = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[1], epoch)
+end
+local entries = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
+return {epoch, redis.call('GET', KEYS[2]) or '0', entries}
 """
 
 # KEYS: seq, until. ARGV: now. The head seq and the entries still in force, together.

@@ -6,6 +6,13 @@ private key. Every driver failure is translated to ``StoreUnavailable`` at the s
 The *change log* is the store's half of the invalidation bus. ``publish()`` persists a
 ``Change`` (assigning it a sequence number) and broadcasts it to every node's listener;
 ``changes_since()`` lets a node catch up after a reconnect or at start.
+
+Sequence numbers only mean something within one *log epoch*: a random id the store keeps next
+to its counter and makes anew whenever it finds the log missing (an emptied Redis, a fresh
+schema or file). ``read_log()`` returns the epoch and the head seq with the changes, so a node
+notices when the store lost data (the epoch changed, or the head went below what the node
+already delivered: a restored snapshot, a replica that was behind) and reconciles instead of
+waiting, forever, for numbers it has already seen.
 """
 
 from __future__ import annotations
@@ -31,6 +38,19 @@ class Change:
     until: float  # Unix seconds after which the entry may be forgotten
     generation: int = 0
     seq: int = 0  # assigned by the store on publish; 0 before
+
+
+# ``read_log(LATEST)`` reads the epoch and head only (no change is numbered above it).
+LATEST = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class LogRead:
+    """One consistent read of the change log: its epoch, head seq and the changes asked for."""
+
+    epoch: str  # random id made when the log was created (or found missing)
+    head: int  # the highest seq issued in this epoch
+    changes: list[Change]  # above the seq asked for, in seq order
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +121,9 @@ class UserRecord:
 
 
 ChangeListener = Callable[[Change], None]
+# Rebuilds a listener's state from the store (revocations, caches, keys). The bus awaits it
+# after a reconnect and when the store lost data, before it reports itself healthy again.
+Reconciler = Callable[[], Awaitable[None]]
 
 
 @runtime_checkable
@@ -132,8 +155,9 @@ class Store(Protocol):
 
     async def get_session_by_handle(self, handle: str) -> SessionRecord | None: ...
 
-    async def touch_session(self, key: str, last_seen_at: float) -> None:
-        """Record activity (idle expiry slides); no-op for an unknown key."""
+    async def touch_session(self, key: str, last_seen_at: float) -> bool:
+        """Record activity (idle expiry slides); False if the store has no session ``key``
+        (callers must stop trusting a cached copy), True otherwise."""
         ...
 
     async def replace_session_key(
@@ -196,12 +220,24 @@ class Store(Protocol):
         """Changes with a sequence number above ``seq``, in order (for catch-up)."""
         ...
 
+    async def read_log(self, seq: int) -> LogRead:
+        """The log's epoch and head, and the changes above ``seq``, read together (one
+        snapshot). Makes the epoch when the log has none (created, or found lost)."""
+        ...
+
     async def active_revocations(self, now: float) -> tuple[list[Change], int]:
         """Every JTI/SID/USER change still in force, and the latest seq (for the start load)."""
         ...
 
-    async def listen(self, listener: ChangeListener) -> None:
-        """Start delivering every published change (from any node) to ``listener``."""
+    async def listen(
+        self, listener: ChangeListener, *, reconcile: Reconciler | None = None
+    ) -> None:
+        """Start delivering every published change (from any node) to ``listener``.
+
+        ``reconcile`` is awaited after every bus interruption and whenever the log's epoch
+        changed or its head went back (data loss), before the bus reports itself healthy;
+        on data loss the changes of the old epoch that were never delivered are skipped, so
+        a listener that must not miss any passes one."""
         ...
 
     def bus_healthy_since(self) -> float | None:

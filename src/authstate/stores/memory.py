@@ -19,10 +19,13 @@ from dataclasses import replace
 
 from authstate._time import Clock, SystemClock
 from authstate.errors import Conflict, StoreUnavailable
+from authstate.stores._bus import new_epoch
 from authstate.stores.base import (
     Change,
     ChangeKind,
     ChangeListener,
+    LogRead,
+    Reconciler,
     RotationOutcome,
     RotationResult,
     SessionRecord,
@@ -58,6 +61,7 @@ class MemoryStore:
         self._changes: list[Change] = []
         self._seq = itertools.count(1)
         self._last_seq = 0
+        self._epoch = new_epoch()
         self._listeners: list[ChangeListener] = []
         self._generations: dict[str, int] = {}
         self._keys: dict[str, StoredKey] = {}
@@ -91,14 +95,16 @@ class MemoryStore:
         record = self._sessions.get(handle)
         return None if record is None else _json_copy(record)
 
-    async def touch_session(self, key: str, last_seen_at: float) -> None:
+    async def touch_session(self, key: str, last_seen_at: float) -> bool:
         handle = self._handle_by_key.get(key)
-        if handle is not None:
-            record = self._sessions[handle]
-            # Never backwards: nodes write last_seen throttled and possibly out of order.
-            self._sessions[handle] = replace(
-                record, last_seen_at=max(record.last_seen_at, last_seen_at)
-            )
+        if handle is None:
+            return False
+        record = self._sessions[handle]
+        # Never backwards: nodes write last_seen throttled and possibly out of order.
+        self._sessions[handle] = replace(
+            record, last_seen_at=max(record.last_seen_at, last_seen_at)
+        )
+        return True
 
     async def replace_session_key(
         self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
@@ -230,7 +236,14 @@ class MemoryStore:
         active = [c for c in self._changes if c.kind in REVOCATION_KINDS and c.until >= now]
         return active, self._last_seq
 
-    async def listen(self, listener: ChangeListener) -> None:
+    async def read_log(self, seq: int) -> LogRead:
+        return LogRead(self._epoch, self._last_seq, await self.changes_since(seq))
+
+    async def listen(
+        self, listener: ChangeListener, *, reconcile: Reconciler | None = None
+    ) -> None:
+        # In-process delivery on publish: nothing is ever missed, and the log cannot go back
+        # while the listeners live (it dies with the process), so ``reconcile`` never runs.
         self._listeners.append(listener)
 
     def bus_healthy_since(self) -> float | None:

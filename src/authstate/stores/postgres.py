@@ -30,14 +30,18 @@ import asyncpg
 from authstate._time import Clock, SystemClock
 from authstate.errors import Conflict, StoreUnavailable
 from authstate.stores import _pg_rows as rows
+from authstate.stores._bus import new_epoch
 from authstate.stores._pg_accounts import PgAccounts
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
 from authstate.stores._pg_rows import opt_to_db, to_db
 from authstate.stores._pg_schema import migrate
 from authstate.stores.base import (
+    LATEST,
     Change,
     ChangeKind,
     ChangeListener,
+    LogRead,
+    Reconciler,
     RotationOutcome,
     RotationResult,
     SessionRecord,
@@ -56,6 +60,16 @@ _PURGE_SESSIONS = (
     " THEN LEAST(expires_at, last_seen_at + idle_timeout) ELSE expires_at END) <= $1"
 )
 _HEAD = "SELECT value FROM authstate_counters WHERE name = 'changes'"
+# The epoch lives beside the counter (a row, not a migration: a schema that lost it, or
+# predates it, gets one on the next read; see stores.base).
+_EPOCH_HEAD = (
+    "SELECT (SELECT value FROM authstate_counters WHERE name = 'epoch'),"
+    " (SELECT value FROM authstate_counters WHERE name = 'changes')"
+)
+_MAKE_EPOCH = (
+    "INSERT INTO authstate_counters (name, value) VALUES ('epoch', $1) ON CONFLICT DO NOTHING"
+)
+_CHANGES_SINCE = "SELECT * FROM authstate_changes WHERE seq > $1 ORDER BY seq"
 
 
 class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
@@ -121,7 +135,7 @@ class PostgresStore(PgAccounts):
         # The listening connection names itself after the pool, so operators (and tests) can
         # tell it apart in pg_stat_activity.
         self._bus_name = f"{query.get('application_name', 'authstate')} bus"
-        self._bus = NotifyBus(self._connect_listener, self.changes_since, self._clock)
+        self._bus = NotifyBus(self._connect_listener, self.read_log, self._clock)
 
     # -- plumbing -----------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -213,16 +227,17 @@ class PostgresStore(PgAccounts):
         sql = "SELECT * FROM authstate_sessions WHERE handle = $1"
         return await self._one(sql, to_db(handle))
 
-    async def touch_session(self, key: str, last_seen_at: float) -> None:
+    async def touch_session(self, key: str, last_seen_at: float) -> bool:
         # GREATEST: nodes write last_seen throttled and possibly out of order. Repeating the
         # statement is harmless, so it retries like a read.
-        await self._query(
+        status = await self._query(
             "execute",
             "UPDATE authstate_sessions SET last_seen_at = GREATEST(last_seen_at, $2)"
             " WHERE key = $1",
             to_db(key),
             last_seen_at,
         )
+        return _count(status) > 0
 
     async def replace_session_key(
         self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
@@ -360,6 +375,19 @@ class PostgresStore(PgAccounts):
         sql = "SELECT * FROM authstate_changes WHERE seq > $1 ORDER BY seq"
         return [rows.change(row) for row in await self._query("fetch", sql, seq)]
 
+    async def read_log(self, seq: int) -> LogRead:
+        for _ in range(2):
+            # One snapshot: the head must cover exactly the changes returned.
+            async with self._transaction("repeatable_read") as conn:
+                epoch, head = await conn.fetchrow(_EPOCH_HEAD)
+                found = [] if seq >= LATEST else await conn.fetch(_CHANGES_SINCE, seq)
+            if epoch is not None:
+                return LogRead(str(epoch), int(head or 0), [rows.change(row) for row in found])
+            # A schema without an epoch: new, or its counters were lost. Make one (the first
+            # node to get here wins; the others read the same).
+            await self._write("execute", _MAKE_EPOCH, int(new_epoch(), 16) >> 2)
+        raise StoreUnavailable(reason="PostgreSQL: the change log's epoch keeps vanishing")
+
     async def active_revocations(self, now: float) -> tuple[list[Change], int]:
         # One snapshot for both reads: the seq must cover exactly the changes returned.
         async with self._transaction("repeatable_read") as conn:
@@ -372,9 +400,11 @@ class PostgresStore(PgAccounts):
             head = await conn.fetchval(_HEAD)
         return [rows.change(row) for row in found], int(head)
 
-    async def listen(self, listener: ChangeListener) -> None:
-        head = 0 if self._bus.running else int(await self._query("fetchval", _HEAD))
-        self._bus.start(listener, head)
+    async def listen(
+        self, listener: ChangeListener, *, reconcile: Reconciler | None = None
+    ) -> None:
+        head = LogRead("", 0, []) if self._bus.running else await self.read_log(LATEST)
+        self._bus.start(listener, head, reconcile)
         # Return once the node really listens, so a change published after this call cannot
         # slip by. A store that is down now is not an error here: the bus keeps retrying and
         # bus_healthy_since() tells the callers.

@@ -33,6 +33,7 @@ from redis.backoff import NoBackoff
 from authstate._time import Clock, SystemClock
 from authstate.errors import ConfigurationError, Conflict, StoreUnavailable
 from authstate.stores import _redis_scripts as lua
+from authstate.stores._bus import new_epoch
 from authstate.stores._redis_accounts import RedisAccounts
 from authstate.stores._redis_bus import PubSubBus
 from authstate.stores._redis_layout import (
@@ -51,9 +52,12 @@ from authstate.stores._redis_layout import (
 )
 from authstate.stores._redis_pointers import RedisPointers
 from authstate.stores.base import (
+    LATEST,
     Change,
     ChangeKind,
     ChangeListener,
+    LogRead,
+    Reconciler,
     RotationOutcome,
     RotationResult,
     SessionRecord,
@@ -119,9 +123,7 @@ class RedisStore(RedisPointers, RedisAccounts):
         self.layout = Layout(self.prefix)
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
-        self._bus = PubSubBus(
-            self._connect_bus, self.layout.channel, self.changes_since, self._clock
-        )
+        self._bus = PubSubBus(self._connect_bus, self.layout.channel, self.read_log, self._clock)
 
     # -- plumbing -----------------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
@@ -280,16 +282,19 @@ class RedisStore(RedisPointers, RedisAccounts):
         user_id = await self._owner(handle)
         return None if user_id is None else await self._read(user_id, handle)
 
-    async def touch_session(self, key: str, last_seen_at: float) -> None:
+    async def touch_session(self, key: str, last_seen_at: float) -> bool:
         args = [enc(key), num(last_seen_at)]
         if self.cluster:
             ref = await self._follow(key)  # two trips, as in _find
         else:
             pointer_name, parts = self.layout.key_pointer(key), self.layout.session_parts()
             raw = await self._run("TOUCH_BY_KEY", [pointer_name], [*args, *parts])
-            ref = from_pointer(raw) if isinstance(raw, bytes) else None
-        if ref is not None:
-            await self._run("TOUCH_SESSION", [self.layout.session(*ref)], args)
+            if not isinstance(raw, bytes):
+                return bool(raw)
+            ref = from_pointer(raw)
+        if ref is None:
+            return False
+        return bool(await self._run("TOUCH_SESSION", [self.layout.session(*ref)], args))
 
     async def replace_session_key(
         self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
@@ -463,9 +468,14 @@ class RedisStore(RedisPointers, RedisAccounts):
         return stored
 
     async def changes_since(self, seq: int) -> list[Change]:
-        async with self._redis() as client:
-            entries = await client.zrangebyscore(self.layout.log, f"({seq}", "+inf")
-        return [change_entry(entry) for entry in entries]
+        return (await self.read_log(seq)).changes
+
+    async def read_log(self, seq: int) -> LogRead:
+        k = self.layout
+        epoch, head, entries = await self._run(
+            "READ_LOG", [k.epoch, k.seq, k.log], [seq, new_epoch()]
+        )
+        return LogRead(dec(epoch), int(head), [change_entry(entry) for entry in entries])
 
     async def active_revocations(self, now: float) -> tuple[list[Change], int]:
         head, entries = await self._run(
@@ -475,12 +485,11 @@ class RedisStore(RedisPointers, RedisAccounts):
         active = sorted((c for c in changes if c.kind in _REVOCATION_KINDS), key=lambda c: c.seq)
         return active, int(head)
 
-    async def listen(self, listener: ChangeListener) -> None:
-        head = 0
-        if not self._bus.running:
-            async with self._redis() as client:
-                head = int(await client.get(self.layout.seq) or 0)
-        self._bus.start(listener, head)
+    async def listen(
+        self, listener: ChangeListener, *, reconcile: Reconciler | None = None
+    ) -> None:
+        head = LogRead("", 0, []) if self._bus.running else await self.read_log(LATEST)
+        self._bus.start(listener, head, reconcile)
         # Return once the node really listens, so a change published after this call cannot
         # slip by. A store that is down now is not an error here: the bus keeps retrying and
         # bus_healthy_since() tells the callers.

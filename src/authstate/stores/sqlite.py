@@ -19,6 +19,8 @@ seconds, and then reported as ``StoreUnavailable``.
 The bus is a poll of the ``changes`` table every ``poll_interval`` seconds. Sequence
 numbers come from ``AUTOINCREMENT`` under the write lock, so they commit in order and a
 poller never skips one; ``bus_healthy_since()`` is the time of the last successful poll.
+Each poll also reads the log's epoch (table ``log_epoch``) and head: an older copy of the
+file put back, or a new file, is data loss, handled as the server buses do (``_bus``).
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ from typing import Any, Literal, TypeVar
 
 from authstate._time import Clock, SystemClock
 from authstate.errors import ConfigurationError, Conflict, StoreUnavailable
+from authstate.stores._bus import log_went_back, new_epoch
 from authstate.stores.base import (
+    LATEST,
     Change,
     ChangeKind,
     ChangeListener,
+    LogRead,
+    Reconciler,
     RotationOutcome,
     RotationResult,
     SessionRecord,
@@ -290,6 +296,9 @@ class SQLiteStore:
         self._listeners: list[ChangeListener] = []
         self._poller: asyncio.Task[None] | None = None
         self._polled_seq = 0
+        self._epoch: str | None = None  # of the log polled; see read_log
+        self._reconcilers: list[Reconciler] = []
+        self._reconcile_due = False  # after a failed poll or data loss, until reconciled
         self._delivered: set[int] = set()  # published here, not yet seen by the poller
         self._healthy_since: float | None = None
 
@@ -369,6 +378,7 @@ class SQLiteStore:
             for statement in SCHEMA:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # an int constant
+        _make_epoch(db)
 
     async def close(self) -> None:
         poller, self._poller = self._poller, None
@@ -377,6 +387,7 @@ class SQLiteStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
         self._listeners.clear()
+        self._reconcilers.clear()
         self._delivered.clear()
         self._healthy_since = None
         db, self._db = self._db, None
@@ -410,11 +421,12 @@ class SQLiteStore:
         row = await self._fetchone(_SESSION_BY_HANDLE, handle)
         return None if row is None else _session(row)
 
-    async def touch_session(self, key: str, last_seen_at: float) -> None:
+    async def touch_session(self, key: str, last_seen_at: float) -> bool:
         # MAX: nodes write last_seen throttled and possibly out of order; never go backwards.
         sql = "UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE session_key = ?"
-        if _storable((key,)):
-            await self._execute(sql, last_seen_at, key)
+        if not _storable((key,)):
+            return False
+        return (await self._execute(sql, last_seen_at, key)).rowcount > 0
 
     async def replace_session_key(
         self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
@@ -528,11 +540,37 @@ class SQLiteStore:
 
         return await self._run(op, SNAPSHOT)
 
-    async def listen(self, listener: ChangeListener) -> None:
+    async def read_log(self, seq: int) -> LogRead:
+        def op(db: sqlite3.Connection) -> LogRead | None:
+            try:
+                row = _one(db, "SELECT epoch FROM log_epoch WHERE id = 1", ())
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise
+                row = None  # no such table: a file restored from before epochs existed
+            if row is None:
+                return None
+            rows = [] if seq >= LATEST else db.execute(_CHANGES_SINCE, (seq,)).fetchall()
+            return LogRead(str(row[0]), _latest_seq(db), [_change(r) for r in rows])
+
+        read = await self._run(op, SNAPSHOT)
+        if read is None:
+            await self._run(_make_epoch, IMMEDIATE)
+            read = await self._run(op, SNAPSHOT)
+        if read is None:
+            raise StoreUnavailable(reason=f"SQLite {self.path}: the change log has no epoch")
+        return read
+
+    async def listen(
+        self, listener: ChangeListener, *, reconcile: Reconciler | None = None
+    ) -> None:
         self._listeners.append(listener)
+        if reconcile is not None:
+            self._reconcilers.append(reconcile)
         if self._poller is None:
             started = self._clock.monotonic()
-            self._polled_seq = await self._run(_latest_seq)
+            head = await self.read_log(LATEST)
+            self._polled_seq, self._epoch = head.head, head.epoch
             self._healthy_since = started
             self._poller = asyncio.create_task(self._poll_loop(), name="authstate-sqlite-bus")
 
@@ -544,19 +582,48 @@ class SQLiteStore:
             await asyncio.sleep(self._poll_interval)
             started = self._clock.monotonic()
             try:
-                changes = await self.changes_since(self._polled_seq)
+                await self._poll()
             except Exception:
                 if self._healthy_since is not None:
                     log.warning("SQLite change log poll failed", exc_info=True)
                 self._healthy_since = None  # fail closed until a poll succeeds again
+                self._reconcile_due = True  # and rebuild from the store before it does
                 continue
-            for change in changes:
-                self._polled_seq = max(self._polled_seq, change.seq)
-                if change.seq not in self._delivered:
-                    self._deliver(change)
-            # Published here and now seen (or purged before we looked): forget them.
-            self._delivered = {seq for seq in self._delivered if seq > self._polled_seq}
             self._healthy_since = started
+
+    async def _poll(self) -> None:
+        """Deliver the changes above the polled seq; reconcile first when due or when the
+        file lost data (an older copy put back: the head went below the polled seq, or a
+        new file: another epoch). Raises store and reconciler errors."""
+        read = await self.read_log(self._polled_seq)
+        lost = log_went_back(read, self._epoch, self._polled_seq)
+        if lost:
+            log.warning(
+                "the SQLite change log went back (epoch %s seq %d -> epoch %s head %d): the"
+                " store lost data; reconciling and following the new log",
+                self._epoch,
+                self._polled_seq,
+                read.epoch,
+                read.head,
+            )
+            self._reconcile_due = True
+            self._healthy_since = None  # caches may hold what the file lost: bypass them
+        if self._reconcile_due:
+            for reconcile in list(self._reconcilers):
+                await reconcile()
+            self._reconcile_due = False
+        if lost:
+            # The reconcilers read the file after ``read``: they cover its changes.
+            self._epoch, self._polled_seq = read.epoch, read.head
+            self._delivered.clear()
+            return
+        self._epoch = read.epoch
+        for change in read.changes:
+            self._polled_seq = max(self._polled_seq, change.seq)
+            if change.seq not in self._delivered:
+                self._deliver(change)
+        # Published here and now seen (or purged before we looked): forget them.
+        self._delivered = {seq for seq in self._delivered if seq > self._polled_seq}
 
     def _deliver(self, change: Change) -> None:
         for listener in list(self._listeners):
@@ -681,6 +748,12 @@ def _attempt(db: sqlite3.Connection, op: Callable[[sqlite3.Connection], T], begi
 def _is_busy(exc: BaseException | None) -> bool:
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # extended codes keep the primary below
     return isinstance(exc, sqlite3.Error) and code in _BUSY_CODES
+
+
+def _make_epoch(db: sqlite3.Connection) -> None:
+    # The change log's epoch (stores.base): made with the file, or anew when it is missing.
+    db.execute("CREATE TABLE IF NOT EXISTS log_epoch (id INTEGER PRIMARY KEY, epoch TEXT NOT NULL)")
+    db.execute("INSERT OR IGNORE INTO log_epoch (id, epoch) VALUES (1, ?)", (new_epoch(),))
 
 
 def _latest_seq(db: sqlite3.Connection) -> int:

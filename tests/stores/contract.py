@@ -35,11 +35,11 @@ from typing import Any
 import pytest
 
 from authstate.errors import Conflict, StoreUnavailable
+from authstate.rotation import RotationOutcome, rotate_refresh
 from authstate.stores.base import (
     LATEST,
     Change,
     ChangeKind,
-    RotationOutcome,
     SessionRecord,
     Store,
     StoredKey,
@@ -94,6 +94,11 @@ def session(
 
 def family(key: str = "r0", **fields: Any) -> SessionRecord:
     return session(key, kind="refresh", **fields)
+
+
+async def by_handle(store: Store, handle: str, user_id: str = "u1") -> SessionRecord | None:
+    """The user's record with ``handle`` (the store looks records up by key or by user)."""
+    return next((r for r in await store.list_sessions(user_id) if r.handle == handle), None)
 
 
 async def eventually(condition: Callable[[], bool], within: float) -> None:
@@ -162,9 +167,9 @@ class StoreContract:
         )
         await store.create_session(record)
         assert await store.get_session("k0") == record
-        assert await store.get_session_by_handle("h-k0") == record
+        assert await by_handle(store, "h-k0") == record
         assert await store.get_session("unknown") is None
-        assert await store.get_session_by_handle("unknown") is None
+        assert await by_handle(store, "unknown") is None
 
     async def test_returned_data_is_a_copy(self, store: Store) -> None:
         data = {"a": [1]}
@@ -205,7 +210,7 @@ class StoreContract:
         deleted = await store.delete_session("k0")
         assert deleted is not None and deleted.handle == "h-k0"
         assert await store.get_session("k0") is None
-        assert await store.get_session_by_handle("h-k0") is None
+        assert await by_handle(store, "h-k0") is None
         assert await store.delete_session("k0") is None
 
     async def test_delete_by_handle_checks_the_owner(self, store: Store) -> None:
@@ -220,7 +225,7 @@ class StoreContract:
     async def test_delete_by_handle_without_owner(self, store: Store) -> None:
         await store.create_session(session())
         assert await store.delete_session_by_handle("h-k0") is not None
-        assert await store.get_session_by_handle("h-k0") is None
+        assert await by_handle(store, "h-k0") is None
 
     async def test_delete_user_sessions_spares_the_excepted_and_other_users(
         self, store: Store
@@ -243,7 +248,7 @@ class StoreContract:
         assert await store.get_session("old") is None
         assert await store.get_session("new") == updated
         assert updated.data == {"x": 1}
-        assert await store.get_session_by_handle("h-old") == updated
+        assert await by_handle(store, "h-old") == updated
 
     async def test_replace_key_without_roles_keeps_them(self, store: Store) -> None:
         await store.create_session(session("old", roles=("user",)))
@@ -264,7 +269,7 @@ class StoreContract:
     # -- refresh rotation ---------------------------------------------------------------------
     async def test_rotation_moves_the_family_to_the_successor(self, store: Store) -> None:
         await store.create_session(family("r0"))
-        result = await store.rotate_refresh("r0", "r1", now=T0 + 60, grace_seconds=GRACE)
+        result = await rotate_refresh(store, "r0", "r1", now=T0 + 60, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.ROTATED
         record = result.record
         assert record is not None
@@ -275,36 +280,36 @@ class StoreContract:
 
     async def test_retry_within_grace_gets_the_same_successor(self, store: Store) -> None:
         await store.create_session(family("r0"))
-        await store.rotate_refresh("r0", "r1", now=T0, grace_seconds=GRACE)
-        result = await store.rotate_refresh("r0", "r1", now=T0 + GRACE, grace_seconds=GRACE)
+        await rotate_refresh(store, "r0", "r1", now=T0, grace_seconds=GRACE)
+        result = await rotate_refresh(store, "r0", "r1", now=T0 + GRACE, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.GRACE
         assert result.record is not None and result.record.key == "r1"
         assert await store.get_session("r1") is not None
 
     async def test_reuse_after_grace_revokes_the_family(self, store: Store) -> None:
         await store.create_session(family("r0"))
-        await store.rotate_refresh("r0", "r1", now=T0, grace_seconds=GRACE)
-        result = await store.rotate_refresh("r0", "r1", now=T0 + GRACE + 1, grace_seconds=GRACE)
+        await rotate_refresh(store, "r0", "r1", now=T0, grace_seconds=GRACE)
+        result = await rotate_refresh(store, "r0", "r1", now=T0 + GRACE + 1, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.REUSED
         assert result.record is not None and result.record.handle == "h-r0"
         assert await store.get_session("r1") is None
-        assert await store.get_session_by_handle("h-r0") is None
+        assert await by_handle(store, "h-r0") is None
         # The thief's successor is dead too.
-        again = await store.rotate_refresh("r1", "r2", now=T0 + GRACE + 2, grace_seconds=GRACE)
+        again = await rotate_refresh(store, "r1", "r2", now=T0 + GRACE + 2, grace_seconds=GRACE)
         assert again.outcome is RotationOutcome.UNKNOWN
 
     async def test_reuse_of_an_older_key_revokes_even_within_grace(self, store: Store) -> None:
         await store.create_session(family("r0"))
-        await store.rotate_refresh("r0", "r1", now=T0, grace_seconds=GRACE)
-        await store.rotate_refresh("r1", "r2", now=T0 + 1, grace_seconds=GRACE)
-        result = await store.rotate_refresh("r0", "r1", now=T0 + 2, grace_seconds=GRACE)
+        await rotate_refresh(store, "r0", "r1", now=T0, grace_seconds=GRACE)
+        await rotate_refresh(store, "r1", "r2", now=T0 + 1, grace_seconds=GRACE)
+        result = await rotate_refresh(store, "r0", "r1", now=T0 + 2, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.REUSED
         assert await store.get_session("r2") is None
 
     async def test_previous_key_with_another_successor_is_reuse(self, store: Store) -> None:
         await store.create_session(family("r0"))
-        await store.rotate_refresh("r0", "r1", now=T0, grace_seconds=GRACE)
-        result = await store.rotate_refresh("r0", "forged", now=T0 + 1, grace_seconds=GRACE)
+        await rotate_refresh(store, "r0", "r1", now=T0, grace_seconds=GRACE)
+        result = await rotate_refresh(store, "r0", "forged", now=T0 + 1, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.REUSED
         assert await store.get_session("r1") is None
 
@@ -313,23 +318,55 @@ class StoreContract:
         await store.create_session(family("idle", idle_timeout=60))
         await store.create_session(session("plain"))
         for key, now in (("nope", T0), ("old", T0 + 100), ("idle", T0 + 60), ("plain", T0)):
-            result = await store.rotate_refresh(key, key + "-next", now=now, grace_seconds=GRACE)
+            result = await rotate_refresh(store, key, key + "-next", now=now, grace_seconds=GRACE)
             assert result.outcome is RotationOutcome.UNKNOWN, key
             assert result.record is None
             assert await store.get_session(key + "-next") is None
 
     async def test_rotating_after_logout_never_resurrects(self, store: Store) -> None:
         await store.create_session(family("r0"))
-        await store.rotate_refresh("r0", "r1", now=T0, grace_seconds=GRACE)
+        await rotate_refresh(store, "r0", "r1", now=T0, grace_seconds=GRACE)
         await store.delete_session_by_handle("h-r0")
         for presented, successor in (("r0", "r1"), ("r1", "r2")):
-            result = await store.rotate_refresh(
-                presented, successor, now=T0 + 1, grace_seconds=GRACE
+            result = await rotate_refresh(
+                store, presented, successor, now=T0 + 1, grace_seconds=GRACE
             )
             assert result.outcome in (RotationOutcome.UNKNOWN, RotationOutcome.REUSED)
         for key in ("r0", "r1", "r2"):
             assert await store.get_session(key) is None
-        assert await store.get_session_by_handle("h-r0") is None
+        assert await by_handle(store, "h-r0") is None
+
+    async def test_find_refresh_finds_the_family_by_current_or_consumed_key(
+        self, store: Store
+    ) -> None:
+        await store.create_session(family("r0"))
+        await rotate_refresh(store, "r0", "r1", now=T0, grace_seconds=GRACE)
+        for key in ("r0", "r1"):
+            found = await store.find_refresh(key)
+            assert found is not None and (found.handle, found.key) == ("h-r0", "r1"), key
+        assert await store.find_refresh("nope") is None
+
+    async def test_swap_is_a_compare_and_swap(self, store: Store) -> None:
+        await store.create_session(family("r0"))
+        found = await store.find_refresh("r0")
+        assert found is not None
+        swapped = await store.swap_refresh_key(found, "r1", now=T0 + 5)
+        assert swapped is not None and (swapped.key, swapped.previous_key) == ("r1", "r0")
+        assert swapped.rotated_at == T0 + 5 and swapped.last_seen_at == T0 + 5
+        # The same (now stale) family again: the key moved on, so nothing is written.
+        assert await store.swap_refresh_key(found, "r2", now=T0 + 6) is None
+        assert await store.get_session("r2") is None
+        assert await store.get_session("r1") == swapped
+
+    async def test_swap_never_recreates_a_deleted_family(self, store: Store) -> None:
+        await store.create_session(family("r0"))
+        found = await store.find_refresh("r0")
+        assert found is not None
+        await store.delete_session_by_handle("h-r0")
+        assert await store.swap_refresh_key(found, "r1", now=T0) is None
+        assert await store.get_session("r1") is None
+        assert await store.find_refresh("r0") is None
+        assert await store.list_sessions("u1") == []
 
     async def test_concurrent_rotations_yield_one_rotated_and_one_grace(
         self, store: Store, second: Store
@@ -337,8 +374,8 @@ class StoreContract:
         for i in range(10):
             await store.create_session(family(f"r{i}"))
             results = await asyncio.gather(
-                store.rotate_refresh(f"r{i}", f"s{i}", now=T0, grace_seconds=GRACE),
-                second.rotate_refresh(f"r{i}", f"s{i}", now=T0, grace_seconds=GRACE),
+                rotate_refresh(store, f"r{i}", f"s{i}", now=T0, grace_seconds=GRACE),
+                rotate_refresh(second, f"r{i}", f"s{i}", now=T0, grace_seconds=GRACE),
             )
             outcomes = sorted(r.outcome.value for r in results)
             assert outcomes == ["grace", "rotated"]
@@ -350,13 +387,13 @@ class StoreContract:
     ) -> None:
         for i in range(10):
             await store.create_session(family(f"r{i}"))
-            rotate = second.rotate_refresh(f"r{i}", f"s{i}", now=T0, grace_seconds=GRACE)
+            rotate = rotate_refresh(second, f"r{i}", f"s{i}", now=T0, grace_seconds=GRACE)
             logout = store.delete_session_by_handle(f"h-r{i}", user_id="u1")
             await asyncio.gather(*((rotate, logout) if i % 2 else (logout, rotate)))
             assert await store.get_session(f"r{i}") is None
             assert await store.get_session(f"s{i}") is None
             assert await second.get_session(f"s{i}") is None
-            assert await store.get_session_by_handle(f"h-r{i}") is None
+            assert await by_handle(store, f"h-r{i}") is None
 
     # -- purge --------------------------------------------------------------------------------
     async def test_purge_removes_expired_sessions_and_keeps_live_ones(self, store: Store) -> None:
@@ -373,9 +410,9 @@ class StoreContract:
 
     async def test_purge_forgets_consumed_keys_with_their_family(self, store: Store) -> None:
         await store.create_session(family("r0", expires_at=T0 + 100))
-        await store.rotate_refresh("r0", "r1", now=T0, grace_seconds=GRACE)
+        await rotate_refresh(store, "r0", "r1", now=T0, grace_seconds=GRACE)
         await store.purge_expired(T0 + 100)
-        result = await store.rotate_refresh("r0", "r1", now=T0 + 101, grace_seconds=GRACE)
+        result = await rotate_refresh(store, "r0", "r1", now=T0 + 101, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.UNKNOWN
 
     async def test_purge_drops_stale_changes_and_seq_keeps_growing(self, store: Store) -> None:
@@ -623,7 +660,7 @@ class StoreContract:
         record = session(text, handle=text + "h", user_id=text, user_agent=text, data={text: text})
         await store.create_session(record)
         assert await store.get_session(text) == record
-        assert await store.get_session_by_handle(text + "h") == record
+        assert await by_handle(store, text + "h", user_id=text) == record
         assert [r.key for r in await store.list_sessions(text)] == [text]
         # No pattern semantics: a wildcard-looking value matches only itself.
         assert await store.get_session(text[:-1] or "x") is None
@@ -638,9 +675,8 @@ class StoreContract:
     async def test_text_that_is_not_unicode_finds_nothing(self, store: Store) -> None:
         lone = "\ud800"  # a JSON body can carry a lone surrogate escape
         assert await store.get_session(lone) is None
-        assert await store.get_session_by_handle(lone) is None
         assert await store.delete_session_by_handle(lone, user_id=lone) is None
         assert await store.get_user_by_name(lone) is None
         assert await store.count_failures(lone, now=T0, window=60) == 0
-        result = await store.rotate_refresh(lone, "x", now=T0, grace_seconds=GRACE)
+        result = await rotate_refresh(store, lone, "x", now=T0, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.UNKNOWN

@@ -85,19 +85,6 @@ class SessionRecord:
         return now < self.expires_at and now < self.idle_expires_at()
 
 
-class RotationOutcome(StrEnum):
-    ROTATED = "rotated"  # presented key was current: the family now has the successor key
-    GRACE = "grace"  # presented key was the previous one, within the grace window: same successor
-    REUSED = "reused"  # presented key was consumed before (outside grace): family revoked
-    UNKNOWN = "unknown"  # no live family knows the key
-
-
-@dataclass(frozen=True, slots=True)
-class RotationResult:
-    outcome: RotationOutcome
-    record: SessionRecord | None  # the family after the operation (the revoked one for REUSED)
-
-
 @dataclass(frozen=True, slots=True)
 class StoredKey:
     """A signing key as persisted: the private part sealed with the master secret."""
@@ -153,8 +140,6 @@ class Store(Protocol):
         """The record whose current key is ``key`` (expired ones may be returned; callers check)."""
         ...
 
-    async def get_session_by_handle(self, handle: str) -> SessionRecord | None: ...
-
     async def touch_session(self, key: str, last_seen_at: float) -> bool:
         """Record activity (idle expiry slides); False if the store has no session ``key``
         (callers must stop trusting a cached copy), True otherwise."""
@@ -189,22 +174,17 @@ class Store(Protocol):
         """Delete every record of the user (but ``except_handle``); return the deleted ones."""
         ...
 
-    async def rotate_refresh(
-        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
-    ) -> RotationResult:
-        """Atomic refresh-token rotation with reuse detection.
+    async def find_refresh(self, key: str) -> SessionRecord | None:
+        """The record whose current key is ``key``, or the refresh family that consumed
+        ``key`` in an earlier rotation (see ``authstate.rotation``)."""
+        ...
 
-        - ``presented_key`` is the family's current key and the family is live: the family's key
-          becomes ``successor_key``, ``previous_key`` the presented one, ``rotated_at`` = now,
-          ``last_seen_at`` = now; the presented key is remembered as consumed -> ROTATED.
-        - ``presented_key`` is the family's ``previous_key``, ``now - rotated_at <= grace`` and
-          the family's current key equals ``successor_key`` -> GRACE (nothing changes).
-        - ``presented_key`` was consumed earlier by a family (any older key, or the previous
-          key outside the grace window) -> the family is deleted -> REUSED with that record.
-        - otherwise -> UNKNOWN.
-        Two concurrent calls with the same arguments yield one ROTATED and one GRACE.
-        A family deleted concurrently (logout) is never re-created.
-        """
+    async def swap_refresh_key(
+        self, family: SessionRecord, successor_key: str, *, now: float
+    ) -> SessionRecord | None:
+        """Compare-and-swap of a family's key, remembering the old one as consumed; None
+        when the family is gone or its key is no longer ``family.key`` (see
+        ``authstate.rotation.RefreshStore``)."""
         ...
 
     async def purge_expired(self, now: float) -> int:

@@ -42,8 +42,6 @@ from authstate.stores.base import (
     ChangeListener,
     LogRead,
     Reconciler,
-    RotationOutcome,
-    RotationResult,
     SessionRecord,
 )
 
@@ -223,10 +221,6 @@ class PostgresStore(PgAccounts):
     async def get_session(self, key: str) -> SessionRecord | None:
         return await self._one("SELECT * FROM authstate_sessions WHERE key = $1", to_db(key))
 
-    async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
-        sql = "SELECT * FROM authstate_sessions WHERE handle = $1"
-        return await self._one(sql, to_db(handle))
-
     async def touch_session(self, key: str, last_seen_at: float) -> bool:
         # GREATEST: nodes write last_seen throttled and possibly out of order. Repeating the
         # statement is harmless, so it retries like a read.
@@ -286,54 +280,39 @@ class PostgresStore(PgAccounts):
             read_only=False,
         )
 
-    async def rotate_refresh(
-        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
-    ) -> RotationResult:
-        presented, successor = to_db(presented_key), to_db(successor_key)
-        unknown = RotationResult(RotationOutcome.UNKNOWN, None)
+    async def find_refresh(self, key: str) -> SessionRecord | None:
+        # One statement, one snapshot: the family holding the key now, or that consumed it.
+        return await self._one(
+            "SELECT * FROM authstate_sessions WHERE key = $1 UNION ALL"
+            " (SELECT s.* FROM authstate_consumed c JOIN authstate_sessions s USING (handle)"
+            " WHERE c.key = $1) LIMIT 1",
+            to_db(key),
+        )
+
+    async def swap_refresh_key(
+        self, family: SessionRecord, successor_key: str, *, now: float
+    ) -> SessionRecord | None:
         async with self._transaction() as conn:
-            # A concurrent rotation holding this row makes us wait; when it commits, the row
-            # no longer matches (its key moved on) and we fall through to the consumed path.
+            # A concurrent swap holding this row makes us wait; when it commits, the row no
+            # longer matches (its key moved on) and nothing is written.
             row = await conn.fetchrow(
-                "SELECT * FROM authstate_sessions WHERE key = $1 FOR UPDATE", presented
-            )
-            if row is not None:
-                family = rows.session(row)
-                if family.kind != "refresh" or not family.is_live(now):
-                    return unknown
-                row = await conn.fetchrow(
-                    "UPDATE authstate_sessions SET key = $2, previous_key = $3, rotated_at = $4,"
-                    " last_seen_at = $4 WHERE handle = $1 RETURNING *",
-                    row["handle"],
-                    successor,
-                    presented,
-                    now,
-                )
-                await conn.execute(
-                    "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (key) DO UPDATE SET handle = $2, expires_at = $3",
-                    presented,
-                    row["handle"],
-                    family.expires_at,
-                )
-                return RotationResult(RotationOutcome.ROTATED, rows.session(row))
-            row = await conn.fetchrow(
-                "SELECT s.* FROM authstate_consumed c JOIN authstate_sessions s USING (handle)"
-                " WHERE c.key = $1 FOR UPDATE OF s",
-                presented,
+                "UPDATE authstate_sessions SET key = $3, previous_key = key, rotated_at = $4,"
+                " last_seen_at = $4 WHERE handle = $1 AND key = $2 RETURNING *",
+                to_db(family.handle),
+                to_db(family.key),
+                to_db(successor_key),
+                now,
             )
             if row is None:
-                return unknown
-            family = rows.session(row)
-            if (
-                family.previous_key == presented_key
-                and family.rotated_at is not None
-                and now - family.rotated_at <= grace_seconds
-                and family.key == successor_key
-            ):
-                return RotationResult(RotationOutcome.GRACE, family)
-            await conn.execute("DELETE FROM authstate_sessions WHERE handle = $1", row["handle"])
-            return RotationResult(RotationOutcome.REUSED, family)
+                return None
+            await conn.execute(
+                "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (key) DO UPDATE SET handle = $2, expires_at = $3",
+                to_db(family.key),
+                row["handle"],
+                row["expires_at"],
+            )
+            return rows.session(row)
 
     async def purge_expired(self, now: float) -> int:
         statements = (

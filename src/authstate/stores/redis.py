@@ -58,8 +58,6 @@ from authstate.stores.base import (
     ChangeListener,
     LogRead,
     Reconciler,
-    RotationOutcome,
-    RotationResult,
     SessionRecord,
 )
 
@@ -253,15 +251,20 @@ class RedisStore(RedisPointers, RedisAccounts):
             raw = await client.hgetall(self.layout.session(user_id, handle))
         return session_record(raw) if raw else None
 
-    async def _find(self, key: str) -> SessionRecord | tuple[str, str] | None:
-        """The record ``key`` points at, or the pointer when the record is still to be read."""
+    async def _find(
+        self, key: str, *, any_key: bool = False
+    ) -> SessionRecord | tuple[str, str] | None:
+        """The record ``key`` points at (only if it has ``key`` now, unless ``any_key``), or
+        the pointer when the record is still to be read."""
         if self.cluster:
             # A script stays in one slot, and the record is not in its pointer's: two trips.
             return await self._follow(key)
         # One trip: the script follows the pointer on the server. It hands the pointer back
         # when it cannot spell the record's name (a user id tagged by digest).
         raw = await self._run(
-            "GET_BY_KEY", [self.layout.key_pointer(key)], [enc(key), *self.layout.session_parts()]
+            "GET_BY_KEY",
+            [self.layout.key_pointer(key)],
+            [enc(key), *self.layout.session_parts(), b"1" if any_key else b"0"],
         )
         if isinstance(raw, bytes):
             return from_pointer(raw)
@@ -277,10 +280,6 @@ class RedisStore(RedisPointers, RedisAccounts):
         async with self._redis() as client:
             raw = await client.get(self.layout.handle_pointer(handle))
         return None if raw is None else dec(raw)
-
-    async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
-        user_id = await self._owner(handle)
-        return None if user_id is None else await self._read(user_id, handle)
 
     async def touch_session(self, key: str, last_seen_at: float) -> bool:
         args = [enc(key), num(last_seen_at)]
@@ -392,33 +391,35 @@ class RedisStore(RedisPointers, RedisAccounts):
             await self._forget(record)
         return deleted
 
-    async def rotate_refresh(
-        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
-    ) -> RotationResult:
-        ref = await self._follow(presented_key)
-        if ref is None:
-            return RotationResult(RotationOutcome.UNKNOWN, None)
-        value = pointer(*ref)
+    async def find_refresh(self, key: str) -> SessionRecord | None:
+        # A key pointer outlives the key's rotation: the family it names either has the key
+        # now or consumed it (``swap_refresh_key`` keeps the pointer).
+        found = await self._find(key, any_key=True)
+        return await self._read(*found) if isinstance(found, tuple) else found
+
+    async def swap_refresh_key(
+        self, family: SessionRecord, successor_key: str, *, now: float
+    ) -> SessionRecord | None:
+        value = pointer(family.user_id, family.handle)
         successor = self.layout.key_pointer(successor_key)
-        # Claimed before the script runs, so the successor resolves the moment it exists
-        # (a parallel GRACE answer hands it out at once).
+        # Claimed before the swap, so the successor resolves the moment it exists (a
+        # parallel GRACE answer hands it out at once).
         mine = await self._claim(
             successor, value, lambda old: self._key_is_live(successor_key, old)
         )
-        outcome_raw, *rest = await self._run(
-            "ROTATE_REFRESH",
-            [self.layout.session(*ref), self.layout.index(ref[0])],
-            [enc(presented_key), enc(successor_key), num(now), num(grace_seconds), enc(ref[1])],
+        swapped, raw = await self._run(
+            "SWAP_REFRESH_KEY",
+            [self.layout.session(family.user_id, family.handle)],
+            [enc(family.key), enc(successor_key), num(now)],
         )
-        outcome = RotationOutcome(dec(outcome_raw))
-        record = session_record(rest[0]) if rest else None
-        if outcome is RotationOutcome.ROTATED and record is not None:
+        if swapped:
+            record = session_record(raw)
             await self._expire(successor, at=record.expires_at)
-        elif outcome is not RotationOutcome.GRACE and mine:
+            return record
+        # Lost: keep the claim only if the winner moved the family to the same successor.
+        if mine and raw != enc(successor_key):
             await self._drop(successor, value)
-        if outcome is RotationOutcome.REUSED and record is not None:
-            await self._forget(record)
-        return RotationResult(outcome, record)
+        return None
 
     async def purge_expired(self, now: float) -> int:
         log, until = self.layout.log, self.layout.until

@@ -46,8 +46,6 @@ from authstate.stores.base import (
     ChangeListener,
     LogRead,
     Reconciler,
-    RotationOutcome,
-    RotationResult,
     SessionRecord,
     StoredKey,
     UserRecord,
@@ -141,14 +139,17 @@ _INSERT_SESSION = (
     " expires_at, idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at,"
     " generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_ROTATE = (
-    "UPDATE sessions SET session_key = ?, previous_key = ?, rotated_at = ?, last_seen_at = ?"
-    " WHERE handle = ?"
+# Compare-and-swap: only while the family still has the key the caller found.
+_SWAP = (
+    "UPDATE sessions SET session_key = ?, previous_key = session_key, rotated_at = ?,"
+    " last_seen_at = ? WHERE handle = ? AND session_key = ?"
 )
 _CONSUME = (
     "INSERT OR REPLACE INTO consumed_keys (consumed_key, handle, expires_at) VALUES (?, ?, ?)"
 )
-_CONSUMED_BY_KEY = "SELECT handle FROM consumed_keys WHERE consumed_key = ?"
+# The family whose current key is the key, else the one that consumed it (constants only).
+_CONSUMER = "(SELECT handle FROM consumed_keys WHERE consumed_key = ?1)"
+_FIND_REFRESH = _SESSION_SELECT + " WHERE session_key = ?1 OR handle = " + _CONSUMER
 _PURGE = (
     "DELETE FROM sessions WHERE expires_at <= ?"
     " OR (idle_timeout > 0 AND last_seen_at + idle_timeout <= ?)",
@@ -205,17 +206,6 @@ def _storable(params: Sequence[Any]) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _within_grace(
-    family: SessionRecord, presented: str, successor: str, now: float, grace: float
-) -> bool:
-    return (
-        family.previous_key == presented
-        and family.rotated_at is not None
-        and now - family.rotated_at <= grace
-        and family.key == successor
-    )
 
 
 def _session_row(r: SessionRecord) -> tuple[Any, ...]:
@@ -417,10 +407,6 @@ class SQLiteStore:
         row = await self._fetchone(_SESSION_BY_KEY, key)
         return None if row is None else _session(row)
 
-    async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
-        row = await self._fetchone(_SESSION_BY_HANDLE, handle)
-        return None if row is None else _session(row)
-
     async def touch_session(self, key: str, last_seen_at: float) -> bool:
         # MAX: nodes write last_seen throttled and possibly out of order; never go backwards.
         sql = "UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE session_key = ?"
@@ -476,41 +462,22 @@ class SQLiteStore:
 
         return await self._run(op, IMMEDIATE) if _storable((user_id,)) else []
 
-    async def rotate_refresh(
-        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
-    ) -> RotationResult:
-        def op(db: sqlite3.Connection) -> RotationResult:
-            row = _one(db, _SESSION_BY_KEY, (presented_key,))
-            if row is not None:
-                family = _session(row)
-                if family.kind != "refresh" or not family.is_live(now):
-                    return RotationResult(RotationOutcome.UNKNOWN, None)
-                db.execute(_ROTATE, (successor_key, presented_key, now, now, family.handle))
-                db.execute(_CONSUME, (presented_key, family.handle, family.expires_at))
-                return RotationResult(
-                    RotationOutcome.ROTATED,
-                    replace(
-                        family,
-                        key=successor_key,
-                        previous_key=presented_key,
-                        rotated_at=now,
-                        last_seen_at=now,
-                    ),
-                )
-            consumed = _one(db, _CONSUMED_BY_KEY, (presented_key,))
-            row = None if consumed is None else _one(db, _SESSION_BY_HANDLE, (consumed[0],))
-            if row is None:
-                return RotationResult(RotationOutcome.UNKNOWN, None)
-            family = _session(row)
-            if _within_grace(family, presented_key, successor_key, now, grace_seconds):
-                return RotationResult(RotationOutcome.GRACE, family)
-            # Theft detection: the family dies (a trigger forgets its consumed keys).
-            db.execute("DELETE FROM sessions WHERE handle = ?", (family.handle,))
-            return RotationResult(RotationOutcome.REUSED, family)
+    async def find_refresh(self, key: str) -> SessionRecord | None:
+        row = await self._fetchone(_FIND_REFRESH, key)
+        return None if row is None else _session(row)
 
-        if not _storable((presented_key,)):
-            return RotationResult(RotationOutcome.UNKNOWN, None)
-        return await self._run(op, IMMEDIATE)
+    async def swap_refresh_key(
+        self, family: SessionRecord, successor_key: str, *, now: float
+    ) -> SessionRecord | None:
+        def op(db: sqlite3.Connection) -> SessionRecord | None:
+            swapped = db.execute(_SWAP, (successor_key, now, now, family.handle, family.key))
+            if swapped.rowcount == 0:
+                return None  # the family is gone or its key moved on: the caller looks again
+            row = _one(db, _SESSION_BY_HANDLE, (family.handle,))
+            db.execute(_CONSUME, (family.key, family.handle, row[6]))
+            return _session(row)
+
+        return await self._run(op, IMMEDIATE) if _storable((family.key,)) else None
 
     async def purge_expired(self, now: float) -> int:
         def op(db: sqlite3.Connection) -> int:

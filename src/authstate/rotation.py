@@ -7,7 +7,7 @@ grace window (a lost response: the client gets the same successor) or reuse, whi
 the token was copied, and then the whole family dies.
 
 ``decide`` is that rule, as one pure function of the family a store finds for the
-presented key. The store only provides two atomic steps (``RefreshStore``):
+presented key. The store only provides two atomic steps (``stores.protocols.SessionStore``):
 
 - ``find_refresh(key)``: the family whose current key is ``key`` or which consumed ``key``;
 - ``swap_refresh_key(family, successor, now=…)``: compare-and-swap of the family's key,
@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from authstate.errors import StoreUnavailable
-from authstate.stores.base import SessionRecord
+from authstate.stores.protocols import SessionStore
+from authstate.stores.records import SessionRecord
 
 # A lost swap means another rotation or a delete got in first; after one of those the key
 # is no longer current, so the next decision is never another swap. The bound only guards
@@ -87,31 +87,8 @@ def decide(
     return Step.REVOKE
 
 
-class RefreshStore(Protocol):
-    """The atomic steps of rotation a session store provides (see the module docstring)."""
-
-    async def find_refresh(self, key: str) -> SessionRecord | None:
-        """The record whose current key is ``key``, or the refresh family that consumed
-        ``key`` in an earlier rotation (expired ones may be returned; ``decide`` checks)."""
-        ...
-
-    async def swap_refresh_key(
-        self, family: SessionRecord, successor_key: str, *, now: float
-    ) -> SessionRecord | None:
-        """Atomically, if the stored record ``family.handle`` still has key ``family.key``:
-        its key becomes ``successor_key``, ``previous_key`` the old key, ``rotated_at`` and
-        ``last_seen_at`` = now, and the old key is remembered as consumed for as long as the
-        family lives. Returns the updated record, or None when the record is gone or its key
-        moved on (nothing written). ``Conflict`` if ``successor_key`` belongs to another."""
-        ...
-
-    async def delete_session_by_handle(
-        self, handle: str, *, user_id: str | None = None
-    ) -> SessionRecord | None: ...
-
-
 async def rotate_refresh(
-    store: RefreshStore,
+    store: SessionStore,
     presented_key: str,
     successor_key: str,
     *,

@@ -1,9 +1,9 @@
 """The in-process store: plain dicts, for development and tests only.
 
 Everything is lost when the process exits and nothing is shared between processes, so a
-deployment with more than one worker must not use it. It implements the full ``Store``
-protocol with the same observable behaviour as the durable backends (the shared contract
-suite in ``tests/stores/contract.py`` holds it to that), including JSON round-tripping of
+deployment with more than one worker must not use it. It implements every store protocol
+with the same observable behaviour as the durable backends (the contract suites in
+``tests/stores/`` hold it to that), including JSON round-tripping of
 ``SessionRecord.data``.
 
 No method awaits between reading and writing its dicts, so under asyncio every method is

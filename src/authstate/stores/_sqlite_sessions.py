@@ -142,8 +142,11 @@ class SQLiteSessions(SQLiteBase):
             swapped = db.execute(_SWAP, (successor_key, now, now, family.handle, family.key))
             if swapped.rowcount == 0:
                 return None  # the family is gone or its key moved on: the caller looks again
-            row = _one(db, _SESSION_BY_HANDLE, (family.handle,))
-            db.execute(_CONSUME, (family.key, family.handle, row[6]))
-            return _session(row)
+            db.execute(_CONSUME, (family.key, family.handle, family.expires_at))
+            # No read back: the swap only wrote these fields, and nothing else of a family
+            # changes after it is created (a changed key would have failed the swap).
+            return replace(
+                family, key=successor_key, previous_key=family.key, rotated_at=now, last_seen_at=now
+            )
 
         return await self._run(op, IMMEDIATE) if _storable((family.key,)) else None

@@ -14,12 +14,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 from authstate._time import Clock
 from authstate.errors import BadRequest, Conflict, InvalidCredentials, NotFound, TooManyAttempts
 from authstate.passwords import PasswordHasher
 from authstate.settings import Settings
-from authstate.stores.base import Store, UserRecord
+from authstate.stores.base import LoginThrottle, UserRecord, UserStore
 
 audit = logging.getLogger("authstate.audit")
 
@@ -72,9 +73,13 @@ def _bucket(prefix: str, value: str) -> str:
     return prefix + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+class AccountStore(UserStore, LoginThrottle, Protocol):
+    """The store protocols ``Accounts`` uses."""
+
+
 class Accounts:
     def __init__(
-        self, store: Store, hasher: PasswordHasher, settings: Settings, clock: Clock
+        self, store: AccountStore, hasher: PasswordHasher, settings: Settings, clock: Clock
     ) -> None:
         self._store = store
         self._hasher = hasher

@@ -11,12 +11,13 @@ import contextlib
 import dataclasses
 import json
 import logging
+from typing import Protocol
 
 from authstate._time import Clock
 from authstate.crypto.keys import Algorithm, KeyRing, SigningKey, generate_key
 from authstate.crypto.sealing import Sealer
 from authstate.errors import Conflict
-from authstate.stores.base import Change, ChangeKind, Store, StoredKey
+from authstate.stores.base import Change, ChangeBus, ChangeKind, KeyStore, StoredKey
 
 log = logging.getLogger("authstate.keys")
 
@@ -26,12 +27,16 @@ def _aad(kid: str, alg: str) -> bytes:
     return f"authstate-key\x00{kid}\x00{alg}".encode()
 
 
+class KeyRingStore(KeyStore, ChangeBus, Protocol):
+    """The store protocols ``KeyManager`` uses (keys, and the log to announce a new one)."""
+
+
 class KeyManager:
     """Owns the node's current ``KeyRing``."""
 
     def __init__(
         self,
-        store: Store,
+        store: KeyRingStore,
         sealer: Sealer,
         clock: Clock,
         *,

@@ -21,7 +21,7 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,11 +32,16 @@ from authstate.crypto.jwt import ACCESS_TOKEN_TYPE, AccessClaims, parse_compact,
 from authstate.crypto.keys import KeyRing, SigningKey
 from authstate.errors import ConfigurationError, InvalidToken, StoreUnavailable
 from authstate.revocation import RevocationState
-from authstate.stores.base import Store
+from authstate.stores.base import ChangeBus, Lifecycle
 
 log = logging.getLogger("authstate.verifier")
 
 JWKSFetcher = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+class RevocationSource(Lifecycle, ChangeBus, Protocol):
+    """The store protocols a ``Verifier`` uses: the change log it follows for revocations."""
+
 
 MAX_JWKS_BYTES = 64 * 1024
 FETCH_TIMEOUT_SECONDS = 5.0
@@ -115,7 +120,7 @@ class Verifier:
         max_age: int | None = None,
         cache_seconds: float = 300.0,
         min_refetch_interval: float = 10.0,
-        store: Store | None = None,
+        store: RevocationSource | None = None,
         clock: Clock | None = None,
     ) -> None:
         if not issuer or not audience:

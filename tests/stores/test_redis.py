@@ -22,7 +22,7 @@ from authstate.errors import ConfigurationError, StoreUnavailable
 from authstate.stores._redis_layout import pointer
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
-from tests.stores.contract import DAY, T0, StoreContract, eventually, session
+from tests.stores.contract import DAY, T0, StoreContract, eventually, family, session
 
 pytestmark = pytest.mark.anyio
 
@@ -215,6 +215,31 @@ async def test_a_pointer_to_a_record_with_another_key_finds_nothing(
         assert await store.get_session("forged") is None
         await store.touch_session("forged", now + 60)
         assert await store.get_session("k0") == record  # last_seen_at untouched
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+async def test_a_lost_swap_keeps_the_successor_pointer_the_winner_needs(prefix_url: str) -> None:
+    # Two nodes rotate one token at once: both claim the successor's pointer, and the one
+    # whose claim wrote it may lose the swap. It must not drop the pointer then, or the
+    # successor the winner handed out would find nothing.
+    store = RedisStore(prefix_url)
+    await store.open()
+    client = aioredis.Redis.from_url(prefix_url.split("?")[0])
+    try:
+        await store.create_session(family("r0", created_at=time.time()))
+        found = await store.find_refresh("r0")
+        assert found is not None
+        assert await store.swap_refresh_key(found, "s0", now=time.time()) is not None
+        # The loser's claim is the one that writes the pointer.
+        await client.delete(store.layout.key_pointer("s0"))
+        assert await store.swap_refresh_key(found, "s0", now=time.time()) is None
+        record = await store.get_session("s0")
+        assert record is not None and record.handle == "h-r0"
+        # A loser whose successor is not the family's drops its claim.
+        assert await store.swap_refresh_key(found, "other", now=time.time()) is None
+        assert await client.get(store.layout.key_pointer("other")) is None
     finally:
         await client.aclose()
         await store.close()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from authstate.errors import ConfigurationError, StoreUnavailable
+from authstate.rotation import rotate_refresh
 from authstate.stores.base import Change, ChangeKind, LogRead, SessionRecord, Store, UserRecord
 from authstate.stores.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.stores.contract import T0, StoreContract, eventually, family, session
@@ -390,7 +391,7 @@ def test_rotation_race_between_connections_yields_rotated_and_grace(db_url: str)
     async def body(n: int, store: SQLiteStore) -> None:
         for i in range(ROUNDS):
             barrier.wait(timeout=10)
-            result = await store.rotate_refresh(f"r{i}", f"s{i}", now=T0, grace_seconds=10)
+            result = await rotate_refresh(store, f"r{i}", f"s{i}", now=T0, grace_seconds=10)
             assert result.record is not None and result.record.key == f"s{i}"
             outcomes[i].append(result.outcome.value)
 
@@ -414,7 +415,7 @@ def test_logout_racing_rotation_between_connections_never_resurrects(db_url: str
             if n == 0:
                 await store.delete_session_by_handle(f"h-r{i}", user_id="u1")
             else:
-                await store.rotate_refresh(f"r{i}", f"s{i}", now=T0, grace_seconds=10)
+                await rotate_refresh(store, f"r{i}", f"s{i}", now=T0, grace_seconds=10)
 
     in_threads(2, body, db_url, barrier)
 

@@ -27,7 +27,8 @@ from authstate.modes.base import (
     token_info,
 )
 from authstate.principal import Principal, SessionInfo
-from authstate.stores.base import RotationOutcome, SessionRecord
+from authstate.rotation import RotationOutcome, rotate_refresh
+from authstate.stores.base import SessionRecord
 
 audit = logging.getLogger("authstate.audit")
 
@@ -122,7 +123,8 @@ class HybridMode(BaseMode):
         except AuthenticationError as exc:
             raise InvalidRefresh(reason="malformed refresh token") from exc
         successor = self.successor_of(refresh_token)
-        result = await ctx.store.rotate_refresh(
+        result = await rotate_refresh(
+            ctx.store,
             hash_secret(refresh_token),
             hash_secret(successor),
             now=ctx.clock.now(),

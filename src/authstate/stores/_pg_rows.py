@@ -127,3 +127,8 @@ def stored_key(row: Any) -> StoredKey:
         created_at=row["created_at"],
         retire_after=row["retire_after"],
     )
+
+
+def affected(status: str) -> int:
+    """The row count of an asyncpg command tag, e.g. 3 for "DELETE 3"."""
+    return int(status.rsplit(" ", 1)[-1])

@@ -86,9 +86,11 @@ return touch(KEYS[1], ARGV[1], ARGV[2])
 """
 )
 
-# KEYS: key pointer. ARGV: key, head, tail. Standalone Redis only. The record whose current
-# key is ``key`` (HGETALL), false when there is none, or the pointer itself when the caller
-# must read the record (see ``_RECORD_NAME``). The pointer is a hint: the record decides.
+# KEYS: key pointer. ARGV: key, head, tail, '1' for any record the pointer names. Standalone
+# Redis only. The record whose current key is ``key`` (HGETALL; or, with '1', the record the
+# pointer names whatever its key: a refresh family that consumed ``key``), false when there
+# is none, or the pointer itself when the caller must read the record (see ``_RECORD_NAME``).
+# The pointer is a hint: the record decides.
 GET_BY_KEY = (
     "#!lua flags=no-writes,no-cluster\n"
     + _RECORD_NAME
@@ -97,7 +99,7 @@ local pointer = redis.call('GET', KEYS[1])
 if not pointer then return false end
 local record = record_name(pointer, ARGV[2], ARGV[3])
 if not record then return pointer end
-if redis.call('HGET', record, 'key') ~= ARGV[1] then return false end
+if ARGV[4] ~= '1' and redis.call('HGET', record, 'key') ~= ARGV[1] then return false end
 return redis.call('HGETALL', record)
 """
 )
@@ -153,31 +155,20 @@ end
 return deleted
 """
 
-# KEYS: record, index. ARGV: presented, successor, now, grace, handle.
-# The caller found the record through the presented key's pointer, so a presented key that
-# is not the record's current key is one the family rotated away from: consumed.
-ROTATE_REFRESH = (
+# KEYS: record. ARGV: expected key, successor, now. The compare-and-swap step of refresh
+# rotation (the decision is ``authstate.rotation``): only while the record still has the
+# expected key, so a family rotated or deleted meanwhile is never written (nor re-created).
+# The expected key's pointer stays: a pointer to a family that moved on is a consumed key.
+# Returns {1, record} when swapped, {0, current key or false} when not.
+SWAP_REFRESH_KEY = (
     _DIES_AT
     + """
-local f = redis.call('HMGET', KEYS[1], 'key', 'kind', 'expires_at', 'idle_timeout',
-                      'last_seen_at', 'previous_key', 'rotated_at')
-if not f[1] or f[2] ~= 'refresh' then return {'unknown'} end
-local now = tonumber(ARGV[3])
-if f[1] == ARGV[1] then
-  if now >= dies_at(f[3], f[4], f[5]) then return {'unknown'} end
-  redis.call('HSET', KEYS[1], 'key', ARGV[2], 'previous_key', ARGV[1],
-             'rotated_at', ARGV[3], 'last_seen_at', ARGV[3])
-  expire_at(KEYS[1], dies_at(f[3], f[4], ARGV[3]))
-  return {'rotated', redis.call('HGETALL', KEYS[1])}
-end
-if f[6] == ARGV[1] and f[7] and now - tonumber(f[7]) <= tonumber(ARGV[4])
-   and f[1] == ARGV[2] then
-  return {'grace', redis.call('HGETALL', KEYS[1])}
-end
-local record = redis.call('HGETALL', KEYS[1])
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[5])
-return {'reused', record}
+local f = redis.call('HMGET', KEYS[1], 'key', 'expires_at', 'idle_timeout')
+if f[1] ~= ARGV[1] then return {0, f[1]} end
+redis.call('HSET', KEYS[1], 'key', ARGV[2], 'previous_key', ARGV[1],
+           'rotated_at', ARGV[3], 'last_seen_at', ARGV[3])
+expire_at(KEYS[1], dies_at(f[2], f[3], ARGV[3]))
+return {1, redis.call('HGETALL', KEYS[1])}
 """
 )
 

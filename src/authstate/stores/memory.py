@@ -1,9 +1,9 @@
 """The in-process store: plain dicts, for development and tests only.
 
 Everything is lost when the process exits and nothing is shared between processes, so a
-deployment with more than one worker must not use it. It implements the full ``Store``
-protocol with the same observable behaviour as the durable backends (the shared contract
-suite in ``tests/stores/contract.py`` holds it to that), including JSON round-tripping of
+deployment with more than one worker must not use it. It implements every store protocol
+with the same observable behaviour as the durable backends (the contract suites in
+``tests/stores/`` hold it to that), including JSON round-tripping of
 ``SessionRecord.data``.
 
 No method awaits between reading and writing its dicts, so under asyncio every method is
@@ -26,8 +26,6 @@ from authstate.stores.base import (
     ChangeListener,
     LogRead,
     Reconciler,
-    RotationOutcome,
-    RotationResult,
     SessionRecord,
     StoredKey,
     UserRecord,
@@ -91,10 +89,6 @@ class MemoryStore:
         handle = self._handle_by_key.get(key)
         return None if handle is None else _json_copy(self._sessions[handle])
 
-    async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
-        record = self._sessions.get(handle)
-        return None if record is None else _json_copy(record)
-
     async def touch_session(self, key: str, last_seen_at: float) -> bool:
         handle = self._handle_by_key.get(key)
         if handle is None:
@@ -149,40 +143,29 @@ class MemoryStore:
         ]
         return [self._remove(h) for h in doomed]
 
-    async def rotate_refresh(
-        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
-    ) -> RotationResult:
-        handle = self._handle_by_key.get(presented_key)
-        if handle is not None:
-            family = self._sessions[handle]
-            if family.kind != "refresh" or not family.is_live(now):
-                return RotationResult(RotationOutcome.UNKNOWN, None)
-            if successor_key in self._handle_by_key:
-                raise Conflict("the successor key is in use")
-            rotated = replace(
-                family,
-                key=successor_key,
-                previous_key=presented_key,
-                rotated_at=now,
-                last_seen_at=now,
-            )
-            del self._handle_by_key[presented_key]
-            self._put(rotated)
-            self._consumed[presented_key] = (handle, family.expires_at)
-            return RotationResult(RotationOutcome.ROTATED, _json_copy(rotated))
-        consumed = self._consumed.get(presented_key)
-        owner = None if consumed is None else self._sessions.get(consumed[0])
-        if owner is None:
-            return RotationResult(RotationOutcome.UNKNOWN, None)
-        if (
-            owner.previous_key == presented_key
-            and owner.rotated_at is not None
-            and now - owner.rotated_at <= grace_seconds
-            and owner.key == successor_key
-        ):
-            return RotationResult(RotationOutcome.GRACE, _json_copy(owner))
-        # Theft detection: a consumed key came back, so the whole family dies.
-        return RotationResult(RotationOutcome.REUSED, self._remove(owner.handle))
+    async def find_refresh(self, key: str) -> SessionRecord | None:
+        handle = self._handle_by_key.get(key)
+        if handle is None:
+            consumed = self._consumed.get(key)
+            handle = None if consumed is None else consumed[0]
+        record = None if handle is None else self._sessions.get(handle)
+        return None if record is None else _json_copy(record)
+
+    async def swap_refresh_key(
+        self, family: SessionRecord, successor_key: str, *, now: float
+    ) -> SessionRecord | None:
+        current = self._sessions.get(family.handle)
+        if current is None or current.key != family.key:
+            return None
+        if successor_key in self._handle_by_key:
+            raise Conflict("the successor key is in use")
+        rotated = replace(
+            current, key=successor_key, previous_key=current.key, rotated_at=now, last_seen_at=now
+        )
+        del self._handle_by_key[current.key]
+        self._put(rotated)
+        self._consumed[current.key] = (current.handle, current.expires_at)
+        return _json_copy(rotated)
 
     async def purge_expired(self, now: float) -> int:
         count = 0

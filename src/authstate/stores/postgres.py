@@ -5,11 +5,12 @@ settings, so ``postgresql://host/db?search_path=tenant`` keeps the store in sche
 ``tenant``. ``open()`` creates or migrates the schema (see ``_pg_schema``).
 
 Races are settled by PostgreSQL, not by us: uniqueness by primary keys and unique indexes,
-refresh rotation by ``SELECT … FOR UPDATE`` on the family row inside one transaction (a
-second rotation of the same key waits, then no longer finds the key and takes the grace
-path; a logout that deletes the row first leaves the rotation nothing to update), and the
-change log by the counter row (``_pg_schema``). Every driver or network error leaves this
-module as ``StoreUnavailable``, a unique violation as ``Conflict``: both at ``_connection``.
+the refresh compare-and-swap by a conditional ``UPDATE`` (``_pg_sessions``), and the change
+log by the counter row (``_pg_schema``). One part per concern: sessions and refresh
+families (``_pg_sessions``), keys, users, throttling and generations (``_pg_accounts``), the
+bus (``_pg_bus``); this module has the pool, the lifecycle and the change log. Every
+driver or network error leaves this module as ``StoreUnavailable``, a unique violation as
+``Conflict``: both at ``_connection``.
 
 A statement that finds its pooled connection already dead (the server restarted or cut it
 a moment ago) is tried once more on a fresh one when that is safe: always for reads, and
@@ -20,7 +21,6 @@ for writes when the driver failed before sending anything. Only then does the ca
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -33,8 +33,9 @@ from authstate.stores import _pg_rows as rows
 from authstate.stores._bus import new_epoch
 from authstate.stores._pg_accounts import PgAccounts
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
-from authstate.stores._pg_rows import opt_to_db, to_db
+from authstate.stores._pg_rows import affected, to_db
 from authstate.stores._pg_schema import migrate
+from authstate.stores._pg_sessions import PgSessions
 from authstate.stores.base import (
     LATEST,
     Change,
@@ -42,19 +43,10 @@ from authstate.stores.base import (
     ChangeListener,
     LogRead,
     Reconciler,
-    RotationOutcome,
-    RotationResult,
-    SessionRecord,
 )
 
 _CONNECT_TIMEOUT = 5.0
 _COMMAND_TIMEOUT = 10.0
-_INSERT_SESSION = (
-    "INSERT INTO authstate_sessions (key, handle, user_id, kind, created_at, last_seen_at,"
-    " expires_at, idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at, generation)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-)
-# The expression of the authstate_sessions_dies index, so the purge can use it.
 _PURGE_SESSIONS = (
     "DELETE FROM authstate_sessions WHERE (CASE WHEN idle_timeout > 0"
     " THEN LEAST(expires_at, last_seen_at + idle_timeout) ELSE expires_at END) <= $1"
@@ -116,12 +108,7 @@ def _retryable(exc: StoreUnavailable, *, read_only: bool) -> bool:
     return read_only and isinstance(cause, asyncpg.ConnectionDoesNotExistError | ConnectionError)
 
 
-def _count(status: str) -> int:
-    # asyncpg returns the command tag, e.g. "DELETE 3".
-    return int(status.rsplit(" ", 1)[-1])
-
-
-class PostgresStore(PgAccounts):
+class PostgresStore(PgSessions, PgAccounts):
     """A ``Store`` in PostgreSQL, shared by every node that uses the same database and schema."""
 
     url_scheme = "postgresql"
@@ -208,133 +195,6 @@ class PostgresStore(PgAccounts):
     async def ping(self) -> None:
         await self._query("fetchval", "SELECT 1")
 
-    # -- sessions and refresh families ---------------------------------------------------------
-    async def create_session(self, record: SessionRecord) -> None:
-        await self._write("execute", _INSERT_SESSION, *rows.session_row(record))
-
-    async def _one(self, sql: str, *args: Any, read_only: bool = True) -> SessionRecord | None:
-        row = await self._query("fetchrow", sql, *args, read_only=read_only)
-        return None if row is None else rows.session(row)
-
-    async def _many(self, sql: str, *args: Any, read_only: bool = True) -> list[SessionRecord]:
-        found = await self._query("fetch", sql, *args, read_only=read_only)
-        return [rows.session(row) for row in found]
-
-    async def get_session(self, key: str) -> SessionRecord | None:
-        return await self._one("SELECT * FROM authstate_sessions WHERE key = $1", to_db(key))
-
-    async def get_session_by_handle(self, handle: str) -> SessionRecord | None:
-        sql = "SELECT * FROM authstate_sessions WHERE handle = $1"
-        return await self._one(sql, to_db(handle))
-
-    async def touch_session(self, key: str, last_seen_at: float) -> bool:
-        # GREATEST: nodes write last_seen throttled and possibly out of order. Repeating the
-        # statement is harmless, so it retries like a read.
-        status = await self._query(
-            "execute",
-            "UPDATE authstate_sessions SET last_seen_at = GREATEST(last_seen_at, $2)"
-            " WHERE key = $1",
-            to_db(key),
-            last_seen_at,
-        )
-        return _count(status) > 0
-
-    async def replace_session_key(
-        self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
-    ) -> SessionRecord | None:
-        return await self._one(
-            "UPDATE authstate_sessions SET key = $2, roles = COALESCE($3, roles)"
-            " WHERE key = $1 RETURNING *",
-            to_db(old_key),
-            to_db(new_key),
-            None if roles is None else json.dumps(list(roles)),
-            read_only=False,
-        )
-
-    async def delete_session(self, key: str) -> SessionRecord | None:
-        sql = "DELETE FROM authstate_sessions WHERE key = $1 RETURNING *"
-        return await self._one(sql, to_db(key), read_only=False)
-
-    async def delete_session_by_handle(
-        self, handle: str, *, user_id: str | None = None
-    ) -> SessionRecord | None:
-        return await self._one(
-            "DELETE FROM authstate_sessions"
-            " WHERE handle = $1 AND ($2::text IS NULL OR user_id = $2) RETURNING *",
-            to_db(handle),
-            opt_to_db(user_id),
-            read_only=False,
-        )
-
-    async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
-        return await self._many(
-            "SELECT * FROM authstate_sessions"
-            " WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2)"
-            " ORDER BY created_at DESC, inserted DESC",
-            to_db(user_id),
-            opt_to_db(kind),
-        )
-
-    async def delete_user_sessions(
-        self, user_id: str, *, except_handle: str | None = None
-    ) -> list[SessionRecord]:
-        return await self._many(
-            "DELETE FROM authstate_sessions"
-            " WHERE user_id = $1 AND ($2::text IS NULL OR handle <> $2) RETURNING *",
-            to_db(user_id),
-            opt_to_db(except_handle),
-            read_only=False,
-        )
-
-    async def rotate_refresh(
-        self, presented_key: str, successor_key: str, *, now: float, grace_seconds: float
-    ) -> RotationResult:
-        presented, successor = to_db(presented_key), to_db(successor_key)
-        unknown = RotationResult(RotationOutcome.UNKNOWN, None)
-        async with self._transaction() as conn:
-            # A concurrent rotation holding this row makes us wait; when it commits, the row
-            # no longer matches (its key moved on) and we fall through to the consumed path.
-            row = await conn.fetchrow(
-                "SELECT * FROM authstate_sessions WHERE key = $1 FOR UPDATE", presented
-            )
-            if row is not None:
-                family = rows.session(row)
-                if family.kind != "refresh" or not family.is_live(now):
-                    return unknown
-                row = await conn.fetchrow(
-                    "UPDATE authstate_sessions SET key = $2, previous_key = $3, rotated_at = $4,"
-                    " last_seen_at = $4 WHERE handle = $1 RETURNING *",
-                    row["handle"],
-                    successor,
-                    presented,
-                    now,
-                )
-                await conn.execute(
-                    "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (key) DO UPDATE SET handle = $2, expires_at = $3",
-                    presented,
-                    row["handle"],
-                    family.expires_at,
-                )
-                return RotationResult(RotationOutcome.ROTATED, rows.session(row))
-            row = await conn.fetchrow(
-                "SELECT s.* FROM authstate_consumed c JOIN authstate_sessions s USING (handle)"
-                " WHERE c.key = $1 FOR UPDATE OF s",
-                presented,
-            )
-            if row is None:
-                return unknown
-            family = rows.session(row)
-            if (
-                family.previous_key == presented_key
-                and family.rotated_at is not None
-                and now - family.rotated_at <= grace_seconds
-                and family.key == successor_key
-            ):
-                return RotationResult(RotationOutcome.GRACE, family)
-            await conn.execute("DELETE FROM authstate_sessions WHERE handle = $1", row["handle"])
-            return RotationResult(RotationOutcome.REUSED, family)
-
     async def purge_expired(self, now: float) -> int:
         statements = (
             _PURGE_SESSIONS,
@@ -343,7 +203,7 @@ class PostgresStore(PgAccounts):
             "DELETE FROM authstate_failures WHERE forget_at <= $1",
         )
         # Each delete is idempotent, so they retry like reads.
-        return sum([_count(await self._query("execute", sql, now)) for sql in statements])
+        return sum([affected(await self._query("execute", sql, now)) for sql in statements])
 
     # -- revocation state and the change log (the bus) -----------------------------------------
     async def publish(self, change: Change) -> Change:

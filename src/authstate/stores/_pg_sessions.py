@@ -1,0 +1,136 @@
+"""Sessions and refresh families in PostgreSQL (a part of ``PostgresStore``).
+
+Each method is one statement, except ``swap_refresh_key``: a conditional ``UPDATE`` of the
+family row (only while it still has the key that was found) and the consumed key's row, in
+one transaction. A second swap of the same family waits for the first to commit, then no
+longer matches and writes nothing; a logout that deleted the row first leaves it nothing to
+update. The rotation rule itself is ``authstate.rotation``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from authstate.stores import _pg_rows as rows
+from authstate.stores._pg_accounts import PgAccess
+from authstate.stores._pg_rows import affected, opt_to_db, to_db
+from authstate.stores.base import SessionRecord
+
+_INSERT_SESSION = (
+    "INSERT INTO authstate_sessions (key, handle, user_id, kind, created_at, last_seen_at,"
+    " expires_at, idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at, generation)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+# The expression of the authstate_sessions_dies index, so the purge can use it.
+
+
+class PgSessions(PgAccess):
+    """``SessionStore`` for ``PostgresStore`` (a mixin)."""
+
+    async def create_session(self, record: SessionRecord) -> None:
+        await self._write("execute", _INSERT_SESSION, *rows.session_row(record))
+
+    async def _one(self, sql: str, *args: Any, read_only: bool = True) -> SessionRecord | None:
+        row = await self._query("fetchrow", sql, *args, read_only=read_only)
+        return None if row is None else rows.session(row)
+
+    async def _many(self, sql: str, *args: Any, read_only: bool = True) -> list[SessionRecord]:
+        found = await self._query("fetch", sql, *args, read_only=read_only)
+        return [rows.session(row) for row in found]
+
+    async def get_session(self, key: str) -> SessionRecord | None:
+        return await self._one("SELECT * FROM authstate_sessions WHERE key = $1", to_db(key))
+
+    async def touch_session(self, key: str, last_seen_at: float) -> bool:
+        # GREATEST: nodes write last_seen throttled and possibly out of order. Repeating the
+        # statement is harmless, so it retries like a read.
+        status = await self._query(
+            "execute",
+            "UPDATE authstate_sessions SET last_seen_at = GREATEST(last_seen_at, $2)"
+            " WHERE key = $1",
+            to_db(key),
+            last_seen_at,
+        )
+        return affected(status) > 0
+
+    async def replace_session_key(
+        self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
+    ) -> SessionRecord | None:
+        return await self._one(
+            "UPDATE authstate_sessions SET key = $2, roles = COALESCE($3, roles)"
+            " WHERE key = $1 RETURNING *",
+            to_db(old_key),
+            to_db(new_key),
+            None if roles is None else json.dumps(list(roles)),
+            read_only=False,
+        )
+
+    async def delete_session(self, key: str) -> SessionRecord | None:
+        sql = "DELETE FROM authstate_sessions WHERE key = $1 RETURNING *"
+        return await self._one(sql, to_db(key), read_only=False)
+
+    async def delete_session_by_handle(
+        self, handle: str, *, user_id: str | None = None
+    ) -> SessionRecord | None:
+        return await self._one(
+            "DELETE FROM authstate_sessions"
+            " WHERE handle = $1 AND ($2::text IS NULL OR user_id = $2) RETURNING *",
+            to_db(handle),
+            opt_to_db(user_id),
+            read_only=False,
+        )
+
+    async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
+        return await self._many(
+            "SELECT * FROM authstate_sessions"
+            " WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2)"
+            " ORDER BY created_at DESC, inserted DESC",
+            to_db(user_id),
+            opt_to_db(kind),
+        )
+
+    async def delete_user_sessions(
+        self, user_id: str, *, except_handle: str | None = None
+    ) -> list[SessionRecord]:
+        return await self._many(
+            "DELETE FROM authstate_sessions"
+            " WHERE user_id = $1 AND ($2::text IS NULL OR handle <> $2) RETURNING *",
+            to_db(user_id),
+            opt_to_db(except_handle),
+            read_only=False,
+        )
+
+    async def find_refresh(self, key: str) -> SessionRecord | None:
+        # One statement, one snapshot: the family holding the key now, or that consumed it.
+        return await self._one(
+            "SELECT * FROM authstate_sessions WHERE key = $1 UNION ALL"
+            " (SELECT s.* FROM authstate_consumed c JOIN authstate_sessions s USING (handle)"
+            " WHERE c.key = $1) LIMIT 1",
+            to_db(key),
+        )
+
+    async def swap_refresh_key(
+        self, family: SessionRecord, successor_key: str, *, now: float
+    ) -> SessionRecord | None:
+        async with self._transaction() as conn:
+            # A concurrent swap holding this row makes us wait; when it commits, the row no
+            # longer matches (its key moved on) and nothing is written.
+            row = await conn.fetchrow(
+                "UPDATE authstate_sessions SET key = $3, previous_key = key, rotated_at = $4,"
+                " last_seen_at = $4 WHERE handle = $1 AND key = $2 RETURNING *",
+                to_db(family.handle),
+                to_db(family.key),
+                to_db(successor_key),
+                now,
+            )
+            if row is None:
+                return None
+            await conn.execute(
+                "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (key) DO UPDATE SET handle = $2, expires_at = $3",
+                to_db(family.key),
+                row["handle"],
+                row["expires_at"],
+            )
+            return rows.session(row)

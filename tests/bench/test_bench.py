@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from authstate.auth import AuthState
+from authstate import AuthState
 from authstate.bench import measure_cookie_cost
 from authstate.bench._context import quick
 from authstate.bench._env import require_loopback

@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import NamedTuple
 
-from authstate.auth import AuthState
+from authstate.asgi.auth_state import AuthState
 
 
 class CookieCost(NamedTuple):

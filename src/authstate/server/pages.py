@@ -30,7 +30,7 @@ from authstate.principal import Principal
 from authstate.server.useragent import describe
 
 if TYPE_CHECKING:
-    from authstate.auth import AuthState
+    from authstate.asgi.auth_state import AuthState
 
 log = logging.getLogger("authstate.http")
 

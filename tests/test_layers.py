@@ -1,0 +1,83 @@
+"""The layers of docs/architecture.md hold: ``lint-imports`` (scripts/check) passes on the
+package and fails as soon as a lower layer imports a higher one, or the library imports the
+benchmark, which is what it is there to catch (a planted violation in a copy proves it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "src" / "authstate"
+
+
+def lint_imports(source_root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run lint-imports with the repository's contract over the package under ``source_root``."""
+    command = Path(sys.executable).with_name("lint-imports")
+    if not command.exists():
+        unavailable("import-linter is not installed (pip install import-linter)")
+    env = {**os.environ, "PYTHONPATH": str(source_root)}
+    return subprocess.run(
+        [str(command), "--no-cache", "--config", str(ROOT / "pyproject.toml")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def planted(tmp_path: Path, module: str, line: str) -> Path:
+    """A copy of the package with ``line`` added to ``module`` (a path under authstate/)."""
+    copy = tmp_path / "src" / "authstate"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text() + f"\n{line}\n")
+    return copy.parent
+
+
+def test_the_package_keeps_its_layers(tmp_path: Path) -> None:
+    result = lint_imports(ROOT / "src", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "reported"),
+    [
+        # A low layer reaching up to the HTTP layer (the auth <-> asgi circle of issue 12).
+        ("errors.py", "import authstate.asgi.middleware", "authstate.errors -> authstate.asgi"),
+        # Even under TYPE_CHECKING: it is still an import pointing up.
+        (
+            "auth.py",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from authstate.asgi.auth_state import AuthState",
+            "authstate.auth -> authstate.asgi.auth_state",
+        ),
+        # The server measuring with the benchmark's code.
+        (
+            "server/pages.py",
+            "import authstate.bench.micro",
+            "authstate.server.pages -> authstate.bench",
+        ),
+        # A driver imported outside its store module.
+        ("modes/base.py", "import redis", "authstate.modes.base -> redis"),
+        # Two modules of one layer importing each other.
+        ("csrf.py", "import authstate.cookies", "authstate.csrf -> authstate.cookies"),
+    ],
+)
+def test_lint_imports_fails_on_a_planted_violation(
+    tmp_path: Path, module: str, line: str, reported: str
+) -> None:
+    result = lint_imports(planted(tmp_path, module, line), tmp_path)
+    assert result.returncode != 0, result.stdout
+    assert "BROKEN" in result.stdout
+    assert reported in result.stdout, result.stdout

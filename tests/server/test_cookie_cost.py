@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from authstate import AuthState, FrozenClock, StoreUnavailable
+from authstate import AuthenticationError, AuthState, FrozenClock, StoreUnavailable
 from authstate.server import cookie_cost
 from authstate.server.cookie_cost import CookieCosts, Timings
 
@@ -66,3 +66,26 @@ async def test_a_first_sight_check_leaves_the_node_s_caches_as_they_were(mode: s
         principal = await auth.authenticate(value)
         await cookie_cost.measure_cookie_cost(auth, value, repeat=3)
         assert auth.mode.authenticate_from_memory(value) == principal
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+async def test_a_cookie_s_cost_is_its_size_and_two_verification_times(mode: str) -> None:
+    async with AuthState(mode=mode, store="memory://", clock=FrozenClock()) as auth:
+        value = (await auth.login("u1", ["staff"])).auth_value
+        cost = await CookieCosts(auth).for_cookie(value)
+        assert cost is not None
+        assert cost.size_bytes == len(f"{auth.cookie_policy.auth_cookie_name}={value}")
+        assert cost.verify_us > 0 and cost.warm_us > 0
+        # Still valid and cached afterwards: this node answers the next request from memory.
+        assert auth.mode.authenticate_from_memory(value) is not None
+        assert (await auth.authenticate(value)).user_id == "u1"
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+async def test_a_cookie_that_is_not_valid_is_not_measured(mode: str) -> None:
+    async with AuthState(mode=mode, store="memory://", clock=FrozenClock()) as auth:
+        value = (await auth.login("u1", [])).auth_value
+        with pytest.raises(AuthenticationError):
+            await CookieCosts(auth).for_cookie(value[:-2] + ("xx" if value[-2:] != "xx" else "yy"))
+        with pytest.raises(ValueError, match="repeat"):
+            await cookie_cost.measure_cookie_cost(auth, value, repeat=0)

@@ -43,7 +43,10 @@ class Timings(NamedTuple):
 async def measure_cookie_cost(auth: AuthCore, cookie_value: str, *, repeat: int) -> Timings:
     """Time ``repeat`` first-sight checks and ``repeat`` cached verifications of
     ``cookie_value``. Raises what the checks raise: ``AuthenticationError`` for a cookie
-    that is not valid, ``StoreUnavailable`` when the store cannot answer."""
+    that is not valid, ``StoreUnavailable`` when the store cannot answer, ``ValueError``
+    for a ``repeat`` below 1."""
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
     first_sight = _first_sight(auth)
     cold = [await _timed(first_sight, cookie_value) for _ in range(repeat)]
     warm = [await _timed(auth.authenticate, cookie_value) for _ in range(repeat)]

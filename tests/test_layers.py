@@ -5,9 +5,11 @@ benchmark, which is what it is there to catch (a planted violation in a copy pro
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,32 @@ from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "authstate"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+PICTURE_MARK = "<!-- layers: generated from pyproject.toml"
+
+
+def layer_contract() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["id"] == "layers"]
+    return [str(layer) for layer in layers]
+
+
+def picture() -> str:
+    """The layer contract drawn: one line per layer, top first, arrows pointing down."""
+    lines = [" | ".join(part.strip() for part in layer.split("|")) for layer in layer_contract()]
+    return "\n  ↓\n".join(lines) + "\n"
+
+
+def documented_picture() -> str:
+    text = ARCHITECTURE.read_text()
+    match = re.search(re.escape(PICTURE_MARK) + r".*?-->\n```text\n(.*?)```", text, re.S)
+    assert match, f"no generated layer picture in {ARCHITECTURE.name}"
+    return match.group(1)
+
+
+def test_the_architecture_picture_is_the_contract() -> None:
+    # On failure, paste the output of `python -m tests.test_layers` into the page.
+    assert documented_picture() == picture()
 
 
 def lint_imports(source_root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -81,3 +109,7 @@ def test_lint_imports_fails_on_a_planted_violation(
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout
     assert reported in result.stdout, result.stdout
+
+
+if __name__ == "__main__":
+    print(picture(), end="")

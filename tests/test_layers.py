@@ -53,7 +53,7 @@ def lint_imports(source_root: Path, cwd: Path) -> subprocess.CompletedProcess[st
         unavailable("import-linter is not installed (pip install import-linter)")
     env = {**os.environ, "PYTHONPATH": str(source_root)}
     return subprocess.run(
-        [str(command), "--no-cache", "--config", str(ROOT / "pyproject.toml")],
+        [str(command), "--no-cache", str(ROOT / "pyproject.toml")],
         cwd=cwd,
         env=env,
         capture_output=True,

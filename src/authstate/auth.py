@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 from authstate._time import Clock, SystemClock
 from authstate.accounts import Accounts
@@ -234,32 +234,31 @@ class AuthCore:
                 log.warning("maintenance skipped: store unavailable")
 
     # -- accessors -----------------------------------------------------------------------------
-    @property
-    def _running(self) -> _Running:
+    def _not_started(self) -> NoReturn:
         # The one check behind every accessor of a part that start() builds.
-        if self._parts is None:
-            raise RuntimeError("AuthState.start() has not run")
-        return self._parts
+        raise RuntimeError("AuthState.start() has not run")
 
+    # One property call each, as before the parts were gathered: the middleware reads
+    # ``auth.mode`` on every request.
     @property
     def context(self) -> ModeContext:
-        return self._running.context
+        return (self._parts or self._not_started()).context
 
     @property
     def mode(self) -> BaseMode:
-        return self._running.mode
+        return (self._parts or self._not_started()).mode
 
     @property
     def tokens(self) -> AccessTokens:
-        return self._running.tokens
+        return (self._parts or self._not_started()).tokens
 
     @property
     def accounts(self) -> Accounts:
-        return self._running.accounts
+        return (self._parts or self._not_started()).accounts
 
     @property
     def csrf(self) -> CSRFProtector:
-        return self._running.csrf
+        return (self._parts or self._not_started()).csrf
 
     @property
     def store(self) -> Store:

@@ -248,9 +248,8 @@ class Pages:
         cannot be had now: the panel says "unavailable" and the rest of the page renders."""
         try:
             return await self._costs.for_cookie(value)
-        except Exception as exc:  # a display nicety must never cost the user the page
-            reason = exc.reason if isinstance(exc, AuthStateError) else ""
-            log.warning("cookie cost unavailable: %s %s", type(exc).__name__, reason)
+        except AuthStateError as exc:  # the store is down: a display nicety, not the page
+            log.warning("cookie cost unavailable: %s %s", type(exc).__name__, exc.reason)
             return None
 
     @staticmethod

@@ -78,6 +78,24 @@ def test_the_package_keeps_its_layers(tmp_path: Path) -> None:
     assert "0 broken" in result.stdout
 
 
+def test_import_authstate_loads_neither_the_benchmark_nor_the_server_nor_the_cli() -> None:
+    # The package root is in no layer (it re-exports the public names), so this is checked
+    # by importing it in a fresh interpreter.
+    code = (
+        "import sys, authstate; print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "(['authstate', 'bench'], ['authstate', 'server'], ['authstate', 'cli'])))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     ("module", "line", "reported"),
     [

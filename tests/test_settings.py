@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from authstate.errors import ConfigurationError
-from authstate.settings import Settings, normalize_origin, parse_duration
+from authstate.setting_values import normalize_origin, parse_duration
+from authstate.settings import Settings
 
 SECRET = "0123456789abcdef0123456789abcdef"  # exactly 32 bytes
 

@@ -7,7 +7,7 @@ from process memory and revoked on every node through the store's bus.
 from authstate._time import Clock as Clock
 from authstate._time import FrozenClock as FrozenClock
 from authstate._time import SystemClock as SystemClock
-from authstate.auth import AuthState as AuthState
+from authstate.asgi.auth_state import AuthState as AuthState
 from authstate.errors import AuthenticationError as AuthenticationError
 from authstate.errors import AuthStateError as AuthStateError
 from authstate.errors import BadRequest as BadRequest

@@ -1,4 +1,4 @@
-"""``AuthState``: the facade that wires settings, store, keys, revocation state and the mode.
+"""``AuthCore``: wires settings, store, keys, revocation state and the mode, without HTTP.
 
     auth = AuthState(mode="hybrid", store="sqlite:///authstate.db")
     await auth.start()
@@ -6,7 +6,9 @@
     principal = await auth.authenticate(cookie_value)
     await auth.logout_everywhere(user.id)
 
-The ASGI layer (``auth.middleware()``, ``auth.routes()``) turns these calls into HTTP.
+The public ``authstate.AuthState`` is this core plus the ASGI entry points
+(``auth.middleware()``, ``auth.routes()``, ``auth.require()``); it is defined in the ASGI
+layer (``authstate.asgi.auth_state``), which imports this module and never the reverse.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, NoReturn, Self
 
 from authstate._time import Clock, SystemClock
 from authstate.accounts import Accounts
@@ -46,19 +49,25 @@ from authstate.settings import Settings
 from authstate.stores import open_store
 from authstate.stores.base import Change, ChangeKind, SessionRecord, Store
 
-if TYPE_CHECKING:
-    from starlette.routing import Router
-
-    from authstate.asgi.middleware import AuthMiddleware
-    from authstate.asgi.routes import FormRenderer
-
 log = logging.getLogger("authstate")
 
 _MAINTENANCE_INTERVAL_SECONDS = 60.0
 
 
-class AuthState:
-    """One node's authentication state. Create it once per process; ``start()`` before use."""
+@dataclass(frozen=True, slots=True)
+class _Running:
+    """What ``start()`` builds: every part that exists only while the node runs."""
+
+    context: ModeContext
+    tokens: AccessTokens
+    mode: BaseMode
+    csrf: CSRFProtector
+    accounts: Accounts
+
+
+class AuthCore:
+    """One node's authentication state, without HTTP. Create it once per process (as the
+    public ``authstate.AuthState``); ``start()`` before use."""
 
     def __init__(
         self,
@@ -90,11 +99,7 @@ class AuthState:
         self._started = False
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self._mode: BaseMode | None = None
-        self._ctx: ModeContext | None = None
-        self._tokens: AccessTokens | None = None
-        self._accounts: Accounts | None = None
-        self._csrf: CSRFProtector | None = None
+        self._parts: _Running | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -144,13 +149,18 @@ class AuthState:
             freshness=Freshness(store, self.clock, settings.max_staleness_seconds),
             refresh_key=derive_key(master, "refresh"),
         )
-        self._ctx = ctx
-        self._tokens = AccessTokens(ctx)
-        self._mode = _make_mode(settings, ctx, self._tokens)
-        self._csrf = CSRFProtector(
-            derive_key(master, "csrf"), allowed_origins=settings.allowed_origins, clock=self.clock
+        tokens = AccessTokens(ctx)
+        self._parts = _Running(
+            context=ctx,
+            tokens=tokens,
+            mode=_make_mode(settings, ctx, tokens),
+            csrf=CSRFProtector(
+                derive_key(master, "csrf"),
+                allowed_origins=settings.allowed_origins,
+                clock=self.clock,
+            ),
+            accounts=Accounts(store, self._hasher or PasswordHasher(), settings, self.clock),
         )
-        self._accounts = Accounts(store, self._hasher or PasswordHasher(), settings, self.clock)
         await store.listen(self._on_change, reconcile=self._reconcile)
         await self._reload_revocations()
         # A rotation published between the first load and listen() would be missed: read again.
@@ -170,7 +180,7 @@ class AuthState:
             await self._store.close()
         self._started = False
 
-    async def __aenter__(self) -> AuthState:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -224,35 +234,31 @@ class AuthState:
                 log.warning("maintenance skipped: store unavailable")
 
     # -- accessors -----------------------------------------------------------------------------
+    def _not_started(self) -> NoReturn:
+        # The one check behind every accessor of a part that start() builds.
+        raise RuntimeError("AuthState.start() has not run")
+
+    # One property call each, as before the parts were gathered: the middleware reads
+    # ``auth.mode`` on every request.
     @property
     def context(self) -> ModeContext:
-        if self._ctx is None:
-            raise RuntimeError("AuthState.start() has not run")
-        return self._ctx
+        return (self._parts or self._not_started()).context
 
     @property
     def mode(self) -> BaseMode:
-        if self._mode is None:
-            raise RuntimeError("AuthState.start() has not run")
-        return self._mode
+        return (self._parts or self._not_started()).mode
 
     @property
     def tokens(self) -> AccessTokens:
-        if self._tokens is None:
-            raise RuntimeError("AuthState.start() has not run")
-        return self._tokens
+        return (self._parts or self._not_started()).tokens
 
     @property
     def accounts(self) -> Accounts:
-        if self._accounts is None:
-            raise RuntimeError("AuthState.start() has not run")
-        return self._accounts
+        return (self._parts or self._not_started()).accounts
 
     @property
     def csrf(self) -> CSRFProtector:
-        if self._csrf is None:
-            raise RuntimeError("AuthState.start() has not run")
-        return self._csrf
+        return (self._parts or self._not_started()).csrf
 
     @property
     def store(self) -> Store:
@@ -330,35 +336,6 @@ class AuthState:
         await ctx.store.ping()
         if not ctx.freshness.is_fresh():
             raise StoreUnavailable(reason="invalidation bus is stale")
-
-    # -- ASGI ----------------------------------------------------------------------------------
-    def middleware(self) -> Any:
-        """A Starlette ``Middleware`` entry for ``Starlette(middleware=[...])``."""
-        from starlette.middleware import Middleware
-
-        from authstate.asgi.middleware import AuthMiddleware
-
-        return Middleware(AuthMiddleware, auth=self)
-
-    def wrap(self, app: Any) -> AuthMiddleware:
-        """Wrap any ASGI app in the auth middleware."""
-        from authstate.asgi.middleware import AuthMiddleware
-
-        return AuthMiddleware(app, auth=self)
-
-    def routes(self, *, form_renderer: FormRenderer | None = None) -> Router:
-        """The ``/auth/*`` endpoints as a Starlette router, to mount at ``/auth``.
-
-        ``form_renderer`` renders a page for a failed HTML form post (else JSON errors)."""
-        from authstate.asgi.routes import auth_router
-
-        return auth_router(self, form_renderer=form_renderer)
-
-    def require(self, role: str | None = None) -> Any:
-        """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without ``role``)."""
-        from authstate.asgi.fastapi import require
-
-        return require(role)
 
 
 def _make_mode(settings: Settings, ctx: ModeContext, tokens: AccessTokens) -> BaseMode:

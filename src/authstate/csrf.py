@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from authstate._time import Clock
 from authstate.errors import ConfigurationError, CSRFError
-from authstate.settings import normalize_origin
+from authstate.setting_values import normalize_origin
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 MIN_KEY_BYTES = 32

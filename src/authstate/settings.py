@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,18 @@ from typing import Any, Literal, NoReturn, get_args
 
 from authstate.errors import ConfigurationError
 from authstate.principal import Mode
+from authstate.setting_values import (
+    MAX_DURATION,
+    redact_url,
+    to_bool,
+    to_choice,
+    to_duration,
+    to_hosts,
+    to_int,
+    to_origins,
+    to_secret,
+    to_str,
+)
 
 log = logging.getLogger("authstate.settings")
 
@@ -36,8 +47,6 @@ Algorithm = Literal["EdDSA", "ES256", "HS256"]
 
 ENV_PREFIX = "AUTHSTATE_"
 MIN_SECRET_BYTES = 32
-# Browsers cap a cookie's lifetime at 400 days (RFC 6265bis §5.5); longer would be a lie.
-MAX_DURATION = timedelta(days=400)
 # A larger leeway keeps expired tokens alive; a longer grace weakens refresh-reuse detection.
 MAX_LEEWAY = timedelta(minutes=5)
 MAX_REFRESH_GRACE = timedelta(seconds=60)
@@ -45,155 +54,11 @@ MAX_REFRESH_GRACE = timedelta(seconds=60)
 # cookie plus the rest); above 1 MiB the cap stops protecting memory.
 MIN_HEADER_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
-
-_DURATION_HINT = "use 45s, 15m, 12h, 7d or seconds"
-# ASCII digits only: int() and float() would also take '1_000', Arabic-Indic digits or '1e3'.
-_DURATION_RE = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,6}))?([smhd]?)")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_TRUE = frozenset({"1", "true", "yes"})
-_FALSE = frozenset({"0", "false", "no"})
 _STORE_URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://\S*")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_ORIGIN_RE = re.compile(
-    rf"(https?)://({_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::([0-9]{{1,5}}))?"
-)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-# A host name, ".name" (the name and every subdomain), a bracketed IPv6 address or "*".
-_HOST_PATTERN_RE = re.compile(rf"\*|\.?{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\]")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``45s``, ``15m``, ``12h``, ``7d`` or plain seconds (``90``, ``0.5``).
-
-    Surrounding whitespace is ignored; units are lower case. Raises ``ValueError`` for an
-    empty, negative or otherwise malformed text.
-    """
-    match = _DURATION_RE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration ({_DURATION_HINT})")
-    whole, fraction, unit = match.groups()
-    micros = int(whole) * 1_000_000 + int((fraction or "").ljust(6, "0"))
-    try:
-        return timedelta(microseconds=micros * _UNIT_SECONDS[unit])
-    except OverflowError:
-        raise ValueError(f"{text!r} is out of range") from None
-
-
-def normalize_origin(text: str) -> str:
-    """The canonical form of a web origin ``scheme://host[:port]``.
-
-    Scheme and host are lower-cased and a default port (80 for http, 443 for https) is
-    dropped, which is how browsers serialize the ``Origin`` header. Only ``http`` and
-    ``https`` with a DNS name or a bracketed IPv6 address are accepted. Raises
-    ``ValueError`` for anything else: a path or trailing slash, user info, a query,
-    ``null``, ``*``, or a port outside 1-65535.
-    """
-    # ASCII first: str.lower() maps some non-ASCII letters (the Kelvin sign) to ASCII ones.
-    match = _ORIGIN_RE.fullmatch(text.lower()) if text.isascii() else None
-    if match is None:
-        raise ValueError(f"{text!r} is not an origin (scheme://host[:port], no path)")
-    scheme, host, port_text = match.groups()
-    if port_text is None:
-        return f"{scheme}://{host}"
-    port = int(port_text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"{text!r} has a port outside 1-65535")
-    if port == _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
-
-
-def _parse_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise ValueError(f"{value!r} is not a boolean (use 1/0, true/false or yes/no)")
-
-
-def _to_duration(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        duration = value
-    elif isinstance(value, str):
-        duration = parse_duration(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or abs(value) > MAX_DURATION.total_seconds() * 2:
-            raise ValueError(f"{value!r} is out of range")
-        duration = timedelta(seconds=value)
-    else:
-        raise ValueError(f"{value!r} is not a duration ({_DURATION_HINT})")
-    if duration < timedelta(0):
-        raise ValueError(f"{value!r} is negative")
-    return duration
-
-
-def _to_int(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()):
-        return int(value.strip())
-    raise ValueError(f"{value!r} is not a whole number")
-
-
-def _to_str(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    text = value.strip()
-    if not text or not text.isprintable():
-        raise ValueError(f"{value!r} must be non-empty printable text")
-    return text
-
-
-def _to_origins(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        items: Sequence[object] = [item.strip() for item in value.split(",") if item.strip()]
-    elif isinstance(value, Sequence):
-        items = value
-    else:
-        raise ValueError(f"{value!r} is not a comma-separated list of origins")
-    origins: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ValueError(f"{item!r} is not an origin")
-        origin = normalize_origin(item)
-        if origin not in origins:
-            origins.append(origin)
-    return tuple(origins)
-
-
-def _to_hosts(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        items: Sequence[object] = [item.strip() for item in value.split(",") if item.strip()]
-    elif isinstance(value, Sequence):
-        items = value
-    else:
-        raise ValueError(f"{value!r} is not a comma-separated list of host names")
-    hosts: list[str] = []
-    for item in items:
-        host = item.strip().lower() if isinstance(item, str) and item.isascii() else None
-        if host is None or not _HOST_PATTERN_RE.fullmatch(host):
-            raise ValueError(
-                f"{item!r} is not a host name (example.com, .example.com for subdomains too, "
-                "an IP address, [::1] or *; no scheme or port)"
-            )
-        if host not in hosts:
-            hosts.append(host)
-    if not hosts:
-        raise ValueError("must name at least one host (* allows any)")
-    return tuple(hosts)
 
 
 def _env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
-
-
-def _redact_url(url: str) -> str:
-    # postgresql://user:password@host/db -> postgresql://user:***@host/db
-    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -272,7 +137,7 @@ class Settings:
         if not _STORE_URL_RE.fullmatch(self.store):
             fail(
                 "store",
-                f"{_redact_url(self.store)!r} is not a store URL (e.g. sqlite:///authstate.db)",
+                f"{redact_url(self.store)!r} is not a store URL (e.g. sqlite:///authstate.db)",
             )
         if self.secret is not None and len(self.secret) < MIN_SECRET_BYTES:
             # Never echo the secret itself.
@@ -310,7 +175,7 @@ class Settings:
             if spec.name == "secret" and value is not None:
                 parts.append("secret=<hidden>")
             elif spec.name == "store":
-                parts.append(f"store={_redact_url(value)!r}")
+                parts.append(f"store={redact_url(value)!r}")
             else:
                 parts.append(f"{spec.name}={value!r}")
         return f"Settings({', '.join(parts)})"
@@ -395,21 +260,6 @@ class Settings:
         return not self.unsafe_insecure_cookies
 
 
-def _to_secret(value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        # surrogateescape: os.environ decodes undecodable bytes that way; this restores them.
-        return value.encode("utf-8", "surrogateescape")
-    raise ValueError("must be text or bytes")
-
-
-def _to_choice(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not text")
-    return value.strip()
-
-
 _DURATIONS = (
     "access_ttl",
     "session_ttl",
@@ -437,24 +287,24 @@ _POSITIVE = (
 )
 _FRACTIONAL = frozenset({"max_staleness", "header_timeout", "body_timeout"})
 _CONVERTERS: dict[str, Any] = {
-    "mode": _to_choice,
-    "algorithm": _to_choice,
-    "store": _to_str,
-    "secret": _to_secret,
-    "secret_file": _to_str,
-    "allowed_origins": _to_origins,
-    "allowed_hosts": _to_hosts,
-    "login_max_attempts": _to_int,
-    "fail_closed": _parse_bool,
-    "issuer": _to_str,
-    "audience": _to_str,
-    "host": _to_str,
-    "port": _to_int,
-    "unsafe_insecure_cookies": _parse_bool,
-    "trust_forwarded": _parse_bool,
-    "max_header_bytes": _to_int,
-    "max_connections": _to_int,
-    **{name: _to_duration for name in _DURATIONS},
+    "mode": to_choice,
+    "algorithm": to_choice,
+    "store": to_str,
+    "secret": to_secret,
+    "secret_file": to_str,
+    "allowed_origins": to_origins,
+    "allowed_hosts": to_hosts,
+    "login_max_attempts": to_int,
+    "fail_closed": to_bool,
+    "issuer": to_str,
+    "audience": to_str,
+    "host": to_str,
+    "port": to_int,
+    "unsafe_insecure_cookies": to_bool,
+    "trust_forwarded": to_bool,
+    "max_header_bytes": to_int,
+    "max_connections": to_int,
+    **{name: to_duration for name in _DURATIONS},
 }
 # Names people reach for that are not settings, with the one they want.
 _HINTS = {"AUTHSTATE_COOKIE_SECURE": "AUTHSTATE_UNSAFE_INSECURE_COOKIES"}

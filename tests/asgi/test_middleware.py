@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from authstate import AuthState
 from authstate.asgi.middleware import get_principal
-from authstate.auth import AuthState
 from authstate.cookies import AUTH_COOKIE
 from authstate.settings import Settings
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from authstate.auth import AuthState
-from authstate.bench import measure_cookie_cost
 from authstate.bench._context import quick
 from authstate.bench._env import require_loopback
 from authstate.bench.e2e import parse_wrk
@@ -24,8 +22,6 @@ from authstate.bench.loadgen import run as loadgen_run
 from authstate.bench.report import Report, markdown, render, render_plain
 from authstate.bench.runner import run as run_bench
 from authstate.cli import main
-from authstate.errors import AuthenticationError
-from authstate.settings import Settings
 
 WRK_OUTPUT = """\
 Running 2s test @ http://127.0.0.1:8000/me
@@ -231,43 +227,3 @@ async def test_the_fallback_load_generator_counts_requests_and_stops_by_itself()
     assert result["requests"] > 0 and result["non_2xx"] == 0 and result["errors"] == 0
     assert result["seconds"] < 5
     assert math.isfinite(result["p99_ms"])
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])
-async def test_the_cost_of_a_cookie_is_its_size_and_a_verification_time(mode: str) -> None:
-    auth = AuthState(Settings.from_env({}, mode=mode, store="memory://"))
-    await auth.start()
-    try:
-        issued = await auth.login("u1", ["staff"])
-        cost = await measure_cookie_cost(auth, issued.auth_value)
-        size, verify_us = cost.size_bytes, cost.verify_us
-        assert size == len(f"{auth.cookie_policy.auth_cookie_name}={issued.auth_value}")
-        assert _is_number(verify_us) and verify_us > 0
-        assert (await auth.authenticate(issued.auth_value)).user_id == "u1"  # still cached, valid
-        with pytest.raises(AuthenticationError):
-            await measure_cookie_cost(auth, issued.auth_value[:-2] + "xx")
-    finally:
-        await auth.stop()
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])
-async def test_the_cost_of_a_cookie_has_a_warm_time_and_leaves_the_cookie_cached(
-    mode: str,
-) -> None:
-    auth = AuthState(Settings.from_env({}, mode=mode, store="memory://"))
-    await auth.start()
-    try:
-        issued = await auth.login("u1", ["staff"])
-        cost = await measure_cookie_cost(auth, issued.auth_value, repeat=3)
-        assert _is_number(cost.warm_us) and cost.warm_us > 0
-        # Cached afterwards: this node answers the next request from memory.
-        if mode == "session":
-            assert auth.mode.authenticate_from_memory(issued.auth_value) is not None
-        else:
-            assert len(auth.tokens) == 1
-        with pytest.raises(ValueError, match="repeat"):
-            await measure_cookie_cost(auth, issued.auth_value, repeat=0)
-    finally:
-        await auth.stop()

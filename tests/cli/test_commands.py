@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from authstate.auth import AuthState
+from authstate import AuthState
 from authstate.cli import main
 from authstate.errors import AuthenticationError
 from authstate.settings import Settings

@@ -71,8 +71,12 @@ def render(obj: Any) -> str:
 def _is_instance_attribute(owner: type, name: str) -> bool:
     if dataclasses.is_dataclass(owner) and name in {f.name for f in dataclasses.fields(owner)}:
         return True
-    init = inspect.getsource(owner.__init__) if "__init__" in vars(owner) else ""
-    return f"self.{name} =" in init or f"self.{name}:" in init
+    # The class or a base that sets it (AuthState sets its settings in AuthCore.__init__).
+    for cls in owner.__mro__:
+        init = inspect.getsource(cls.__init__) if "__init__" in vars(cls) else ""
+        if f"self.{name} =" in init or f"self.{name}:" in init:
+            return True
+    return False
 
 
 def resolve(entry: Entry) -> tuple[Any, Any]:

@@ -7,7 +7,7 @@ import re
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from authstate.auth import AuthState
+from authstate import AuthState
 from authstate.server.app import create_app
 from authstate.settings import Settings
 from tests.docs.markdown import DOCS

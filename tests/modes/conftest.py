@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from authstate import AuthState
 from authstate._time import FrozenClock
-from authstate.auth import AuthState
 from authstate.settings import Settings
 
 MakeAuth = Callable[..., Awaitable[AuthState]]

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from authstate import AuthState
 from authstate._time import FrozenClock
 from authstate.asgi.middleware import get_principal
-from authstate.auth import AuthState
 from authstate.cookies import AUTH_COOKIE
 from authstate.crypto.ids import hash_secret
 from authstate.errors import AuthenticationError, StoreUnavailable

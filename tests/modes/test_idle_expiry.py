@@ -17,8 +17,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from authstate import AuthState
 from authstate._time import FrozenClock
-from authstate.auth import AuthState
 from authstate.errors import AuthenticationError, ConfigurationError
 from authstate.settings import MAX_DURATION, Settings
 from authstate.stores.memory import MemoryStore

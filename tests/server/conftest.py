@@ -16,7 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from authstate.auth import AuthState
+from authstate import AuthState
 from authstate.cookies import AUTH_COOKIE
 from authstate.passwords import PasswordHasher
 from authstate.server.app import create_app

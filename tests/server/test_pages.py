@@ -7,13 +7,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
 import httpx
 import pytest
 
-from authstate.bench import CookieCost
 from authstate.cookies import AUTH_COOKIE, CSRF_COOKIE
 from authstate.errors import StoreUnavailable
+from authstate.server import cookie_cost
+from authstate.server.cookie_cost import Timings
 from authstate.stores.base import UserRecord
 from tests.server.conftest import PASSWORD, Deployment, deploy, fast_hasher, set_cookie_headers
 
@@ -159,13 +161,39 @@ async def test_the_dashboard_shows_what_the_cookie_costs_on_this_node(
         assert len(auth.tokens) == 1
 
 
+async def test_the_cost_is_measured_once_per_node_not_on_every_page_view(
+    memory_deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measured = []
+    measure = cookie_cost.measure_cookie_cost
+
+    async def counting(*args: Any, **kwargs: Any) -> Timings:
+        measured.append(1)
+        return await measure(*args, **kwargs)
+
+    monkeypatch.setattr(cookie_cost, "measure_cookie_cost", counting)
+    async with memory_deployment.client() as client:
+        await form_login(client)
+        first = cost_panel((await client.get("/")).text)
+        second = cost_panel((await client.get("/")).text)
+    # Another browser: another cookie, the same node, the figures it already has.
+    async with memory_deployment.client() as client:
+        await form_login(client)
+        third = cost_panel((await client.get("/")).text)
+    assert len(measured) == 1
+    for element_id in ("cost-cold", "cost-warm"):
+        assert panel_field(first, element_id) == panel_field(second, element_id)
+        assert panel_field(first, element_id) == panel_field(third, element_id)
+    assert "measured once on this node" in first
+
+
 async def test_the_cost_panel_says_unavailable_when_it_cannot_measure(
     memory_deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def store_down(*args: object, **kwargs: object) -> CookieCost:
+    async def store_down(*args: object, **kwargs: object) -> Timings:
         raise StoreUnavailable(reason="store down for the test")
 
-    monkeypatch.setattr("authstate.server.pages.measure_cookie_cost", store_down)
+    monkeypatch.setattr(cookie_cost, "measure_cookie_cost", store_down)
     async with memory_deployment.client() as client:
         await form_login(client)
         response = await client.get("/")

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from authstate.auth import AuthState
+from authstate import AuthState
 from authstate.errors import StoreUnavailable
 from authstate.server.app import create_app
 from authstate.settings import Settings

@@ -23,7 +23,7 @@ from authstate.principal import Principal
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
-    from authstate.auth import AuthState
+    from authstate.auth import AuthCore
 
 log = logging.getLogger("authstate.http")
 
@@ -81,7 +81,7 @@ def own_origin(scope: Scope, *, trust_forwarded: bool = False) -> str | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, *, auth: AuthState, login_path: str = "/auth/login") -> None:
+    def __init__(self, app: ASGIApp, *, auth: AuthCore, login_path: str = "/auth/login") -> None:
         self.app = app
         self.auth = auth
         self.login_path = login_path

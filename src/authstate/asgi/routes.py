@@ -28,7 +28,7 @@ from authstate.modes.base import IssuedCredentials
 from authstate.principal import Principal
 
 if TYPE_CHECKING:
-    from authstate.auth import AuthState
+    from authstate.auth import AuthCore
 
 audit = logging.getLogger("authstate.audit")
 
@@ -44,7 +44,7 @@ def _require(request: Request) -> Principal:
     return principal
 
 
-def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -> Router:
+def auth_router(auth: AuthCore, *, form_renderer: FormRenderer | None = None) -> Router:
     """Routes to mount at ``/auth``. ``form_renderer`` renders failed HTML form posts."""
     policy = auth.cookie_policy
     trust_forwarded = auth.settings.trust_forwarded
@@ -300,7 +300,7 @@ def auth_router(auth: AuthState, *, form_renderer: FormRenderer | None = None) -
     )
 
 
-def well_known_routes(auth: AuthState) -> list[Route]:
+def well_known_routes(auth: AuthCore) -> list[Route]:
     """``GET /.well-known/jwks.json`` and ``GET /healthz``, for the application's root."""
 
     async def jwks(request: Request) -> Response:

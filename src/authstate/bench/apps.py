@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authstate.asgi.auth_state import AuthState
 from authstate.asgi.middleware import PRINCIPAL_KEY, AuthMiddleware
-from authstate.auth import AuthState
 from authstate.principal import Principal
 from authstate.settings import Settings
 

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from authstate.auth import AuthState
+from authstate.asgi.auth_state import AuthState
 from authstate.bench import _timing
 from authstate.bench._context import MODES, Context
 from authstate.bench.apps import BENCH_USER, start_authstate

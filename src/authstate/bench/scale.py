@@ -20,7 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from authstate.auth import AuthState
+from authstate.asgi.auth_state import AuthState
 from authstate.bench._context import Context
 from authstate.bench.apps import start_authstate
 from authstate.bench.report import Table, ratio, us

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from authstate.auth import AuthState
+from authstate.asgi.auth_state import AuthState
 from authstate.bench._context import MODES, Context
 from authstate.bench.apps import BENCH_USER, start_authstate
 from authstate.bench.report import Table

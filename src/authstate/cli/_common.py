@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
-from authstate.auth import AuthState
+from authstate.asgi.auth_state import AuthState
 from authstate.errors import ConfigurationError
 from authstate.settings import Settings
 from authstate.stores import parse_store_url

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from authstate.auth import AuthState
+from authstate.asgi.auth_state import AuthState
 from authstate.cli._accept_errors import AcceptErrorLog
 from authstate.cli._common import UsageError, display_url, opened, settings_from, store_option
 from authstate.cli._fd_limit import connection_budget

@@ -8,7 +8,7 @@ from typing import Any
 
 from authstate.cli._common import Parser, opened, settings_from, store_option
 from authstate.cli._output import print_table, say, when
-from authstate.server.useragent import describe
+from authstate.useragent import describe
 
 
 def register(commands: Any) -> None:

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
+from authstate.asgi.auth_state import AuthState
 from authstate.asgi.responses import json_error
 from authstate.asgi.routes import auth_router, well_known_routes
-from authstate.auth import AuthState
 from authstate.server.access_log import AccessLog
 from authstate.server.form_errors import FormErrorPages
 from authstate.server.hosts import AllowedHosts, allowed_hosts

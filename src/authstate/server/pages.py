@@ -22,15 +22,15 @@ from starlette.routing import Route
 
 from authstate.asgi._body import SUBMITTED_KEY
 from authstate.asgi.middleware import AUTH_VALUE_KEY, get_principal
-from authstate.bench.cookie_cost import CookieCost, measure_cookie_cost
 from authstate.cookies import read_cookie
 from authstate.crypto.jwt import parse_compact
 from authstate.errors import AuthenticationError, AuthStateError, InvalidToken, StoreUnavailable
 from authstate.principal import Principal
-from authstate.server.useragent import describe
+from authstate.server.cookie_cost import REPEAT, CookieCost, CookieCosts
+from authstate.useragent import describe
 
 if TYPE_CHECKING:
-    from authstate.auth import AuthState
+    from authstate.asgi.auth_state import AuthState
 
 log = logging.getLogger("authstate.http")
 
@@ -49,8 +49,6 @@ _MESSAGES = {
 }
 _UNITS = (("day", 86400), ("h", 3600), ("min", 60))
 _TIME_CLAIMS = frozenset({"iat", "nbf", "exp"})
-# Verifications per figure of the "cost of your cookie" panel (medians), per page view.
-_COST_REPEAT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +129,7 @@ class Pages:
         self._auth = auth
         self._env = _environment()
         self._favicon = FAVICON.read_bytes()
+        self._costs = CookieCosts(auth)
 
     def routes(self) -> list[Route]:
         return [
@@ -216,8 +215,7 @@ class Pages:
         value = request.scope.get(AUTH_VALUE_KEY)
         cookie_name = auth.cookie_policy.auth_cookie_name
         cost = None
-        # Measuring makes the node forget the cookie first: not while the store, which a
-        # session would be read back from, has just failed this very page.
+        # Not while the store, which a session's first sight reads, has just failed this page.
         if isinstance(value, str) and sessions_error is None:
             cost = await self._cookie_cost(value)
         claims = self._claims(value, now) if principal.token is not None else None
@@ -237,7 +235,8 @@ class Pages:
             "cookie_bytes": len(cookie_name) + 1 + len(value) if isinstance(value, str) else 0,
             "claims": claims,
             "cost": cost,
-            "cost_repeat": _COST_REPEAT,
+            "cost_repeat": REPEAT,
+            "cost_measured": relative_time(cost.measured_at, now) if cost else "",
             "algorithm": claims[0].get("alg") if claims else None,
             "refresh_cookie_name": auth.cookie_policy.refresh_cookie_name,
             "sessions": sessions,
@@ -245,13 +244,12 @@ class Pages:
         }
 
     async def _cookie_cost(self, value: str) -> CookieCost | None:
-        """This node's timings for the cookie of this request, or None when they cannot be
-        measured now: the panel says "unavailable" and the rest of the page renders."""
+        """This node's timings (measured once, with the first cookie shown), or None when they
+        cannot be had now: the panel says "unavailable" and the rest of the page renders."""
         try:
-            return await measure_cookie_cost(self._auth, value, repeat=_COST_REPEAT)
-        except Exception as exc:  # a display nicety must never cost the user the page
-            reason = exc.reason if isinstance(exc, AuthStateError) else ""
-            log.warning("cookie cost unavailable: %s %s", type(exc).__name__, reason)
+            return await self._costs.for_cookie(value)
+        except AuthStateError as exc:  # the store is down: a display nicety, not the page
+            log.warning("cookie cost unavailable: %s %s", type(exc).__name__, exc.reason)
             return None
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""A short, human name for a User-Agent string, for the sessions table ("Firefox on Linux").
+"""A short, human name for a User-Agent string, for the sessions tables of the dashboard and
+of `authstate sessions list` ("Firefox on Linux").
 
 Deliberately rough: it is a hint for the user recognising their own devices, not a
 fingerprint, and the full string is shown beside it.

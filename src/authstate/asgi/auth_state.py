@@ -1,0 +1,47 @@
+"""``AuthState``, the public facade: the HTTP-free core (``authstate.auth.AuthCore``) plus
+the ways into an ASGI application.
+
+    auth = AuthState(mode="hybrid")
+    app = Starlette(routes=[Mount("/auth", auth.routes())], middleware=[auth.middleware()])
+
+It lives in the ASGI layer so that the core never imports Starlette: this module imports
+the middleware, the routes and the FastAPI dependency, and nothing below it imports this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import Router
+from starlette.types import ASGIApp
+
+from authstate.asgi.fastapi import require
+from authstate.asgi.middleware import AuthMiddleware
+from authstate.asgi.routes import FormRenderer, auth_router
+from authstate.auth import AuthCore
+from authstate.principal import Principal
+
+
+class AuthState(AuthCore):
+    """One node's authentication state. Create it once per process; the middleware starts
+    it with the application's lifespan (``start()`` by hand otherwise)."""
+
+    def middleware(self) -> Middleware:
+        """A Starlette ``Middleware`` entry for ``Starlette(middleware=[...])``."""
+        return Middleware(AuthMiddleware, auth=self)
+
+    def wrap(self, app: ASGIApp) -> AuthMiddleware:
+        """Wrap any ASGI app in the auth middleware."""
+        return AuthMiddleware(app, auth=self)
+
+    def routes(self, *, form_renderer: FormRenderer | None = None) -> Router:
+        """The ``/auth/*`` endpoints as a Starlette router, to mount at ``/auth``.
+
+        ``form_renderer`` renders a page for a failed HTML form post (else JSON errors)."""
+        return auth_router(self, form_renderer=form_renderer)
+
+    def require(self, role: str | None = None) -> Callable[[Request], Awaitable[Principal]]:
+        """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without ``role``)."""
+        return require(role)

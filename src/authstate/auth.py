@@ -341,7 +341,8 @@ class AuthState:
         ``bound_to`` is the principal of the access cookie sent beside the refresh cookie,
         if any: a refresh family other than its own is refused. ``csrf`` is the request's
         CSRF evidence, checked against the family. Both are checked before anything
-        changes, so a refused request rotates nothing.
+        changes, so a refused request rotates nothing (a token reused after the grace
+        window still revokes its family: theft detection does not wait for them).
 
         Raises ``NotFound`` outside hybrid mode; ``InvalidRefresh`` for a malformed,
         unknown, expired, revoked or reused token (reuse outside the grace window also

@@ -140,3 +140,19 @@ async def test_change_password_revokes_every_other_credential_and_reissues(
             await auth.refresh(refresh_of(old))
     assert (await auth.authenticate(fresh.auth_value)).user_id == user.id
     await auth.accounts.verify_login("carol", PASSWORD + "!", ip="127.0.0.1")
+
+
+async def test_a_reuse_revokes_the_family_even_when_the_checks_would_refuse(
+    auth: AuthState, clock: FrozenClock
+) -> None:
+    """Theft detection is not gated by the caller checks: a thief replaying an old token
+    with another account's access cookie or no CSRF token still kills the family."""
+    alice = await auth.login("alice")
+    mallory = await auth.login("mallory")
+    successor = refresh_of(await auth.refresh(refresh_of(alice)))
+    clock.advance(auth.settings.refresh_grace_seconds + 1)
+    with pytest.raises(InvalidRefresh):
+        await auth.refresh(refresh_of(alice), bound_to=mallory.principal, csrf=evidence(None))
+    assert not await is_current(auth, successor)
+    with pytest.raises(InvalidRefresh):
+        await auth.refresh(successor)

@@ -17,17 +17,23 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, Self
 
 from authstate._time import Clock, SystemClock
 from authstate.accounts import Accounts
 from authstate.cookies import CookiePolicy
-from authstate.crypto.ids import b64url_encode
+from authstate.crypto.ids import b64url_encode, check_secret_format, hash_secret
 from authstate.crypto.sealing import Sealer, derive_key
-from authstate.csrf import CSRFProtector
-from authstate.errors import ConfigurationError, NotFound, StoreUnavailable
+from authstate.csrf import CSRFEvidence, CSRFProtector
+from authstate.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRefresh,
+    NotFound,
+    StoreUnavailable,
+)
 from authstate.key_storage import KeyManager
 from authstate.master_secret import resolve_master_secret
 from authstate.modes.base import (
@@ -289,15 +295,6 @@ class AuthCore:
         )
         return issued
 
-    async def refresh(
-        self, refresh_value: str, *, check_family: Callable[[str], None] | None = None
-    ) -> IssuedCredentials:
-        """Rotate a hybrid refresh token (``NotFound`` in other modes); see HybridMode.refresh."""
-        mode = self.mode
-        if not isinstance(mode, HybridMode):
-            raise NotFound("refresh exists only in hybrid mode")
-        return await mode.refresh(refresh_value, check_family=check_family)
-
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
         await self.mode.logout(principal, refresh_value=refresh_value)
 
@@ -336,6 +333,75 @@ class AuthCore:
         await ctx.store.ping()
         if not ctx.freshness.is_fresh():
             raise StoreUnavailable(reason="invalidation bus is stale")
+
+    # -- refresh and password change: the operations behind the /auth/* routes ------------
+    async def refresh(
+        self,
+        refresh_value: str,
+        *,
+        bound_to: Principal | None = None,
+        csrf: CSRFEvidence | None = None,
+    ) -> IssuedCredentials:
+        """Rotate a hybrid refresh token: new access token and successor refresh token.
+
+        ``bound_to`` is the principal of the access cookie sent beside the refresh cookie,
+        if any: a refresh family other than its own is refused. ``csrf`` is the request's
+        CSRF evidence, checked against the family. Both are checked before anything
+        changes, so a refused request rotates nothing (a token reused after the grace
+        window still revokes its family: theft detection does not wait for them).
+
+        Raises ``NotFound`` outside hybrid mode; ``InvalidRefresh`` for a malformed,
+        unknown, expired, revoked or reused token (reuse outside the grace window also
+        revokes the whole family) and for another principal's family; ``CSRFError``.
+        """
+        mode = self.mode
+        if not isinstance(mode, HybridMode):
+            raise NotFound("refresh exists only in hybrid mode")
+        if bound_to is None and csrf is None:
+            return await mode.refresh(refresh_value)
+        try:
+            check_secret_format(refresh_value)
+        except AuthenticationError as exc:
+            raise InvalidRefresh(reason=exc.reason) from exc
+        family = await self.store.get_session(hash_secret(refresh_value))
+        if family is not None:
+            self._check_family(family.handle, bound_to, csrf)
+            return await mode.refresh(refresh_value)
+        # Not the current token: only a grace-window answer (which changes nothing in the
+        # store) can follow, and it is checked against its family before it is returned.
+        issued = await mode.refresh(refresh_value)
+        self._check_family(issued.principal.binding, bound_to, csrf)
+        return issued
+
+    def _check_family(
+        self, handle: str, bound_to: Principal | None, csrf: CSRFEvidence | None
+    ) -> None:
+        # An access cookie names its own family: rotate only that one, so a refresh cookie
+        # planted beside it (a sibling host can set __Secure- cookies) is refused instead
+        # of switching this browser into another account (red team F3).
+        if bound_to is not None and (bound_to.session is None or bound_to.session.id != handle):
+            raise InvalidRefresh(reason="refresh family is not the caller's")
+        # Always bound to the family: with an access cookie the middleware checked the same
+        # binding (its sid); without one (expired) this is the only check.
+        if csrf is not None:
+            self.csrf.check(csrf, handle)
+
+    async def change_password(
+        self,
+        principal: Principal,
+        current_password: str,
+        new_password: str,
+        *,
+        client: ClientInfo | None = None,
+    ) -> IssuedCredentials:
+        """Change a built-in user's password, revoke every session and token of the user on
+        every node, and return fresh credentials for the caller.
+
+        Raises ``InvalidCredentials`` for a wrong ``current_password``, ``BadRequest`` for
+        a weak ``new_password``, ``TooManyAttempts``, ``StoreUnavailable``."""
+        await self.accounts.change_password(principal.user_id, current_password, new_password)
+        await self.logout_everywhere(principal.user_id)
+        return await self.reissue(principal, client=client)
 
 
 def _make_mode(settings: Settings, ctx: ModeContext, tokens: AccessTokens) -> BaseMode:

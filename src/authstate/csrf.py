@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from authstate._time import Clock
 from authstate.errors import ConfigurationError, CSRFError
@@ -41,6 +42,19 @@ _RANDOM_CHARS = 22  # base64url of 16 bytes, unpadded
 _MAC_CHARS = 43  # base64url of 32 bytes, unpadded
 TOKEN_LENGTH = _RANDOM_CHARS + 1 + _MAC_CHARS
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass(frozen=True, slots=True)
+class CSRFEvidence:
+    """What one unsafe request shows for its CSRF check, as raw header values (see
+    ``CSRFProtector.check_request``). The binding is not part of it: the server decides
+    which binding the request must prove (``CSRFProtector.check``)."""
+
+    method: str
+    origin: str | None
+    sec_fetch_site: str | None
+    token: str | None
+    own_origin: str | None
 
 
 def _b64encode(data: bytes) -> str:
@@ -126,6 +140,18 @@ class CSRFProtector:
             return
         self._check_headers(origin, sec_fetch_site, own_origin)
         self.verify_token(token, binding)
+
+    def check(self, evidence: CSRFEvidence, binding: str) -> None:
+        """``check_request`` for the ``evidence`` of one request against ``binding``.
+        Raises ``CSRFError``."""
+        self.check_request(
+            method=evidence.method,
+            origin=evidence.origin,
+            sec_fetch_site=evidence.sec_fetch_site,
+            token=evidence.token,
+            binding=binding,
+            own_origin=evidence.own_origin,
+        )
 
     def check_login(
         self, *, origin: str | None, sec_fetch_site: str | None, own_origin: str | None

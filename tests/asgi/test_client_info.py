@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from authstate.asgi.routes import client_info
+from authstate.asgi.client import client_info
 
 
 def _request(forwarded: str | None) -> Request:

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret
@@ -107,15 +107,12 @@ class HybridMode(BaseMode):
         )
         return self._issue(record, refresh_token)
 
-    async def refresh(
-        self, refresh_token: str, *, check_family: Callable[[str], None] | None = None
-    ) -> IssuedCredentials:
+    async def refresh(self, refresh_token: str) -> IssuedCredentials:
         """Rotate a refresh token: a new access JWT and the successor refresh token.
 
         Raises ``InvalidRefresh`` for an unknown, expired, revoked or reused token (reuse
-        outside the grace window also revokes the whole family). ``check_family`` is called
-        with the family handle before a grace-window answer is issued (a CSRF check) and
-        may raise to refuse it.
+        outside the grace window also revokes the whole family). Whose family it may be
+        (the caller's, CSRF) is checked by ``AuthState.refresh``.
         """
         ctx = self.ctx
         try:
@@ -140,8 +137,6 @@ class HybridMode(BaseMode):
             raise InvalidRefresh(reason="refresh token reuse")
         if record is None or result.outcome not in (RotationOutcome.ROTATED, RotationOutcome.GRACE):
             raise InvalidRefresh(reason="unknown refresh token")
-        if check_family is not None:
-            check_family(record.handle)
         if not record.is_live(ctx.clock.now()):
             raise InvalidRefresh(reason="refresh family expired")
         try:

@@ -225,7 +225,9 @@ def test_every_page_fits_a_phone_and_a_desktop(
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#whoami")).to_have_text("Signed in as alice")
-        sign_in(other, server, "alice", password).close()
+        # The second device stays open until its context closes: Page.close() has no timeout
+        # and once hung on a loaded machine until pytest-timeout ended the test.
+        sign_in(other, server, "alice", password)
         page.reload()
         assert_fits(page, viewport["width"], f"the {mode} dashboard")
         if mode == "stateless":

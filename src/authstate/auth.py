@@ -131,7 +131,13 @@ class AuthCore:
             master = secrets.token_bytes(32)
         else:
             master = resolve_master_secret(settings)
-        store = self._store or await open_store(settings.store, clock=self.clock)
+        # The bus proves itself alive every heartbeat: a quarter of the staleness bound (at
+        # most 1 s), so a healthy bus never looks stale between two proofs, even when the
+        # bound is set as low as 1 s (it then failed closed now and then on a busy machine).
+        heartbeat = min(1.0, settings.max_staleness_seconds / 4)
+        store = self._store or await open_store(
+            settings.store, clock=self.clock, heartbeat=heartbeat
+        )
         if self._store is not None:
             await store.open()
         self._store = store

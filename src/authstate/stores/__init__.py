@@ -79,8 +79,12 @@ def parse_store_url(url: str) -> tuple[str, str]:
     return backend, f"{scheme}://{rest}"  # the scheme in lower case, as drivers expect
 
 
-async def open_store(url: str, *, clock: Clock | None = None) -> Store:
+async def open_store(url: str, *, clock: Clock | None = None, heartbeat: float = 1.0) -> Store:
     """Create the store for ``url``, open it (schema included) and return it.
+
+    ``heartbeat``: seconds between two proofs of life of a server store's bus (Redis PING,
+    PostgreSQL ``SELECT 1``); a node's freshness is at most this old when all is well, so
+    it must stay well below the staleness bound. The SQLite bus polls every 0.2 s.
 
     Raises ``ConfigurationError`` for a bad URL or a missing optional driver and
     ``StoreUnavailable`` when the store cannot be reached.
@@ -92,7 +96,7 @@ async def open_store(url: str, *, clock: Clock | None = None) -> Store:
     elif backend == "sqlite":
         store = SQLiteStore(url, clock=clock)
     else:
-        store = _optional_store_class(backend)(target, clock=clock)
+        store = _optional_store_class(backend)(target, clock=clock, heartbeat=heartbeat)
     await store.open()
     return store
 

@@ -71,6 +71,10 @@ class CatchUpBus(ABC):
         self._read_log = read_log
         self._clock = clock
         self._keepalive = keepalive
+        # How long an answer (PONG, SELECT 1, subscribe) may take before the connection is
+        # given up: not shorter than 2 s, so a short heartbeat on a busy machine does not
+        # turn slow answers into reconnects (freshness already fails closed meanwhile).
+        self._answer_timeout = max(2 * keepalive, 2.0)
         self._listeners: list[ChangeListener] = []
         self._reconcilers: list[Reconciler] = []
         self._last_seq = 0

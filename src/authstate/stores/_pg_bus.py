@@ -64,7 +64,7 @@ class NotifyBus(CatchUpBus):
             await self.catch_up()
             if conn.is_closed():
                 raise ConnectionError("the listening connection closed")
-            await conn.fetchval("SELECT 1", timeout=self._keepalive * 2)
+            await conn.fetchval("SELECT 1", timeout=self._answer_timeout)
             self._set_healthy(started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._keepalive)

@@ -78,7 +78,7 @@ class PubSubBus(CatchUpBus):
             await conn.aclose()
 
     async def _confirm_subscription(self, pubsub: Any) -> None:
-        deadline = time.monotonic() + 2 * self._keepalive
+        deadline = time.monotonic() + self._answer_timeout
         while time.monotonic() < deadline:
             message = await pubsub.get_message(timeout=deadline - time.monotonic())
             if message is not None and message["type"] == "subscribe":
@@ -90,7 +90,7 @@ class PubSubBus(CatchUpBus):
             started = self._clock.monotonic()
             await pubsub.ping()
             # Read up to the PONG (with a deadline), delivering what comes before it.
-            deadline = time.monotonic() + 2 * self._keepalive
+            deadline = time.monotonic() + self._answer_timeout
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -113,7 +113,14 @@ class PostgresStore(PgSessions, PgAccounts):
 
     url_scheme = "postgresql"
 
-    def __init__(self, url: str, *, clock: Clock | None = None, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        pool_size: int = 10,
+        heartbeat: float = 1.0,
+    ) -> None:
         self.url = url
         self._clock: Clock = clock or SystemClock()
         self._pool_size = pool_size
@@ -122,7 +129,9 @@ class PostgresStore(PgSessions, PgAccounts):
         # The listening connection names itself after the pool, so operators (and tests) can
         # tell it apart in pg_stat_activity.
         self._bus_name = f"{query.get('application_name', 'authstate')} bus"
-        self._bus = NotifyBus(self._connect_listener, self.read_log, self._clock)
+        self._bus = NotifyBus(
+            self._connect_listener, self.read_log, self._clock, keepalive=heartbeat
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
     @contextlib.asynccontextmanager

@@ -106,7 +106,7 @@ class RedisStore(RedisSessions, RedisAccounts):
 
     url_scheme = "redis"
 
-    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+    def __init__(self, url: str, *, clock: Clock | None = None, heartbeat: float = 1.0) -> None:
         self.url = url
         self._client_url, self.cluster, self.prefix = _parse_url(url)
         self._where = _where(url)
@@ -114,7 +114,9 @@ class RedisStore(RedisSessions, RedisAccounts):
         self.layout = Layout(self.prefix)
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
-        self._bus = PubSubBus(self._connect_bus, self.layout.channel, self.read_log, self._clock)
+        self._bus = PubSubBus(
+            self._connect_bus, self.layout.channel, self.read_log, self._clock, keepalive=heartbeat
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:

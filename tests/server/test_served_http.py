@@ -4,6 +4,7 @@ attacks did over the wire, done again over the wire."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +107,21 @@ def test_a_404_that_echoes_its_path_is_nosniff(hybrid: Served) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_session_in_use_never_idles_out_under_a_short_idle_lifetime(tmp_path: Path) -> None:
+    """Issue 11 item 7: with ``AUTHSTATE_IDLE_TTL=4s`` and the default 60 s "last seen"
+    interval, activity was never written in time and a session used every 1.5 s died after
+    4 s. The interval is now at most a quarter of the idle lifetime; left alone for longer
+    than the idle lifetime (plus that interval), the session still dies."""
+    env = {"AUTHSTATE_IDLE_TTL": "4s"}
+    with serve(tmp_path, "--mode", "session", "--store", "memory://", "--demo", env=env) as served:
+        cookies, _ = login(served, "alice")
+        jar = {"cookie": f"{AUTH_COOKIE}={cookies[AUTH_COOKIE]}"}
+        deadline = time.monotonic() + 9.0  # more than twice the idle lifetime
+        while time.monotonic() < deadline:
+            me = httpx.get(f"{served.url}/auth/me", headers=jar, timeout=10)
+            assert me.status_code == 200, "a session in use idled out"
+            time.sleep(1.5)
+        time.sleep(4.0 + 1.0 + 0.5)  # idle lifetime + the write interval (4 s / 4) + slack
+        assert httpx.get(f"{served.url}/auth/me", headers=jar, timeout=10).status_code == 401

@@ -24,7 +24,7 @@ from authstate.errors import (
     NotFound,
     StoreUnavailable,
 )
-from authstate.modes.base import IssuedCredentials
+from authstate.modes.issued import IssuedCredentials
 from authstate.principal import Principal
 
 if TYPE_CHECKING:

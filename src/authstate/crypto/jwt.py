@@ -231,12 +231,13 @@ def issue_access_token(
     roles: Sequence[str],
     now: float,
     ttl_seconds: int,
-    sid: str | None = None,
+    handle: str | None = None,
     gen: int = 0,
     jti: str | None = None,
 ) -> tuple[str, AccessClaims]:
     """Sign an access token valid from ``int(now)`` for ``ttl_seconds``; a fresh ``jti``
-    unless given. Returns the token and its claims.
+    unless given; the session ``handle`` (of a refresh family), if any, as the ``sid``
+    claim. Returns the token and its claims.
 
     Raises ``ValueError`` for arguments the verifier would refuse (empty subject, non-positive
     lifetime, negative generation, non-string roles) or an oversized token.
@@ -260,7 +261,7 @@ def issue_access_token(
         jti=jti or new_jti(),
         kid=key.kid,
         roles=tuple(roles),
-        sid=sid,
+        sid=handle,
         gen=gen,
     )
     payload: dict[str, object] = {
@@ -274,8 +275,8 @@ def issue_access_token(
         "roles": list(claims.roles),
         "gen": claims.gen,
     }
-    if sid is not None:
-        payload["sid"] = sid
+    if handle is not None:
+        payload["sid"] = handle
     return encode(payload, key), claims
 
 

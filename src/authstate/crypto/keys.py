@@ -414,6 +414,13 @@ class KeyRing:
             raise InvalidToken(reason="key retired")
         return key
 
+    def retire_after(self, kid: str) -> float | None:
+        """When the key named ``kid`` stops verifying (None: not retiring, or not in the ring).
+
+        For a key that just verified a token: what the token cache needs to know of it."""
+        key = self._by_kid.get(kid)
+        return None if key is None else key.retire_after
+
     def jwks(self, *, now: float) -> dict[str, list[dict[str, str]]]:
         """The JWKS document: public keys still verifying at ``now``; none for an HS256 ring."""
         return {

@@ -3,11 +3,11 @@ once and then served from a bounded cache whose every hit is re-checked."""
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable
 
-from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token_with_key
+from authstate.crypto.claims import validity_window
+from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token
 from authstate.errors import AuthenticationError, StoreUnavailable
 from authstate.modes.context import ModeContext
 from authstate.principal import Principal, TokenInfo
@@ -18,7 +18,8 @@ PrincipalFactory = Callable[[AccessClaims], Principal]
 class _VerifiedToken:
     """A cache entry: the claims of a token whose signature and claims checked out, the
     principal built from them, and the span of Unix time in which the cold checks of
-    ``exp``/``nbf``/``iat`` and of the signing key's retirement would pass again."""
+    ``exp``/``nbf``/``iat``/``max_age`` and of the signing key's retirement would pass again
+    (``crypto.claims.validity_window``)."""
 
     __slots__ = ("claims", "principal", "to_principal", "valid_from", "valid_until")
 
@@ -142,7 +143,7 @@ class AccessTokens:
     ) -> _VerifiedToken:
         self._verified.pop(token, None)
         ring = self._ctx.keys.ring
-        claims, key = verify_access_token_with_key(
+        claims = verify_access_token(
             token,
             ring,
             issuer=self._issuer,
@@ -151,23 +152,17 @@ class AccessTokens:
             leeway=self._leeway,
             max_age=self._max_age,
         )
-        leeway = self._leeway
-        # exp passes while now < exp + leeway; nbf and iat while now >= max(nbf, iat) - leeway
-        # (exact in binary floating point for Unix times: integers added to or taken from now).
-        # max_age passes while now <= iat + max_age + leeway: the next float is the open bound.
-        valid_until = min(
-            float(claims.exp + leeway),
-            math.nextafter(float(claims.iat + self._max_age + leeway), math.inf),
+        valid_from, valid_until = validity_window(
+            claims,
+            leeway=self._leeway,
+            max_age=self._max_age,
+            retire_after=ring.retire_after(claims.kid),
         )
-        retire_after = key.retire_after
-        if retire_after is not None:
-            # The key verifies while now <= retire_after: the next float is the open bound.
-            valid_until = min(valid_until, math.nextafter(retire_after, math.inf))
         entry = _VerifiedToken(
             claims,
             None if to_principal is None else to_principal(claims),
             to_principal,
-            float(max(claims.nbf, claims.iat) - leeway),
+            valid_from,
             valid_until,
         )
         self._verified[token] = entry

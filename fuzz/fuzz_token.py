@@ -54,7 +54,7 @@ ISSUED = [
         roles=["staff"],
         now=NOW,
         ttl_seconds=900,
-        sid="s" * 22,
+        handle="s" * 22,
     )[0]
     for key in KEYS
 ]

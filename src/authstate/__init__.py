@@ -22,8 +22,8 @@ from authstate.errors import PayloadTooLarge as PayloadTooLarge
 from authstate.errors import PermissionDenied as PermissionDenied
 from authstate.errors import StoreUnavailable as StoreUnavailable
 from authstate.errors import TooManyAttempts as TooManyAttempts
-from authstate.modes.base import ClientInfo as ClientInfo
-from authstate.modes.base import IssuedCredentials as IssuedCredentials
+from authstate.modes.client import ClientInfo as ClientInfo
+from authstate.modes.issued import IssuedCredentials as IssuedCredentials
 from authstate.principal import Principal as Principal
 from authstate.principal import SessionInfo as SessionInfo
 from authstate.principal import TokenInfo as TokenInfo

@@ -36,15 +36,13 @@ from authstate.errors import (
 )
 from authstate.key_storage import KeyManager
 from authstate.master_secret import resolve_master_secret
-from authstate.modes.base import (
-    AccessTokens,
-    BaseMode,
-    ClientInfo,
-    Freshness,
-    IssuedCredentials,
-    ModeContext,
-)
+from authstate.modes.access_tokens import AccessTokens
+from authstate.modes.base import BaseMode
+from authstate.modes.client import ClientInfo
+from authstate.modes.context import ModeContext
+from authstate.modes.freshness import Freshness
 from authstate.modes.hybrid import HybridMode
+from authstate.modes.issued import IssuedCredentials
 from authstate.modes.session import SessionMode
 from authstate.modes.stateless import StatelessMode
 from authstate.passwords import PasswordHasher

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["stateless", "session", "hybrid"]
@@ -12,7 +12,7 @@ Mode = Literal["stateless", "session", "hybrid"]
 class SessionInfo:
     """The server-side session (session mode) or refresh family (hybrid) behind a request."""
 
-    id: str  # public handle, never the secret
+    id: str  # the session handle (public, random; the JWT's "sid"), never the secret
     expires_at: float  # Unix seconds
 
 
@@ -35,8 +35,15 @@ class Principal:
     mode: Mode
     session: SessionInfo | None = None
     token: TokenInfo | None = None
-    # Value the CSRF token is bound to: the session handle or the token's jti.
-    binding: str = field(default="", repr=False)
+
+    @property
+    def binding(self) -> str:
+        """What this principal's CSRF tokens are bound to, derived rather than stored: the
+        token's ``jti`` in stateless mode (each token stands alone there), else the session
+        handle (``session.id``); "" when there is neither."""
+        if self.mode == "stateless" or self.session is None:
+            return "" if self.token is None else self.token.jti
+        return self.session.id
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

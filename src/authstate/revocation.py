@@ -1,9 +1,10 @@
 """The in-memory revocation state every node checks on every JWT verification.
 
-It holds revoked ``jti``s (until the token's ``exp``), revoked session/family handles
-(``sid``) and per-user minimum generations (logout-all, password change). Entries are
-forgotten once every credential they could reject has expired, so the size is bounded
-by credential lifetimes and revocation rate, never by the number of users.
+It holds revoked ``jti``s (until the token's ``exp``), revoked session handles (of
+sessions and refresh families; a JWT carries its handle as ``sid``) and per-user minimum
+generations (logout-all, password change). Entries are forgotten once every credential
+they could reject has expired, so the size is bounded by credential lifetimes and
+revocation rate, never by the number of users.
 
 It is filled from the store at start and kept current by the change bus; applying a
 change is idempotent, so a change delivered twice (local publish + bus echo) is harmless.
@@ -25,18 +26,18 @@ class RevocationState:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._jti: dict[str, float] = {}
-        self._sid: dict[str, float] = {}
+        self._handles: dict[str, float] = {}
         self._user_generation: dict[str, tuple[int, float]] = {}
         self.last_seq = 0
         self._next_prune = 0.0
 
     def __len__(self) -> int:
-        return len(self._jti) + len(self._sid) + len(self._user_generation)
+        return len(self._jti) + len(self._handles) + len(self._user_generation)
 
     def load(self, changes: Iterable[Change], last_seq: int) -> None:
         """Replace the state with what the store says is in force."""
         self._jti.clear()
-        self._sid.clear()
+        self._handles.clear()
         self._user_generation.clear()
         for change in changes:
             self.apply(change)
@@ -48,7 +49,7 @@ class RevocationState:
         if change.kind is ChangeKind.JTI:
             self._jti[change.value] = max(change.until, self._jti.get(change.value, 0.0))
         elif change.kind is ChangeKind.SID:
-            self._sid[change.value] = max(change.until, self._sid.get(change.value, 0.0))
+            self._handles[change.value] = max(change.until, self._handles.get(change.value, 0.0))
         elif change.kind is ChangeKind.USER:
             generation, until = self._user_generation.get(change.value, (0, 0.0))
             if change.generation >= generation:
@@ -58,22 +59,24 @@ class RevocationState:
         self._maybe_prune()
 
     def check(
-        self, *, user_id: str, generation: int, sid: str | None = None, jti: str | None = None
+        self, *, user_id: str, generation: int, handle: str | None = None, jti: str | None = None
     ) -> None:
-        """Raise ``InvalidToken`` if the credential described was revoked."""
-        self.check_credential(user_id, generation, sid, jti)
+        """Raise ``InvalidToken`` if the credential described was revoked: the token ``jti``,
+        the session ``handle`` it belongs to, or every credential of the user issued under
+        an older generation."""
+        self.check_credential(user_id, generation, handle, jti)
 
     def check_credential(
-        self, user_id: str, generation: int, sid: str | None, jti: str | None
+        self, user_id: str, generation: int, handle: str | None, jti: str | None
     ) -> None:
         """``check`` with positional arguments: the per-request path of every mode.
 
         A dict lookup is cheaper than a keyword call, and an empty table (the usual case
-        for ``jti`` and ``sid``) costs one truth test.
+        for ``jti`` and ``handle``) costs one truth test.
         """
         if jti is not None and self._jti and jti in self._jti:
             raise InvalidToken(reason="token revoked (jti)")
-        if sid is not None and self._sid and sid in self._sid:
+        if handle is not None and self._handles and handle in self._handles:
             raise InvalidToken(reason="session revoked (sid)")
         entry = self._user_generation.get(user_id)
         if entry is not None and generation < entry[0]:
@@ -93,7 +96,7 @@ class RevocationState:
     def prune(self) -> None:
         """Forget entries whose credentials have all expired."""
         now = self._clock.now()
-        for table in (self._jti, self._sid):
+        for table in (self._jti, self._handles):
             for value in [v for v, until in table.items() if until < now]:
                 del table[value]
         for user in [u for u, (_, until) in self._user_generation.items() if until < now]:

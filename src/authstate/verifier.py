@@ -279,7 +279,7 @@ class Verifier:
         )
         if self._revocation is not None:
             self._revocation.check(
-                user_id=claims.sub, generation=claims.gen, sid=claims.sid, jti=claims.jti
+                user_id=claims.sub, generation=claims.gen, handle=claims.sid, jti=claims.jti
             )
         return claims
 

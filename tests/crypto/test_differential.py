@@ -210,12 +210,12 @@ def test_re_signed_raw_json_mutations_are_never_accepted_when_joserfc_refuses(
     subject=st.text(TEXT, min_size=1, max_size=20),
     roles=st.lists(st.text(TEXT, max_size=10), max_size=4),
     ttl=st.integers(min_value=LEEWAY + 1, max_value=86_400),
-    sid=st.none() | st.text(TEXT, max_size=22),
+    handle=st.none() | st.text(TEXT, max_size=22),
     gen=st.integers(min_value=0, max_value=2**31),
     age=st.integers(min_value=0, max_value=LEEWAY),
 )
 def test_tokens_we_issue_are_accepted_by_joserfc_and_by_us(
-    alg: str, subject: str, roles: list[str], ttl: int, sid: str | None, gen: int, age: int
+    alg: str, subject: str, roles: list[str], ttl: int, handle: str | None, gen: int, age: int
 ) -> None:
     token, issued = issue_access_token(
         KEYS[alg],
@@ -225,7 +225,7 @@ def test_tokens_we_issue_are_accepted_by_joserfc_and_by_us(
         roles=roles,
         now=NOW - age,
         ttl_seconds=ttl,
-        sid=sid,
+        handle=handle,
         gen=gen,
     )
     assert we_accept(token, alg) and joserfc_accepts(token, alg)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-import authstate.crypto.jwt as jwt_module
+import authstate.crypto.compact as compact_module
 from authstate.crypto.jwt import (
     MAX_HEADER_CHARS,
     MAX_TOKEN_BYTES,
@@ -433,7 +433,7 @@ def test_a_refused_header_is_refused_again_and_never_remembered(
     bad = forge(header(key, jku="https://attacker.example/jwks"), claims(), key)
     first = refusal(bad, ring)
     assert first == refusal(bad, ring) == "header member jku refused"
-    assert bad.split(".")[0] not in jwt_module._known_headers
+    assert bad.split(".")[0] not in compact_module._known_headers
 
 
 def test_a_remembered_header_still_needs_its_key_and_a_valid_signature(
@@ -442,7 +442,7 @@ def test_a_remembered_header_still_needs_its_key_and_a_valid_signature(
     token = valid_token(key)
     verify(token, ring)  # its header is now remembered
     head, body, signature = token.split(".")
-    assert head in jwt_module._known_headers
+    assert head in compact_module._known_headers
     other = forge(header(key), claims(sub="eve"), None, signature=b"\x00" * 64)
     assert refusal(f"{head}.{other.split('.')[1]}.{signature}", ring).count("signature") == 1
     assert refusal(f"{head}.{body}.{other.split('.')[2]}", ring).count("signature") == 1
@@ -451,8 +451,8 @@ def test_a_remembered_header_still_needs_its_key_and_a_valid_signature(
 def test_the_header_cache_is_bounded_by_distinct_headers(ring: KeyRing, key: SigningKey) -> None:
     """Headers an attacker varies (here: unknown kids, each passing the front layer) evict
     each other; the cache never grows past its bound."""
-    for n in range(3 * jwt_module._HEADER_CACHE_ENTRIES):
+    for n in range(3 * compact_module._HEADER_CACHE_ENTRIES):
         token = forge(header(key, kid=f"unknown-{n}"), claims(), key)
         assert refusal(token, ring) == "unknown kid"
-        assert len(jwt_module._known_headers) <= jwt_module._HEADER_CACHE_ENTRIES
+        assert len(compact_module._known_headers) <= compact_module._HEADER_CACHE_ENTRIES
     verify(valid_token(key), ring)  # and the real header is accepted after the churn

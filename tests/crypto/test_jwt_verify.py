@@ -55,7 +55,7 @@ def issue(key: SigningKey, **options: object) -> tuple[str, AccessClaims]:
 def test_an_issued_token_verifies_to_the_claims_it_was_issued_with(
     ring: KeyRing, key: SigningKey
 ) -> None:
-    token, issued = issue(key, sid="handle", gen=3)
+    token, issued = issue(key, handle="handle", gen=3)
     assert verify(token, ring) == issued
     assert (issued.iat, issued.nbf, issued.exp) == (NOW, NOW, NOW + TTL)
     assert (issued.sub, issued.roles, issued.sid, issued.gen) == ("u1", ("staff",), "handle", 3)

@@ -20,7 +20,7 @@ from authstate.asgi.middleware import get_principal
 from authstate.cookies import AUTH_COOKIE
 from authstate.crypto.ids import hash_secret
 from authstate.errors import AuthenticationError, StoreUnavailable
-from authstate.modes.base import AccessTokens
+from authstate.modes.access_tokens import AccessTokens
 from authstate.principal import Principal
 from authstate.settings import Settings
 from authstate.stores.memory import MemoryStore

@@ -43,10 +43,10 @@ def test_a_revoked_sid_or_jti_is_refused() -> None:
     state.apply(Change(ChangeKind.SID, "h1", until=2e9))
     state.apply(Change(ChangeKind.JTI, "j1", until=2e9))
     with pytest.raises(InvalidToken):
-        state.check(user_id="u", generation=0, sid="h1")
+        state.check(user_id="u", generation=0, handle="h1")
     with pytest.raises(InvalidToken):
         state.check(user_id="u", generation=0, jti="j1")
-    state.check(user_id="u", generation=0, sid="h2", jti="j2")
+    state.check(user_id="u", generation=0, handle="h2", jti="j2")
 
 
 def _record(i: int) -> SessionRecord:

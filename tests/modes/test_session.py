@@ -7,7 +7,7 @@ import pytest
 from authstate._time import FrozenClock
 from authstate.crypto.ids import hash_secret
 from authstate.errors import AuthenticationError, NotFound
-from authstate.modes.base import ClientInfo
+from authstate.modes.client import ClientInfo
 from authstate.modes.session import SessionMode
 from tests.modes.conftest import MakeAuth
 

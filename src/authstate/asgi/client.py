@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from authstate.modes.base import ClientInfo
+from authstate.modes.client import ClientInfo
 
 MAX_USER_AGENT = 256  # characters kept with a session
 MAX_IP = 64

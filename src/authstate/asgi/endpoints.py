@@ -28,7 +28,8 @@ from authstate.errors import (
     NotFound,
     StoreUnavailable,
 )
-from authstate.modes.base import ClientInfo, IssuedCredentials
+from authstate.modes.client import ClientInfo
+from authstate.modes.issued import IssuedCredentials
 from authstate.principal import Principal
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from authstate.cookies import CookiePolicy
 from authstate.errors import AuthStateError, TooManyAttempts
-from authstate.modes.base import IssuedCredentials
+from authstate.modes.issued import IssuedCredentials
 
 log = logging.getLogger("authstate.http")
 

@@ -9,11 +9,9 @@ never be checked against bytes of a public key (algorithm confusion).
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeAlias, get_args
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -25,28 +23,34 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from authstate.crypto.ids import b64url_decode, b64url_encode, new_jti
+from authstate.crypto.algorithms import (
+    COORD_BYTES,
+    KID_PATTERN,
+    MIN_HMAC_KEY_BYTES,
+    SUPPORTED_ALGORITHMS,
+    Algorithm,
+    PrivateKey,
+    PublicKey,
+    raw_public,
+)
+from authstate.crypto.ids import new_jti
+from authstate.crypto.jwk import parse_jwk, public_jwk
 from authstate.errors import ConfigurationError, InvalidToken
 
-Algorithm: TypeAlias = Literal["EdDSA", "ES256", "HS256"]
-SUPPORTED_ALGORITHMS: Final[frozenset[str]] = frozenset(get_args(Algorithm))
-
-PrivateKey: TypeAlias = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | bytes
-PublicKey: TypeAlias = Ed25519PublicKey | ec.EllipticCurvePublicKey
-
-MIN_HMAC_KEY_BYTES = 32  # the SHA-256 output size (RFC 7518 §3.2)
-KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Algorithm and SUPPORTED_ALGORITHMS are part of the key API: callers name them from here.
+__all__ = [
+    "SUPPORTED_ALGORITHMS",
+    "Algorithm",
+    "KeyRing",
+    "SigningKey",
+    "generate_key",
+]
 
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _P256_HALF_N = _P256_N // 2
-_COORD_BYTES = 32  # P-256 coordinates and scalars, Ed25519 keys
 _ES256_SIG_BYTES = 64
 _ED25519_SIG_BYTES = 64
 _ECDSA_SHA256 = ec.ECDSA(SHA256())
-
-_KTY_FOR_ALG: Final[dict[str, str]] = {"EdDSA": "OKP", "ES256": "EC", "HS256": "oct"}
-_CRV_FOR_ALG: Final[dict[str, str]] = {"EdDSA": "Ed25519", "ES256": "P-256"}
-_PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +113,7 @@ class SigningKey:
                 raise ConfigurationError(f"key {self.kid} has neither a private nor a public part")
             return
         derived = private.public_key()
-        if public is not None and _raw_public(public) != _raw_public(derived):
+        if public is not None and raw_public(public) != raw_public(derived):
             raise ConfigurationError(f"key {self.kid}: the public part does not match")
         object.__setattr__(self, "public_key", derived)
 
@@ -144,7 +148,7 @@ class SigningKey:
         r, s = decode_dss_signature(private.sign(signing_input, _ECDSA_SHA256))
         if s > _P256_HALF_N:
             s = _P256_N - s  # our verifier refuses high-S, so we never produce it
-        return r.to_bytes(_COORD_BYTES, "big") + s.to_bytes(_COORD_BYTES, "big")
+        return r.to_bytes(COORD_BYTES, "big") + s.to_bytes(COORD_BYTES, "big")
 
     def verify(self, signing_input: bytes, signature: bytes) -> None:
         """Raise ``InvalidToken`` unless ``signature`` is this key's signature of the input.
@@ -169,8 +173,8 @@ class SigningKey:
                 raise InvalidToken(reason="key has no public part")
             if len(signature) != _ES256_SIG_BYTES:
                 raise InvalidToken(reason="ES256 signature is not 64-byte R||S")
-            r = int.from_bytes(signature[:_COORD_BYTES], "big")
-            s = int.from_bytes(signature[_COORD_BYTES:], "big")
+            r = int.from_bytes(signature[:COORD_BYTES], "big")
+            s = int.from_bytes(signature[COORD_BYTES:], "big")
             if not (0 < r < _P256_N and 0 < s < _P256_N):
                 raise InvalidToken(reason="ES256 signature value out of range")
             if s > _P256_HALF_N:
@@ -188,18 +192,7 @@ class SigningKey:
         public = self.public_key
         if public is None:
             raise ConfigurationError(f"HS256 key {self.kid} is symmetric and never published")
-        jwk = {"kid": self.kid, "alg": self.alg, "use": "sig"}
-        if isinstance(public, Ed25519PublicKey):
-            jwk |= {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(_raw_public(public))}
-        else:
-            numbers = public.public_numbers()
-            jwk |= {
-                "kty": "EC",
-                "crv": "P-256",
-                "x": b64url_encode(numbers.x.to_bytes(_COORD_BYTES, "big")),
-                "y": b64url_encode(numbers.y.to_bytes(_COORD_BYTES, "big")),
-            }
-        return jwk
+        return public_jwk(self.kid, self.alg, public)
 
     def private_bytes(self) -> bytes:
         """The private part for sealed storage: PKCS#8 DER, or the raw HMAC secret.
@@ -251,7 +244,8 @@ class SigningKey:
         keys (a symmetric secret is never published), other types and curves, or a point that
         is not on the curve.
         """
-        return _key_from_jwk(jwk, private=False)
+        kid, alg, _, public = parse_jwk(jwk, private=False)
+        return cls(kid, alg, 0.0, public_key=public)
 
     @classmethod
     def from_private_jwk(cls, jwk: Mapping[str, object]) -> SigningKey:
@@ -260,88 +254,8 @@ class SigningKey:
         Same checks as ``from_public_jwk``; an HS256 secret must be at least 32 bytes.
         Raises ``ConfigurationError``.
         """
-        return _key_from_jwk(jwk, private=True)
-
-
-def _raw_public(key: PublicKey) -> bytes:
-    if isinstance(key, Ed25519PublicKey):
-        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-
-
-def _jwk_member(jwk: Mapping[str, object], name: str) -> str:
-    value = jwk.get(name)
-    if not isinstance(value, str):
-        raise ConfigurationError(f"JWK member {name!r} is missing or not a string")
-    return value
-
-
-def _jwk_bytes(jwk: Mapping[str, object], name: str, size: int | None) -> bytes:
-    try:
-        value = b64url_decode(_jwk_member(jwk, name))
-    except ValueError:
-        raise ConfigurationError(f"JWK member {name!r} is not strict base64url") from None
-    if size is not None and len(value) != size:
-        raise ConfigurationError(f"JWK member {name!r} must be {size} bytes")
-    return value
-
-
-def _check_jwk_metadata(jwk: Mapping[str, object], *, private: bool) -> tuple[str, Algorithm]:
-    if not isinstance(jwk, Mapping) or not all(isinstance(k, str) for k in jwk):
-        raise ConfigurationError("a JWK must be a JSON object")
-    alg = _jwk_member(jwk, "alg")
-    if alg not in SUPPORTED_ALGORITHMS:
-        raise ConfigurationError(f"JWK algorithm {alg!r} is not supported")
-    if _jwk_member(jwk, "kty") != _KTY_FOR_ALG[alg]:
-        raise ConfigurationError(f"JWK kty does not match its algorithm {alg}")
-    if alg != "HS256" and _jwk_member(jwk, "crv") != _CRV_FOR_ALG[alg]:
-        raise ConfigurationError(f"JWK crv does not match its algorithm {alg}")
-    if "use" in jwk and jwk["use"] != "sig":
-        raise ConfigurationError("JWK use must be 'sig'")
-    if "key_ops" in jwk:
-        ops = jwk["key_ops"]
-        if not isinstance(ops, list) or "verify" not in ops or not set(ops) <= {"sign", "verify"}:
-            raise ConfigurationError("JWK key_ops must allow 'verify' and nothing but signing")
-    if not private:
-        if alg == "HS256":
-            raise ConfigurationError("a symmetric (oct) key is never taken from a public JWK")
-        if _PRIVATE_JWK_MEMBERS & jwk.keys():
-            raise ConfigurationError("a public JWK must not carry private members")
-    kid = _jwk_member(jwk, "kid")
-    if KID_PATTERN.fullmatch(kid) is None:
-        raise ConfigurationError("JWK kid must be 1-64 characters of A-Z a-z 0-9 - _")
-    return kid, alg  # type: ignore[return-value]  # alg checked against SUPPORTED_ALGORITHMS
-
-
-def _key_from_jwk(jwk: Mapping[str, object], *, private: bool) -> SigningKey:
-    kid, alg = _check_jwk_metadata(jwk, private=private)
-    if alg == "HS256":
-        secret = _jwk_bytes(jwk, "k", None)
-        return SigningKey(kid, alg, 0.0, private_key=secret)
-    x = _jwk_bytes(jwk, "x", _COORD_BYTES)
-    try:
-        public: PublicKey
-        if alg == "EdDSA":
-            public = Ed25519PublicKey.from_public_bytes(x)
-        else:
-            y = _jwk_bytes(jwk, "y", _COORD_BYTES)
-            numbers = ec.EllipticCurvePublicNumbers(
-                int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
-            )
-            public = numbers.public_key()  # ValueError when the point is not on the curve
-        if not private:
-            return SigningKey(kid, alg, 0.0, public_key=public)
-        d = _jwk_bytes(jwk, "d", _COORD_BYTES)
-        secret_key: PrivateKey
-        if alg == "EdDSA":
-            secret_key = Ed25519PrivateKey.from_private_bytes(d)
-        else:
-            secret_key = ec.derive_private_key(int.from_bytes(d, "big"), ec.SECP256R1())
-    except ValueError:
-        raise ConfigurationError(f"JWK {kid}: not a valid {alg} key") from None
-    return SigningKey(kid, alg, 0.0, private_key=secret_key, public_key=public)
+        kid, alg, private, public = parse_jwk(jwk, private=True)
+        return cls(kid, alg, 0.0, private_key=private, public_key=public)
 
 
 def generate_key(alg: Algorithm, *, now: float) -> SigningKey:
@@ -413,6 +327,13 @@ class KeyRing:
         if not key.verifies_at(now):
             raise InvalidToken(reason="key retired")
         return key
+
+    def retire_after(self, kid: str) -> float | None:
+        """When the key named ``kid`` stops verifying (None: not retiring, or not in the ring).
+
+        For a key that just verified a token: what the token cache needs to know of it."""
+        key = self._by_kid.get(kid)
+        return None if key is None else key.retire_after
 
     def jwks(self, *, now: float) -> dict[str, list[dict[str, str]]]:
         """The JWKS document: public keys still verifying at ``now``; none for an HS256 ring."""

@@ -18,14 +18,11 @@ from typing import Any
 from authstate.crypto.ids import check_secret_format, hash_secret
 from authstate.crypto.jwt import AccessClaims
 from authstate.errors import AuthenticationError, InvalidRefresh
-from authstate.modes.base import (
-    AccessTokens,
-    BaseMode,
-    ClientInfo,
-    IssuedCredentials,
-    ModeContext,
-    token_info,
-)
+from authstate.modes.access_tokens import token_info
+from authstate.modes.client import ClientInfo
+from authstate.modes.issued import IssuedCredentials
+from authstate.modes.jwt_mode import JWTMode
+from authstate.modes.records import create_record
 from authstate.principal import Principal, SessionInfo
 from authstate.rotation import RotationOutcome, rotate_refresh
 from authstate.stores.base import SessionRecord
@@ -33,56 +30,39 @@ from authstate.stores.base import SessionRecord
 audit = logging.getLogger("authstate.audit")
 
 
-class HybridMode(BaseMode):
+class HybridMode(JWTMode):
     name = "hybrid"
     has_refresh = True
-
-    def __init__(self, ctx: ModeContext, tokens: AccessTokens) -> None:
-        super().__init__(ctx)
-        self.tokens = tokens
-        # One factory object: the token cache keeps the principal it built with it.
-        self._to_principal = self._principal
 
     def successor_of(self, refresh_token: str) -> str:
         """The token that replaces ``refresh_token`` on rotation (same format: 43 chars)."""
         digest = hmac.new(self.ctx.refresh_key, refresh_token.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
-    async def authenticate(self, auth_value: str) -> Principal:
-        return self.tokens.authenticate(auth_value, self._to_principal)
-
-    def authenticate_from_memory(self, auth_value: str) -> Principal:
-        # A JWT is always verified from memory: the key ring and the revocation state.
-        return self.tokens.authenticate(auth_value, self._to_principal)
-
-    def forget(self, auth_value: str) -> None:
-        self.tokens.forget(auth_value)
-
     @staticmethod
     def _principal(claims: AccessClaims) -> Principal:
         if claims.sid is None:
             raise AuthenticationError(reason="hybrid access token without sid")
-        # Positional (user_id, roles, mode, session, token, binding): the cold path.
+        # Positional (user_id, roles, mode, session, token): the cold path.
         session, token = SessionInfo(claims.sid, float(claims.exp)), token_info(claims)
-        return Principal(claims.sub, claims.roles, "hybrid", session, token, claims.sid)
+        return Principal(claims.sub, claims.roles, "hybrid", session, token)
 
     def _issue(self, record: SessionRecord, refresh_token: str) -> IssuedCredentials:
         token, claims = self.tokens.issue(
-            record.user_id, record.roles, generation=record.generation, sid=record.handle
+            record.user_id, record.roles, generation=record.generation, handle=record.handle
         )
         principal = Principal(
             user_id=record.user_id,
             roles=record.roles,
             mode="hybrid",
+            # The family's lifetime, not the token's: what the login response shows.
             session=SessionInfo(id=record.handle, expires_at=record.expires_at),
             token=token_info(claims),
-            binding=record.handle,
         )
-        return IssuedCredentials(
-            principal=principal,
-            auth_value=token,
-            auth_max_age=claims.exp - claims.iat,
-            expires_at=float(claims.exp),
+        return self._credentials(
+            principal,
+            token,
+            claims,
             refresh_value=refresh_token,
             refresh_max_age=max(1, int(record.expires_at - self.ctx.clock.now())),
         )
@@ -96,7 +76,8 @@ class HybridMode(BaseMode):
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> IssuedCredentials:
-        refresh_token, record = await self.create_record(
+        refresh_token, record = await create_record(
+            self.ctx,
             user_id,
             roles,
             kind="refresh",
@@ -141,7 +122,7 @@ class HybridMode(BaseMode):
             raise InvalidRefresh(reason="refresh family expired")
         try:
             ctx.revocation.check(
-                user_id=record.user_id, generation=record.generation, sid=record.handle
+                user_id=record.user_id, generation=record.generation, handle=record.handle
             )
         except AuthenticationError as exc:
             raise InvalidRefresh(reason=exc.reason) from exc

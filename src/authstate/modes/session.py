@@ -12,7 +12,11 @@ from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret, new_secret_id
 from authstate.errors import AuthenticationError
-from authstate.modes.base import BaseMode, ClientInfo, IssuedCredentials, ModeContext
+from authstate.modes.base import BaseMode
+from authstate.modes.client import ClientInfo
+from authstate.modes.context import ModeContext
+from authstate.modes.issued import IssuedCredentials
+from authstate.modes.records import create_record, session_info
 from authstate.principal import Principal
 from authstate.stores.base import Change, ChangeKind, SessionRecord
 
@@ -29,10 +33,7 @@ class SessionMode(BaseMode):
         # function, worth remembering for IDs sent on every request. Emptied when full.
         self._keys: dict[str, str] = {}
         # Bound once: the warm path below runs on every request.
-        freshness = ctx.freshness
-        self._bus_healthy_since = freshness.store.bus_healthy_since
-        self._monotonic = freshness.clock.monotonic
-        self._max_staleness = freshness.max_staleness
+        self._is_fresh = ctx.freshness.is_fresh
         self._sessions = ctx.sessions
         self._now = ctx.clock.now
         self._revocation = ctx.revocation
@@ -50,9 +51,7 @@ class SessionMode(BaseMode):
 
     def authenticate_from_memory(self, auth_value: str) -> Principal | None:
         key = self._keys.get(auth_value) or self._store_key(auth_value)
-        # Freshness.is_fresh() inlined (a call less): only a fresh bus lets the cache answer.
-        since = self._bus_healthy_since()
-        if since is None or not self._monotonic() - since <= self._max_staleness:
+        if not self._is_fresh():  # only a fresh bus lets the cache answer
             return None
         entry = self._sessions.entry(key)
         if entry is None or entry.principal is None:
@@ -115,8 +114,7 @@ class SessionMode(BaseMode):
             user_id=record.user_id,
             roles=record.roles,
             mode="session",
-            session=self.session_info(record),
-            binding=record.handle,
+            session=session_info(record),
         )
 
     async def login(
@@ -133,7 +131,8 @@ class SessionMode(BaseMode):
             # Fixation defence: whatever session the browser had is destroyed, never adopted.
             await self._discard(previous_auth)
         settings = ctx.settings
-        secret, record = await self.create_record(
+        secret, record = await create_record(
+            ctx,
             user_id,
             roles,
             kind="session",

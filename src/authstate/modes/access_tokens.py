@@ -1,0 +1,171 @@
+"""Access tokens as the JWT modes use them: issued with the ring's signing key, verified
+once and then served from a bounded cache whose every hit is re-checked."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+from authstate.crypto.claims import validity_window
+from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token
+from authstate.errors import AuthenticationError, StoreUnavailable
+from authstate.modes.context import ModeContext
+from authstate.principal import Principal, TokenInfo
+
+PrincipalFactory = Callable[[AccessClaims], Principal]
+
+
+class _VerifiedToken:
+    """A cache entry: the claims of a token whose signature and claims checked out, the
+    principal built from them, and the span of Unix time in which the cold checks of
+    ``exp``/``nbf``/``iat``/``max_age`` and of the signing key's retirement would pass again
+    (``crypto.claims.validity_window``)."""
+
+    __slots__ = ("claims", "principal", "to_principal", "valid_from", "valid_until")
+
+    def __init__(
+        self,
+        claims: AccessClaims,
+        principal: Principal | None,
+        to_principal: PrincipalFactory | None,
+        valid_from: float,
+        valid_until: float,
+    ) -> None:
+        self.claims = claims
+        self.principal = principal
+        self.to_principal = to_principal
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+
+
+def token_info(claims: AccessClaims) -> TokenInfo:
+    # Positional: built on every first sight of a token, where keywords cost measurably.
+    return TokenInfo(claims.jti, claims.iat, claims.exp, claims.kid)
+
+
+class AccessTokens:
+    """Issues access JWTs and verifies them, with a bounded cache of verified tokens.
+
+    A cache hit still re-checks expiry and the revocation state, so a revoked or expired
+    token is never served from the cache; the cache only saves the signature check, the
+    parsing and building the (immutable) principal. It holds at most ``max_entries``
+    tokens, the oldest verified first out, and is emptied when the key ring changes.
+    """
+
+    def __init__(self, ctx: ModeContext, *, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
+        self._ctx = ctx
+        self._verified: OrderedDict[str, _VerifiedToken] = OrderedDict()
+        self._max_entries = max_entries
+        # Settings are frozen: read them once, not through properties on every request.
+        settings = ctx.settings
+        self._issuer = settings.issuer
+        self._audience = settings.audience
+        self._leeway = settings.leeway_seconds
+        # No token of ours lives longer than the access lifetime, whatever its exp says
+        # (one minted under an older, longer AUTHSTATE_ACCESS_TTL, or by a leaked key).
+        self._max_age = settings.access_ttl_seconds
+        self._fail_closed = settings.fail_closed
+        # Bound once: _checked runs on every request of the JWT modes.
+        self._now = ctx.clock.now
+        self._is_fresh = ctx.freshness.is_fresh
+        self._check_credential = ctx.revocation.check_credential
+
+    def __len__(self) -> int:
+        return len(self._verified)
+
+    def forget_all(self) -> None:
+        """Drop every cached verification (the key ring changed)."""
+        self._verified.clear()
+
+    def forget(self, token: str) -> None:
+        self._verified.pop(token, None)
+
+    def issue(
+        self, user_id: str, roles: tuple[str, ...], *, generation: int, handle: str | None = None
+    ) -> tuple[str, AccessClaims]:
+        """A new access token and its claims; ``handle`` (the session handle of a refresh
+        family) travels as the ``sid`` claim."""
+        settings = self._ctx.settings
+        return issue_access_token(
+            self._ctx.keys.ring.signing_key(),
+            issuer=settings.issuer,
+            audience=settings.audience,
+            subject=user_id,
+            roles=roles,
+            now=self._now(),
+            ttl_seconds=settings.access_ttl_seconds,
+            handle=handle,
+            gen=generation,
+        )
+
+    def verify(self, token: str) -> AccessClaims:
+        """Return the claims of a valid, unrevoked token; raise ``InvalidToken`` otherwise.
+
+        Raises ``StoreUnavailable`` only under ``fail_closed`` when the bus is stale.
+        """
+        return self._checked(token, None).claims
+
+    def authenticate(self, token: str, to_principal: PrincipalFactory) -> Principal:
+        """``verify``, then the principal ``to_principal(claims)``, built once per token.
+
+        Pass the same factory object every time (a mode keeps one): an entry built by
+        another factory is rebuilt.
+        """
+        principal = self._checked(token, to_principal).principal
+        if principal is None:  # pragma: no cover - _verify_cold built it with to_principal
+            raise AuthenticationError(reason="no principal for the token")
+        return principal
+
+    def _checked(self, token: str, to_principal: PrincipalFactory | None) -> _VerifiedToken:
+        """The one path every token takes, cached or not: the entry for a token valid at
+        this instant (verified from scratch unless a cached one is), then the freshness
+        rule and the revocation state (jti, session handle, the user's generation)."""
+        now = self._now()
+        entry = self._verified.get(token)
+        if (
+            entry is None
+            or not entry.valid_from <= now < entry.valid_until
+            or (to_principal is not None and entry.to_principal is not to_principal)
+        ):
+            # Unknown, outside its validity (the cold checks decide and say why) or built
+            # for another factory: verify from scratch.
+            entry = self._verify_cold(token, now, to_principal)
+        if self._fail_closed and not self._is_fresh():
+            raise StoreUnavailable(reason="revocation state is stale and fail_closed is set")
+        claims = entry.claims
+        self._check_credential(claims.sub, claims.gen, claims.sid, claims.jti)
+        return entry
+
+    def _verify_cold(
+        self, token: str, now: float, to_principal: PrincipalFactory | None
+    ) -> _VerifiedToken:
+        self._verified.pop(token, None)
+        ring = self._ctx.keys.ring
+        claims = verify_access_token(
+            token,
+            ring,
+            issuer=self._issuer,
+            audience=self._audience,
+            now=now,
+            leeway=self._leeway,
+            max_age=self._max_age,
+        )
+        valid_from, valid_until = validity_window(
+            claims,
+            leeway=self._leeway,
+            max_age=self._max_age,
+            retire_after=ring.retire_after(claims.kid),
+        )
+        entry = _VerifiedToken(
+            claims,
+            None if to_principal is None else to_principal(claims),
+            to_principal,
+            valid_from,
+            valid_until,
+        )
+        self._verified[token] = entry
+        if len(self._verified) > self._max_entries:
+            self._verified.popitem(last=False)
+        return entry

@@ -1,0 +1,60 @@
+"""Creating the stored record of a session (session mode) or refresh family (hybrid)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
+from authstate.errors import Conflict
+from authstate.modes.client import ClientInfo
+from authstate.modes.context import ModeContext
+from authstate.principal import SessionInfo
+from authstate.stores.base import SessionRecord
+
+
+async def create_record(
+    ctx: ModeContext,
+    user_id: str,
+    roles: tuple[str, ...],
+    *,
+    kind: str,
+    ttl_seconds: float,
+    idle_seconds: float,
+    client: ClientInfo,
+    data: Mapping[str, Any] | None,
+) -> tuple[str, SessionRecord]:
+    """Store a new session or refresh family; return its secret (for the cookie only)
+    and the record, which the store keys by the secret's hash. The record carries a fresh
+    public session handle and the user's current generation."""
+    generation = await ctx.store.get_user_generation(user_id)
+    now = ctx.clock.now()
+    while True:
+        secret = new_secret_id()
+        record = SessionRecord(
+            key=hash_secret(secret),
+            handle=new_handle(),
+            user_id=user_id,
+            kind=kind,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ttl_seconds,
+            idle_timeout=float(idle_seconds),
+            roles=roles,
+            user_agent=client.user_agent[:256],
+            ip=client.ip[:64],
+            data=dict(data or {}),
+            generation=generation,
+        )
+        try:
+            await ctx.store.create_session(record)
+        except Conflict:  # pragma: no cover - a 256-bit collision
+            continue
+        return secret, record
+
+
+def session_info(record: SessionRecord) -> SessionInfo:
+    """What a principal shows of its record: the handle and when it stops being live."""
+    return SessionInfo(
+        id=record.handle, expires_at=min(record.expires_at, record.idle_expires_at())
+    )

@@ -15,7 +15,8 @@ import os
 import statistics
 import tempfile
 
-from authstate.bench.e2e import Server, one_run
+from authstate.bench.e2e import one_run
+from authstate.bench.servers import Server
 
 ROUNDS, SECONDS, CONNECTIONS = 4, 3.0, 32
 

@@ -39,6 +39,7 @@ log = logging.getLogger("authstate")
 
 _BACKOFF_FIRST = 0.05
 _BACKOFF_MAX = 2.0
+_STOP_GRACE = 2.0  # seconds for the listening task to end once cancelled
 
 
 def new_epoch() -> str:
@@ -85,6 +86,7 @@ class CatchUpBus(ABC):
         self._healthy_since: float | None = None
         self._healthy = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._conn: Any = None  # the connection ``_run`` listens on, for ``stop``
 
     @property
     def running(self) -> bool:
@@ -117,10 +119,21 @@ class CatchUpBus(ABC):
         self._set_unhealthy()
         self._listeners.clear()
         self._reconcilers.clear()
-        if task is not None:
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=_STOP_GRACE)
+        if not task.done():
+            # The driver swallowed the cancellation (seen with redis-py's pub/sub reads under
+            # Python 3.11, where a timeout racing a cancel can eat it) and went on reading:
+            # close its connection, so that the read ends, and cancel again.
+            conn = self._conn
+            if conn is not None:
+                await self._close(conn)
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=_STOP_GRACE)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a bus stopping after a failure is not news
 
     async def catch_up(self) -> None:
         """Deliver every logged change above the last delivered seq, reconciling first when
@@ -180,7 +193,7 @@ class CatchUpBus(ABC):
         while True:
             conn: Any = None
             try:
-                conn = await self._connect()
+                conn = self._conn = await self._connect()
                 listening = await self._listen(conn)
                 backoff = _BACKOFF_FIRST
                 await self._serve(listening)
@@ -194,6 +207,7 @@ class CatchUpBus(ABC):
                 # Whatever went by meanwhile, rebuild from the store before health is back.
                 self._reconcile_due = True
             finally:
+                self._conn = None
                 if conn is not None:
                     await self._close(conn)
             await asyncio.sleep(backoff)

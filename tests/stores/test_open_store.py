@@ -19,9 +19,10 @@ pytestmark = pytest.mark.anyio
 class FakeStore:
     """Stands in for the PostgreSQL/Redis stores: records how it was built and opened."""
 
-    def __init__(self, url: str, *, clock: Any = None) -> None:
+    def __init__(self, url: str, *, clock: Any = None, heartbeat: float = 1.0) -> None:
         self.url = url
         self.clock = clock
+        self.heartbeat = heartbeat
         self.opened = False
 
     async def open(self) -> None:
@@ -89,9 +90,9 @@ async def test_server_urls_go_to_their_backend_opened_with_the_clock(
     url: str, class_name: str
 ) -> None:
     clock = FrozenClock()
-    store: Any = await open_store(url, clock=clock)
+    store: Any = await open_store(url, clock=clock, heartbeat=0.25)
     assert type(store).__name__ == class_name
-    assert (store.url, store.clock, store.opened) == (url, clock, True)
+    assert (store.url, store.clock, store.heartbeat, store.opened) == (url, clock, 0.25, True)
 
 
 @pytest.mark.parametrize(

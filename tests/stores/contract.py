@@ -16,10 +16,10 @@ connection or node) for the cross-instance tests; the default is the same instan
 fixture ``second`` closes what ``second_store`` returned. ``propagation_bound`` is the
 longest a published change may take to reach another instance's listener.
 
-Data loss: ``snapshot``/``restore`` put the backend's data back as it was (an older backup,
-a replica that was behind) and ``empty`` wipes it (a server restarted without persistence),
-both behind the store's back, as an operator would. A backend that cannot lose data under
-a live node (memory) skips those tests.
+Data loss (``DataLossContract``): ``snapshot``/``restore`` put the backend's data back as it
+was (an older backup, a replica that was behind) and ``empty`` wipes it (a server restarted
+without persistence), both behind the store's back, as an operator would. Backends that can
+lose data under a live node include it and provide the hooks; the memory store does not.
 
 The suites: ``LifecycleContract`` (``contract_lifecycle``), ``SessionContract``
 (``contract_sessions``), ``ChangeBusContract`` and ``GenerationsContract`` (``contract_bus``),
@@ -51,7 +51,7 @@ from tests.stores.contract_base import (
     family,
     session,
 )
-from tests.stores.contract_bus import ChangeBusContract, GenerationsContract
+from tests.stores.contract_bus import ChangeBusContract, DataLossContract, GenerationsContract
 from tests.stores.contract_lifecycle import LifecycleContract
 from tests.stores.contract_sessions import SessionContract
 
@@ -61,6 +61,7 @@ __all__ = [
     "HOSTILE",
     "T0",
     "ContractBase",
+    "DataLossContract",
     "StoreContract",
     "by_handle",
     "eventually",

@@ -94,18 +94,6 @@ class ContractBase:
         """Another opened instance on the same backend (the same one when there is no other)."""
         return store
 
-    async def snapshot(self, store: Store) -> Any:
-        """A copy of the backend's data now, for ``restore``."""
-        pytest.skip("this store cannot lose data while a node runs on it")
-
-    async def restore(self, store: Store, copy: Any) -> None:
-        """Put ``copy`` back over the backend's data (an operator restoring a backup)."""
-        pytest.skip("this store cannot lose data while a node runs on it")
-
-    async def empty(self, store: Store) -> None:
-        """Lose every piece of the backend's data (a server restarted without persistence)."""
-        pytest.skip("this store cannot lose data while a node runs on it")
-
     @pytest.fixture
     async def second(self, store: Store) -> AsyncIterator[Store]:
         other = await self.second_store(store)

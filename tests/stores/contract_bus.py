@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from authstate.stores.base import (
     LATEST,
@@ -93,6 +94,37 @@ class ChangeBusContract(ContractBase):
         )
         assert (await store.read_log(LATEST)).changes == []
 
+    async def test_purge_drops_stale_changes_and_seq_keeps_growing(self, store: Store) -> None:
+        old = await store.publish(Change(ChangeKind.JTI, "old", until=T0 - 1))
+        live = await store.publish(Change(ChangeKind.JTI, "live", until=T0 + 100))
+        assert await store.purge_expired(T0) >= 1
+        assert [c.value for c in await store.changes_since(0)] == ["live"]
+        later = await store.publish(Change(ChangeKind.SID, "later", until=T0 - 1))
+        await store.purge_expired(T0)
+        newest = await store.publish(Change(ChangeKind.SID, "newest", until=T0 + 100))
+        assert old.seq < live.seq < later.seq < newest.seq
+        _, seq = await store.active_revocations(T0)
+        assert seq == newest.seq
+
+
+class DataLossContract(ContractBase):
+    """A store whose data can be lost or put back under running nodes (a server restarted
+    without persistence, a replica that was behind, a restored backup). Only backends that
+    can lose data under a running node include it (not the in-process memory store), and
+    they provide the three hooks that do it to their own data."""
+
+    async def snapshot(self, store: Store) -> Any:
+        """A copy of the backend's data now, for ``restore``."""
+        raise NotImplementedError
+
+    async def restore(self, store: Store, copy: Any) -> None:
+        """Put ``copy`` back over the backend's data (an operator restoring a backup)."""
+        raise NotImplementedError
+
+    async def empty(self, store: Store) -> None:
+        """Lose every piece of the backend's data (a server restarted without persistence)."""
+        raise NotImplementedError
+
     async def _follow(self, second: Store) -> tuple[list[Change], list[float | None]]:
         """Listen on ``second``; return what it receives and, per reconcile, the bus health
         seen while reconciling."""
@@ -145,18 +177,6 @@ class ChangeBusContract(ContractBase):
         await self.empty(store)
         assert (await store.read_log(LATEST)).epoch != before.epoch
         await self._after_loss_the_listener_follows_the_new_log(store, second, received, reconciles)
-
-    async def test_purge_drops_stale_changes_and_seq_keeps_growing(self, store: Store) -> None:
-        old = await store.publish(Change(ChangeKind.JTI, "old", until=T0 - 1))
-        live = await store.publish(Change(ChangeKind.JTI, "live", until=T0 + 100))
-        assert await store.purge_expired(T0) >= 1
-        assert [c.value for c in await store.changes_since(0)] == ["live"]
-        later = await store.publish(Change(ChangeKind.SID, "later", until=T0 - 1))
-        await store.purge_expired(T0)
-        newest = await store.publish(Change(ChangeKind.SID, "newest", until=T0 + 100))
-        assert old.seq < live.seq < later.seq < newest.seq
-        _, seq = await store.active_revocations(T0)
-        assert seq == newest.seq
 
 
 class GenerationsContract(ContractBase):

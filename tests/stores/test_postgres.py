@@ -21,7 +21,7 @@ from authstate.errors import ConfigurationError, StoreUnavailable
 from authstate.stores._pg_rows import from_db, to_db
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.postgres import PostgresStore
-from tests.stores.contract import T0, StoreContract, eventually, session
+from tests.stores.contract import T0, DataLossContract, StoreContract, eventually, session
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
         await conn.close()
 
 
-class TestPostgresStore(StoreContract):
+class TestPostgresStore(StoreContract, DataLossContract):
     propagation_bound = 1.0  # seconds; deliveries take milliseconds (see the NOTIFY test below)
 
     @pytest.fixture

@@ -22,7 +22,15 @@ from authstate.errors import ConfigurationError, StoreUnavailable
 from authstate.stores._redis_layout import pointer
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
-from tests.stores.contract import DAY, T0, StoreContract, eventually, family, session
+from tests.stores.contract import (
+    DAY,
+    T0,
+    DataLossContract,
+    StoreContract,
+    eventually,
+    family,
+    session,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +57,7 @@ async def prefix_url(redis_url: str) -> AsyncIterator[str]:
     await delete_prefix(redis_url, prefix)
 
 
-class TestRedisStore(StoreContract):
+class TestRedisStore(StoreContract, DataLossContract):
     propagation_bound = 1.0  # seconds; deliveries take milliseconds (see the pub/sub test below)
 
     @pytest.fixture

@@ -6,15 +6,18 @@ its own key prefix, so tests share the cluster without seeing each other's keys.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
-from tests.stores.contract import T0, StoreContract, eventually, family, session
+from tests.stores.contract import T0, DataLossContract, StoreContract, eventually, family, session
 from tests.stores.redis_cluster import redis_cluster_url  # noqa: F401 - registers the fixture
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +29,7 @@ def cluster_store_url(request: pytest.FixtureRequest) -> str:
     return f"{base}?prefix=t{secrets.token_hex(6)}:"
 
 
-class TestRedisClusterStore(StoreContract):
+class TestRedisClusterStore(StoreContract, DataLossContract):
     propagation_bound = 1.0  # seconds, checked by the contract's listener tests
 
     @pytest.fixture
@@ -41,6 +44,34 @@ class TestRedisClusterStore(StoreContract):
         other = RedisStore(store.url)
         await other.open()
         return other
+
+    # Data loss under this test's own random prefix only, key by key across the masters.
+    async def snapshot(self, store: Store) -> Any:
+        async with _cluster(store) as (client, prefix):
+            return {key: await client.dump(key) async for key in client.scan_iter(f"{prefix}*")}
+
+    async def restore(self, store: Store, copy: Any) -> None:
+        await self.empty(store)
+        async with _cluster(store) as (client, _):
+            for key, value in copy.items():
+                await client.restore(key, 0, value, replace=True)
+
+    async def empty(self, store: Store) -> None:
+        async with _cluster(store) as (client, prefix):
+            async for key in client.scan_iter(f"{prefix}*"):
+                await client.delete(key)
+
+
+@contextlib.asynccontextmanager
+async def _cluster(store: Store) -> AsyncIterator[tuple[RedisCluster, str]]:
+    assert isinstance(store, RedisStore)
+    prefix = dict(parse_qsl(urlsplit(store.url).query))["prefix"]
+    client = RedisCluster.from_url(store.url.split("?")[0].replace("+cluster", ""))
+    try:
+        await client.initialize()
+        yield client, prefix
+    finally:
+        await client.aclose()
 
 
 async def test_each_user_stays_in_one_slot_and_users_spread_over_the_masters(

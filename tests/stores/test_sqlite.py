@@ -20,12 +20,12 @@ from authstate.errors import ConfigurationError, StoreUnavailable
 from authstate.rotation import rotate_refresh
 from authstate.stores.base import Change, ChangeKind, LogRead, SessionRecord, Store, UserRecord
 from authstate.stores.sqlite import SCHEMA_VERSION, SQLiteStore
-from tests.stores.contract import T0, StoreContract, eventually, family, session
+from tests.stores.contract import T0, DataLossContract, StoreContract, eventually, family, session
 
 POLL = 0.05
 
 
-class TestSQLiteStore(StoreContract):
+class TestSQLiteStore(StoreContract, DataLossContract):
     propagation_bound = 1.0
 
     @pytest.fixture

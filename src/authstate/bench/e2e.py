@@ -345,7 +345,7 @@ def _table(ctx: Context, results: list[Result]) -> Table:
         table.notes.append(
             "authstate serve (…) = the reference server started as a user starts it "
             "(`authstate serve --demo --mode M --store URL`: asyncio, its own httptools "
-            "protocol with limits, JSON access log on), GET /auth/me, which also reads the "
-            "user's name from the store; the other rows are bare apps under uvicorn."
+            "protocol with limits, host check, JSON access log on), GET /auth/me (the user's "
+            "name from the node's cache); the other rows are bare apps under uvicorn."
         )
     return table

@@ -1,4 +1,4 @@
-"""The ``/auth/*`` endpoints of DESIGN §3: each method reads the request, calls one
+"""The ``/auth/*`` endpoints of docs/http.md: each method reads the request, calls one
 ``AuthState`` operation and writes the answer (docs/http.md is the contract).
 
 Rules about credentials (whose refresh family a request may rotate, what a password

@@ -1,4 +1,4 @@
-"""The ``/auth/*`` endpoints of DESIGN §3 as a Starlette router, plus JWKS and health routes.
+"""The ``/auth/*`` endpoints of docs/http.md as a Starlette router, plus JWKS and health routes.
 
 The endpoints themselves are ``endpoints.AuthEndpoints``; how they answer a form post is
 ``forms``. This module only maps paths and methods to them.

@@ -1,4 +1,4 @@
-"""``authstate bench``: measure every mode and store against the peers (DESIGN §9).
+"""``authstate bench``: measure every mode and store against the peers (docs/performance.md).
 
     authstate bench --quick                     # under a minute, what CI runs
     authstate bench --full --json results.json  # the recorded run (about half an hour)

@@ -1,6 +1,6 @@
 """The SQLite store: one database file shared by the server processes of one machine.
 
-Durability (DESIGN §7: a SIGKILLed server loses no committed session). The journal is WAL
+Durability (docs/stores.md: a SIGKILLed server loses no committed session). The journal is WAL
 with ``synchronous=NORMAL``: a commit has written its WAL frames to the operating system
 before the call returns, so the data survives the process being killed; only an OS crash
 or power loss can drop the last few commits (never corrupt the file). ``FULL`` would add

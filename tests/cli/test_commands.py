@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import io
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ from authstate.cli import main
 from authstate.errors import AuthenticationError
 from authstate.settings import Settings
 from tests.cli.serve_process import COMMAND, clean_env, run_cli
+from tests.conftest import unavailable
 
 PASSWORD = "correct horse battery"
 
@@ -408,7 +410,8 @@ def test_a_redis_store_that_refuses_is_named_with_its_cause(
     url: str,
     fragments: tuple[str, ...],
 ) -> None:
-    pytest.importorskip("redis")
+    if importlib.util.find_spec("redis") is None:
+        unavailable("redis-py is not installed (pip install 'authstate[redis]')")
     monkeypatch.setenv("AUTHSTATE_SECRET", "s" * 48)
     status, _, err = run(capsys, monkeypatch, "users", "list", "--store", url)
     assert_one_line_error(status, err, "store unavailable", *fragments)

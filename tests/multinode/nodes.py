@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import shutil
+import socket
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -12,7 +15,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli.serve_process import Served, clean_env, cookie_header, run_cli, serve
+from tests.cli.serve_process import (
+    Served,
+    clean_env,
+    cookie_header,
+    free_port,
+    run_cli,
+    serve,
+)
+from tests.conftest import unavailable
 
 SECRET = "multinode-test-secret-" + "x" * 24
 
@@ -85,3 +96,42 @@ def percentiles(samples: list[float]) -> str:
     return (
         f"p50={statistics.median(ordered) * 1000:.1f} ms p99={p99 * 1000:.1f} ms n={len(ordered)}"
     )
+
+
+# Redis writes every change to its append-only file before answering: a restart keeps all.
+PERSIST_EVERY_WRITE = ("--appendonly", "yes", "--appendfsync", "always")
+
+
+class OwnRedis:
+    """A Redis of the test's own on a spare port, with its files in ``directory``, which the
+    test kills and restarts. ``persistence``: redis-server's options for it (by default every
+    write is persisted, so a restart keeps the sessions)."""
+
+    def __init__(
+        self, directory: Path, *, persistence: tuple[str, ...] = PERSIST_EVERY_WRITE
+    ) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            unavailable("redis-server is not installed")
+        self.dir = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        self._args += [*persistence, "--dir", str(directory)]
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(5)

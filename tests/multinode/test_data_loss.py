@@ -11,9 +11,8 @@ require the other nodes to refuse within the propagation bound.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.serve_process import Served, free_port
-from tests.multinode.nodes import Session, add_user, cluster, login, me, post
+from tests.cli.serve_process import Served
+from tests.conftest import unavailable
+from tests.multinode.nodes import OwnRedis, Session, add_user, cluster, login, me, post
 
 pytestmark = pytest.mark.slow
 
@@ -31,33 +31,15 @@ PUSHES = 12  # login+logout cycles before the loss: the counter moves past what 
 KEPT = 4  # sessions that outlive the loss and are logged out after it
 
 
-class SnapshotRedis:
+class SnapshotRedis(OwnRedis):
     """A Redis of the test's own on a spare port that keeps its data in an RDB file only when
     told to (``SAVE``): the test takes a snapshot, writes more, then kills the server and
     starts it from the snapshot (a restore from an older backup), or from nothing."""
 
     def __init__(self, tmp_path: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.dir = tmp_path / "redis"
-        self.dir.mkdir()
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        self._args += ["--save", "", "--appendonly", "no", "--dir", str(self.dir)]
-        self._process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        directory = tmp_path / "redis"
+        directory.mkdir()
+        super().__init__(directory, persistence=("--appendonly", "no"))
 
     def snapshot(self) -> Path:
         import redis
@@ -79,11 +61,6 @@ class SnapshotRedis:
         if from_snapshot is not None:
             shutil.copy(from_snapshot, dump)
         self.start()
-
-    def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(5)
 
 
 @pytest.fixture
@@ -191,7 +168,10 @@ def test_sessions_lost_with_an_emptied_redis_are_refused_and_later_logouts_reach
 def test_logouts_after_the_postgresql_change_log_is_restored_from_a_backup_reach_every_node(
     tmp_path: Path, postgres_schema_url: str
 ) -> None:
-    asyncpg = pytest.importorskip("asyncpg")
+    if importlib.util.find_spec("asyncpg") is None:
+        unavailable("asyncpg is not installed (pip install 'authstate[postgres]')")
+    import asyncpg
+
     url = postgres_schema_url
     name = add_user(url)
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import shutil
 import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,55 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.serve_process import Served, free_port, serve
+from tests.cli.serve_process import Served, serve
 from tests.conftest import POSTGRES_URL, unavailable
-from tests.multinode.nodes import Session, add_user, cluster, login, me, node_env, post
+from tests.multinode.nodes import OwnRedis, Session, add_user, cluster, login, me, node_env, post
 
 pytestmark = pytest.mark.slow
-
-
-class OwnRedis:
-    """A Redis of the test's own on a spare port, persisting every write (so a restart keeps
-    the sessions), which the test kills and restarts."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            unavailable("redis-server is not installed")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._args = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(tmp_path),
-        ]
-        self._process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(5)
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import statistics
 import threading
-import time
 import unicodedata
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,11 +31,15 @@ class CountingHasher(PasswordHasher):
         self.checks = 0
         self.running = 0
         self.peak = 0
+        self.verified: list[argon2.Parameters] = []
+        self.first_check = threading.Event()
         self._guard = threading.Lock()
 
     def _check(self, password_hash: str, secret: bytes) -> None:
         with self._guard:
             self.checks += 1
+            self.verified.append(argon2.extract_parameters(password_hash))
+            self.first_check.set()
             self.running += 1
             self.peak = max(self.peak, self.running)
         try:
@@ -98,23 +100,21 @@ async def test_every_login_failure_looks_the_same(node: Node) -> None:
 # -- T67 -----------------------------------------------------------------------------------------
 async def test_an_unknown_user_costs_one_real_argon2_verification_like_a_known_one() -> None:
     """T67: with the production parameters (m=19 MiB, t=2) every failed login runs exactly
-    one argon2 verification, known user or not, and the median times differ by far less
-    than a missing dummy hash would make (a 5-10x gap): within 0.5x-2x here."""
+    one argon2 verification, known user or not, and the unknown user's runs with the very
+    parameters of the known user's stored hash: the work, hence the time, is the same. (The
+    time itself is measured by ``authstate bench``, never asserted here.)"""
     hasher = CountingHasher()
     async with running("session", hasher=hasher, login_max_attempts=1000) as node:
-        await login(node, "alice", "warm up")
-        known: list[float] = []
-        unknown: list[float] = []
-        for i in range(10):
-            for sample, name in ((known, "alice"), (unknown, f"ghost{i}")):
+        for i in range(3):
+            for name in ("alice", f"ghost{i}"):
                 checks = hasher.checks
-                started = time.perf_counter()
                 response = await login(node, name, "wrong password")
-                sample.append(time.perf_counter() - started)
                 assert response.status_code == 401
                 assert hasher.checks == checks + 1
-    ratio = statistics.median(unknown) / statistics.median(known)
-    assert 0.5 < ratio < 2.0, (statistics.median(unknown), statistics.median(known))
+    known, unknown = hasher.verified[0::2], hasher.verified[1::2]
+    assert known[0] == hasher.parameters, "the demo user's hash has today's parameters"
+    assert (known[0].memory_cost, known[0].time_cost) == (19 * 1024, 2)
+    assert all(p == hasher.parameters for p in known + unknown)
 
 
 # -- T68 -----------------------------------------------------------------------------------------
@@ -171,21 +171,20 @@ async def test_concurrent_guesses_cannot_outrun_the_throttle() -> None:
 
 # -- T69 -----------------------------------------------------------------------------------------
 async def test_password_length_and_content_are_handled_exactly() -> None:
-    """T69: (a) a 1 MB body is 413 within a second; (b) a 10 KB password is 400 before any
+    """T69: (a) a 1 MB body is 413 before any argon2 work; (b) a 10 KB password is 400 before any
     argon2 work; (c) a 100-character password and the same with its 73rd character changed
     are different passwords (no bcrypt-style truncation); (d) spaces, emoji and NUL are
     ordinary characters and NFC/NFD spellings are one password; (e) a 64-character
     passphrase is accepted."""
     hasher = weak_counting()
     async with running("session", hasher=hasher, users=()) as node:
-        started = time.perf_counter()
         async with node.client() as client:
             huge = await client.post(
                 "/auth/login",
                 content=b'{"username":"a","password":"' + b"x" * 1_000_000 + b'"}',
                 headers={"content-type": "application/json"},
             )
-        assert huge.status_code == 413 and time.perf_counter() - started < 1.0
+        assert huge.status_code == 413 and hasher.checks == 0
         checks = hasher.checks
         assert (await login(node, "anyone", "p" * 10_000)).status_code == 400
         assert hasher.checks == checks
@@ -316,20 +315,19 @@ async def test_a_login_flood_runs_two_argon2_at_a_time_and_the_node_keeps_servin
 ) -> None:
     """Issue 5 (login defences): 40 concurrent wrong-password logins for 40 names from 40
     addresses never run more than two argon2 verifications at once, and an authenticated
-    request made in the middle of the flood is answered in well under the flood's time."""
+    request made in the middle of the flood is answered while the flood is still queued
+    (ordering, not wall time: the machine is shared)."""
     node, hasher = production_node
     session = await node.login("alice")
     flood = [
         asyncio.create_task(login(node, f"name{i}", "wrong password", ip=f"198.18.0.{i}"))
         for i in range(40)
     ]
-    await asyncio.sleep(0.05)
-    started = time.perf_counter()
+    assert await asyncio.to_thread(hasher.first_check.wait, 30)  # the flood reached argon2
     assert (await session.me()).status_code == 200
-    served_in = time.perf_counter() - started
-    flood_started = time.perf_counter()
+    still_queued = sum(not task.done() for task in flood)
     responses = await asyncio.gather(*flood)
-    flood_took = time.perf_counter() - flood_started + served_in
     assert {r.status_code for r in responses} == {401}
     assert hasher.peak <= 2
-    assert served_in < 0.25 and served_in < flood_took / 4, (served_in, flood_took)
+    # Two verifications at a time: most of the 40 wait behind the pool, not in front of /me.
+    assert still_queued >= 20, still_queued

@@ -13,8 +13,9 @@ yielding an opened store on an empty backend:
 
 and overrides ``second_store`` to return another instance on the same backend (another
 connection or node) for the cross-instance tests; the default is the same instance. The
-fixture ``second`` closes what ``second_store`` returned. ``propagation_bound`` is the
-longest a published change may take to reach another instance's listener.
+fixture ``second`` closes what ``second_store`` returned. ``delivery_timeout`` is how long
+a cross-instance test waits for a change: a hang guard, never a latency claim (the suite
+asserts no wall time; ``authstate bench`` measures propagation).
 
 Data loss (``DataLossContract``): ``snapshot``/``restore`` put the backend's data back as it
 was (an older backup, a replica that was behind) and ``empty`` wipes it (a server restarted

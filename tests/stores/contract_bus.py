@@ -4,7 +4,6 @@ loss) and the ``Generations`` contract."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from authstate.stores.base import (
@@ -59,7 +58,7 @@ class ChangeBusContract(ContractBase):
         received: list[Change] = []
         await store.listen(received.append)
         change = await store.publish(Change(ChangeKind.SID, "s", until=T0 + 60))
-        await eventually(lambda: change in received, self.propagation_bound)
+        await eventually(lambda: change in received, self.delivery_timeout)
         assert store.bus_healthy_since() is not None
 
     async def test_listener_on_another_instance_receives_every_change(
@@ -70,11 +69,8 @@ class ChangeBusContract(ContractBase):
         published = [
             await store.publish(Change(ChangeKind.JTI, f"j{i}", until=T0 + 60)) for i in range(5)
         ]
-        started = time.monotonic()
-        # Wait past the bound so that the assertion below, not the wait, judges it.
-        await eventually(lambda: all(c in received for c in published), 10.0)
-        took = time.monotonic() - started
-        assert took <= self.propagation_bound, f"took {took:.3f} s"
+        # A hang guard, not a latency claim (the bench's revocation table measures that).
+        await eventually(lambda: all(c in received for c in published), 30.0)
         # Duplicates are tolerated; changes other than these are not.
         assert {c.seq for c in received} == {c.seq for c in published}
 
@@ -143,11 +139,11 @@ class DataLossContract(ContractBase):
         # The first change after the loss reuses a seq the listener has passed: before the
         # epoch check it was dropped as already delivered, and so was every later one.
         reused = await store.publish(Change(ChangeKind.SID, "after-loss", until=T0 + 60))
-        await eventually(lambda: len(reconciles) == 1, self.propagation_bound + 2)
+        await eventually(lambda: len(reconciles) == 1, self.delivery_timeout)
         assert reconciles == [None]  # the bus did not claim health while reconciling
         later = await store.publish(Change(ChangeKind.SID, "later", until=T0 + 60))
-        await eventually(lambda: later in received, self.propagation_bound + 2)
-        await eventually(lambda: second.bus_healthy_since() is not None, self.propagation_bound + 2)
+        await eventually(lambda: later in received, self.delivery_timeout)
+        await eventually(lambda: second.bus_healthy_since() is not None, self.delivery_timeout)
         assert reused.seq < later.seq
         assert len(reconciles) == 1
 
@@ -160,7 +156,7 @@ class DataLossContract(ContractBase):
         newer = [
             await store.publish(Change(ChangeKind.JTI, f"lost{i}", until=T0 + 60)) for i in range(3)
         ]
-        await eventually(lambda: all(c in received for c in newer), self.propagation_bound)
+        await eventually(lambda: all(c in received for c in newer), self.delivery_timeout)
         await self.restore(store, copy)
         assert (await store.read_log(LATEST)).head < newer[-1].seq
         await self._after_loss_the_listener_follows_the_new_log(store, second, received, reconciles)
@@ -173,7 +169,7 @@ class DataLossContract(ContractBase):
         published = [
             await store.publish(Change(ChangeKind.JTI, f"lost{i}", until=T0 + 60)) for i in range(3)
         ]
-        await eventually(lambda: all(c in received for c in published), self.propagation_bound)
+        await eventually(lambda: all(c in received for c in published), self.delivery_timeout)
         await self.empty(store)
         assert (await store.read_log(LATEST)).epoch != before.epoch
         await self._after_loss_the_listener_follows_the_new_log(store, second, received, reconciles)

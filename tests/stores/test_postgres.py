@@ -39,8 +39,6 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
 
 
 class TestPostgresStore(StoreContract, DataLossContract):
-    propagation_bound = 1.0  # seconds; deliveries take milliseconds (see the NOTIFY test below)
-
     @pytest.fixture
     async def store(self, schema_url: str) -> AsyncIterator[Store]:
         store = PostgresStore(schema_url)
@@ -119,28 +117,22 @@ async def test_a_schema_from_a_newer_authstate_refuses_to_start(schema_url: str)
         await PostgresStore(schema_url).open()
 
 
-async def test_notify_reaches_another_node_within_a_second(schema_url: str) -> None:
+async def test_notify_delivers_every_change_to_another_node_in_order(schema_url: str) -> None:
     writer, reader = PostgresStore(schema_url), PostgresStore(schema_url)
     await writer.open()
     await reader.open()
     try:
-        received: dict[int, float] = {}
-        await reader.listen(lambda change: received.setdefault(change.seq, time.perf_counter()))
-        await eventually(lambda: reader.bus_healthy_since() is not None, 2.0)
-        latencies = []
+        received: list[int] = []
+        await reader.listen(lambda change: received.append(change.seq))
+        await eventually(lambda: reader.bus_healthy_since() is not None, 30.0)
+        published = []
         for i in range(20):
-            sent = time.perf_counter()
             change = await writer.publish(Change(ChangeKind.SID, f"s{i}", until=T0))
-            # Wait well past the bound, so a slow delivery is measured and reported by
-            # the assertion below instead of cut off at exactly the limit it checks.
-            await eventually(lambda seq=change.seq: seq in received, 10.0)
-            latencies.append(received[change.seq] - sent)
-        latencies.sort()
-        print(
-            f"\nPostgreSQL LISTEN/NOTIFY publish->delivery: p50 {latencies[10] * 1000:.2f} ms,"
-            f" max {latencies[-1] * 1000:.2f} ms (20 changes)"
-        )
-        assert latencies[-1] < 1.0, f"slowest delivery {latencies[-1]:.3f} s"
+            published.append(change.seq)
+            # A hang guard, not a latency claim: the suite asserts no wall time (the
+            # publish-to-delivery latency is the revocation table of `authstate bench`).
+            await eventually(lambda seq=change.seq: seq in received, 30.0)
+        assert [seq for seq in received if seq in published] == published
     finally:
         await writer.close()
         await reader.close()

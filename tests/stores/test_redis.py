@@ -58,8 +58,6 @@ async def prefix_url(redis_url: str) -> AsyncIterator[str]:
 
 
 class TestRedisStore(StoreContract, DataLossContract):
-    propagation_bound = 1.0  # seconds; deliveries take milliseconds (see the pub/sub test below)
-
     @pytest.fixture
     async def store(self, prefix_url: str) -> AsyncIterator[Store]:
         store = RedisStore(prefix_url)
@@ -274,28 +272,22 @@ async def test_lookups_still_work_after_the_server_forgets_its_scripts(prefix_ur
         await store.close()
 
 
-async def test_pub_sub_reaches_another_node_within_a_second(prefix_url: str) -> None:
+async def test_pub_sub_delivers_every_change_to_another_node_in_order(prefix_url: str) -> None:
     writer, reader = RedisStore(prefix_url), RedisStore(prefix_url)
     await writer.open()
     await reader.open()
     try:
-        received: dict[int, float] = {}
-        await reader.listen(lambda change: received.setdefault(change.seq, time.perf_counter()))
+        received: list[int] = []
+        await reader.listen(lambda change: received.append(change.seq))
         assert reader.bus_healthy_since() is not None
-        latencies = []
+        published = []
         for i in range(20):
-            sent = time.perf_counter()
             change = await writer.publish(Change(ChangeKind.SID, f"s{i}", until=T0))
-            # Wait well past the bound, so a slow delivery is measured and reported by
-            # the assertion below instead of cut off at exactly the limit it checks.
-            await eventually(lambda seq=change.seq: seq in received, 10.0)
-            latencies.append(received[change.seq] - sent)
-        latencies.sort()
-        print(
-            f"\nRedis pub/sub publish->delivery: p50 {latencies[10] * 1000:.2f} ms,"
-            f" max {latencies[-1] * 1000:.2f} ms (20 changes)"
-        )
-        assert latencies[-1] < 1.0, f"slowest delivery {latencies[-1]:.3f} s"
+            published.append(change.seq)
+            # A hang guard, not a latency claim: the suite asserts no wall time (the
+            # publish-to-delivery latency is the revocation table of `authstate bench`).
+            await eventually(lambda seq=change.seq: seq in received, 30.0)
+        assert [seq for seq in received if seq in published] == published
     finally:
         await writer.close()
         await reader.close()

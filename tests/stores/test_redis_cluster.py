@@ -30,8 +30,6 @@ def cluster_store_url(request: pytest.FixtureRequest) -> str:
 
 
 class TestRedisClusterStore(StoreContract, DataLossContract):
-    propagation_bound = 1.0  # seconds, checked by the contract's listener tests
-
     @pytest.fixture
     async def store(self, cluster_store_url: str) -> AsyncIterator[Store]:
         store = RedisStore(cluster_store_url)

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,6 @@ POLL = 0.05
 
 
 class TestSQLiteStore(StoreContract, DataLossContract):
-    propagation_bound = 1.0
-
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[Store]:
         store = SQLiteStore(f"sqlite:///{tmp_path}/auth.db", poll_interval=POLL)
@@ -131,15 +128,28 @@ async def test_two_instances_see_each_others_writes(db_url: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_changes_reach_another_instance_within_one_second_by_default(db_url: str) -> None:
-    first, second = await opened(db_url), await opened(db_url)  # default 0.2 s poll
+async def test_a_change_reaches_another_instance_on_its_next_poll(db_url: str) -> None:
+    """The bus is a poll every 0.2 s by default: a published change is delivered by the
+    first poll that starts after it, never a later one. (Counted in polls, not seconds:
+    the latency itself is the bench's revocation figure.)"""
+    first, second = await opened(db_url), await opened(db_url)
     try:
+        assert second._poll_interval == 0.2
+        polls: list[int] = []
+        read_log = second.read_log
+
+        async def counted(after: int) -> LogRead:
+            polls.append(after)
+            return await read_log(after)
+
+        second.read_log = counted  # type: ignore[method-assign]
         received: list[Change] = []
         await second.listen(received.append)
-        started = time.monotonic()
         change = await first.publish(Change(ChangeKind.SID, "s", until=T0))
-        await eventually(lambda: change in received, 1.0)
-        assert time.monotonic() - started < 1.0
+        polls_before = len(polls)
+        await eventually(lambda: change in received, 30.0)  # a hang guard, not a bound
+        # The poll running when it was published may have missed it; the next one may not.
+        assert len(polls) - polls_before <= 2, polls
     finally:
         await first.close()
         await second.close()

@@ -54,6 +54,12 @@ class ChangeBusContract(ContractBase):
         assert active == [jti, sid, user]
         assert seq == keys.seq
 
+    async def test_the_bus_says_how_changes_travel(self, store: Store) -> None:
+        # Reports (the bench's revocation table, the serve banner) read it from the store.
+        described = store.describe_bus()
+        assert described and described == described.strip() and "\n" not in described
+        assert any(word in described for word in ("in-process", "poll", "pub/sub", "LISTEN/NOTIFY"))
+
     async def test_listener_receives_local_changes(self, store: Store) -> None:
         received: list[Change] = []
         await store.listen(received.append)

@@ -10,8 +10,9 @@ two tables compares numbers taken side by side:
   asyncpg ``fetchrow`` by key on a held connection and through a pool, a dict lookup).
 
 "Cold" forgets what the node cached about the cookie (``BaseMode.forget``) before each
-call: the full strict parse and signature check for a JWT, the format check, the SHA-256
-and the store read for a session ID. "Warm" is the same call again.
+call, the process-wide cache of checked JWT headers included: the full strict parse
+(header too) and signature check for a JWT, the format check, the SHA-256 and the store
+read for a session ID. "Warm" is the same call again.
 """
 
 from __future__ import annotations

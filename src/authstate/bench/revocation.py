@@ -75,7 +75,7 @@ async def _node(conn: Connection, spec: dict[str, Any]) -> None:
 
     await auth.store.listen(on_change)
     poller = asyncio.create_task(poll())
-    conn.send(("started",))
+    conn.send(("started", auth.store.describe_bus()))
     try:
         while True:
             command = await asyncio.to_thread(conn.recv)
@@ -167,16 +167,12 @@ async def run(ctx: Context) -> Table:
         f"{NODES - 1} nodes (hybrid mode, cached cookie), ms",
         ["store", "trials", "p50", "p99", "max", "bus"],
     )
-    buses = {
-        "sqlite": "poll of the change log every 0.2 s",
-        "redis": "pub/sub",
-        "postgres": "LISTEN/NOTIFY",
-    }
     for kind in kinds:
         url = ctx.stores.fresh(kind, "revocation")
         if kind == "postgres":
             await ensure_postgres_schema(url)
         spec = {"mode": "hybrid", "store": url}
+        bus = "-"
         nodes = None
         delays: list[float] = []
         failure = ""
@@ -184,7 +180,8 @@ async def run(ctx: Context) -> Table:
             # The first node creates the schema and the first key; then the others start.
             nodes = await asyncio.to_thread(Nodes, spec)
             for index in range(NODES):
-                await asyncio.to_thread(nodes.expect, index, "started", 60.0)
+                started = await asyncio.to_thread(nodes.expect, index, "started", 60.0)
+                bus = started[1]  # what the node's own store says, not a label of ours
             for number in range(options.trials):
                 delays.extend(await asyncio.to_thread(trial, nodes, f"revoked-{number}"))
                 progress.advance("revocation", what=kind)
@@ -200,7 +197,7 @@ async def run(ctx: Context) -> Table:
                 ms(percentile(delays, 0.5)),
                 ms(percentile(delays, 0.99)),
                 ms(max(delays, default=float("nan"))),
-                buses[kind],
+                bus,
             ],
             store=kind,
             trials=len(delays) // (NODES - 1),
@@ -208,6 +205,7 @@ async def run(ctx: Context) -> Table:
             p99_ms=percentile(delays, 0.99),
             max_ms=max(delays, default=None),
             delays_ms=delays,
+            bus=bus,
             failure=failure,
         )
         if failure:

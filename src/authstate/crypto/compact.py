@@ -57,6 +57,12 @@ _HEADER_CACHE_ENTRIES: Final = 64
 _known_headers: dict[str, dict[str, str]] = {}
 
 
+def forget_known_headers() -> None:
+    """Empty the cache of checked headers, so the next token's header is parsed and checked
+    in full (the benchmark's "cold" path pays for it; correctness never needs this)."""
+    _known_headers.clear()
+
+
 def split_compact(token: str | bytes) -> tuple[bytes, bytes, bytes, bytes]:
     """Structural checks and strict base64url decoding of a compact JWS.
 

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from authstate.crypto.claims import validity_window
+from authstate.crypto.compact import forget_known_headers
 from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token
 from authstate.errors import AuthenticationError, StoreUnavailable
 from authstate.modes.context import ModeContext
@@ -80,7 +81,10 @@ class AccessTokens:
         self._verified.clear()
 
     def forget(self, token: str) -> None:
+        """Drop every cache the token's verification would hit: its verified claims and
+        the module-wide cache of checked headers (the benchmark's "cold")."""
         self._verified.pop(token, None)
+        forget_known_headers()
 
     def issue(
         self, user_id: str, roles: tuple[str, ...], *, generation: int, handle: str | None = None

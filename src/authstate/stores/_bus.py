@@ -89,6 +89,11 @@ class CatchUpBus(ABC):
         self._conn: Any = None  # the connection ``_run`` listens on, for ``stop``
 
     @property
+    def keepalive(self) -> float:
+        """Seconds between two health checks of the listening connection."""
+        return self._keepalive
+
+    @property
     def running(self) -> bool:
         return self._task is not None
 

@@ -16,8 +16,8 @@ reconnects with exponential backoff, then catches up before it reports health ag
 (delivery, health and reconnection are shared with Redis: ``_bus``).
 
 Propagation bound: while connected, a change reaches every listening node one NOTIFY and
-one indexed read after its commit (a few milliseconds on one host; the store tests print
-the measured figure). Whatever goes wrong, ``healthy_since()`` never claims more than was
+one indexed read after its commit (the revocation table of ``authstate bench`` measures
+it across node processes). Whatever goes wrong, ``healthy_since()`` never claims more than was
 delivered, so a node that stops hearing fails closed once the staleness bound has passed.
 """
 

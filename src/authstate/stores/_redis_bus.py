@@ -17,8 +17,8 @@ would hide the gap from us), then catches up before it reports health again (del
 health and reconnection are shared with PostgreSQL: ``_bus``).
 
 Propagation bound: while connected, a change reaches every subscribed node one pub/sub hop
-after the publish script ran (well under a millisecond on one host; the store tests print
-the measured figure). Whatever goes wrong, ``healthy_since()`` never claims more than was
+after the publish script ran (the revocation table of ``authstate bench`` measures it
+across node processes). Whatever goes wrong, ``healthy_since()`` never claims more than was
 delivered, so a node that stops hearing fails closed once the staleness bound has passed.
 """
 

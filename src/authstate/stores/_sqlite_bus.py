@@ -112,6 +112,9 @@ class SQLiteBus(SQLiteBase):
     def bus_healthy_since(self) -> float | None:
         return self._healthy_since
 
+    def describe_bus(self) -> str:
+        return f"poll of the change log every {self._poll_interval:g} s"
+
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self._poll_interval)

@@ -233,6 +233,9 @@ class MemoryStore:
         # In-process delivery cannot lag or disconnect.
         return self._clock.monotonic()
 
+    def describe_bus(self) -> str:
+        return "in-process (one node)"
+
     async def bump_user_generation(self, user_id: str) -> int:
         generation = self._generations.get(user_id, 0) + 1
         self._generations[user_id] = generation

@@ -281,3 +281,6 @@ class PostgresStore(PgSessions, PgAccounts):
 
     def bus_healthy_since(self) -> float | None:
         return self._bus.healthy_since()
+
+    def describe_bus(self) -> str:
+        return f"LISTEN/NOTIFY, catch-up every {self._bus.keepalive:g} s"

@@ -148,6 +148,11 @@ class ChangeBus(Protocol):
         if it is disconnected now. Used for the staleness bound."""
         ...
 
+    def describe_bus(self) -> str:
+        """How changes travel between nodes, in a few words, for reports and the banner
+        (e.g. ``"pub/sub, catch-up every 1 s"``)."""
+        ...
+
 
 @runtime_checkable
 class Generations(Protocol):

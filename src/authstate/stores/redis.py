@@ -246,3 +246,7 @@ class RedisStore(RedisSessions, RedisAccounts):
 
     def bus_healthy_since(self) -> float | None:
         return self._bus.healthy_since()
+
+    def describe_bus(self) -> str:
+        where = "Redis Cluster pub/sub" if self.cluster else "pub/sub"
+        return f"{where}, health check every {self._bus.keepalive:g} s"

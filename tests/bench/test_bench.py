@@ -19,7 +19,7 @@ from authstate.bench._context import quick
 from authstate.bench._env import require_loopback
 from authstate.bench.e2e import parse_wrk
 from authstate.bench.loadgen import run as loadgen_run
-from authstate.bench.report import Report, markdown, render, render_plain
+from authstate.bench.report import Report, judge, markdown, render, render_plain
 from authstate.bench.runner import run as run_bench
 from authstate.cli import main
 
@@ -113,15 +113,38 @@ def test_every_target_has_a_verdict_or_says_it_was_not_measured(report: Report) 
     for expected in ("warm verification", "in-process overhead", "end to end"):
         assert expected in names
     assert "cold JWT verification, EdDSA" in names
-    # This run had no Redis or PostgreSQL: revocation propagation is the one target it
-    # cannot judge, and it must say so rather than pass or fail it.
+    # This run had no Redis or PostgreSQL: the targets on them are the ones it cannot
+    # judge, and it must say so rather than pass or fail them.
     unmeasured = {target.name for target in report.targets if target.met is None}
-    assert unmeasured == {"revocation propagation"}
+    assert unmeasured == {
+        "revocation propagation",
+        "bytes per session, redis",
+        "bytes per session, postgres",
+        "sessions on Redis",
+    }
     for target in report.targets:
         if target.met is None:
-            assert target.measured == "-", target
+            assert target.verdict.startswith("not measured"), target
         else:
             assert isinstance(target.met, bool) and target.measured != "-", target
+            # "met" only with a margin beyond the figure's noise, which is shown.
+            assert target.verdict in (
+                "met",
+                "NOT met",
+                "within noise",
+                "met (noise not measured)",
+            ), target
+            assert target.noise, target
+
+
+def test_a_margin_inside_the_noise_is_never_met() -> None:
+    assert judge(0.97, 1.0, at_most=True, noise=0.05) == (False, "within noise")
+    assert judge(0.90, 1.0, at_most=True, noise=0.05) == (True, "met")
+    assert judge(1.10, 1.0, at_most=True, noise=0.05) == (False, "NOT met")
+    assert judge(0.96, 0.95, at_most=False, noise=0.02) == (False, "within noise")
+    assert judge(0.90, 0.95, at_most=False, noise=0.02) == (False, "NOT met")
+    assert judge(0.5, 1.0, at_most=True, noise=math.nan) == (True, "met (noise not measured)")
+    assert judge(math.nan, 1.0, at_most=True, noise=0.0) == (None, "not measured")
 
 
 @pytest.mark.slow

@@ -47,6 +47,33 @@ def median_difference(minuend: Series, subtrahend: Series) -> float:
     return statistics.median(pairs) if pairs else float("nan")
 
 
+def relative_spread(values: Sequence[float]) -> float:
+    """Run-to-run noise of ``values`` (one per round or pass): half their interquartile
+    range, relative to their median. NaN with fewer than three values (no spread known)."""
+    finite = sorted(v for v in values if v == v)
+    if len(finite) < 3:
+        return float("nan")
+    q1, _, q3 = statistics.quantiles(finite, n=4, method="inclusive")
+    middle = statistics.median(finite)
+    return (q3 - q1) / 2 / abs(middle) if middle else float("nan")
+
+
+def ratio_noise(numerator: Series, denominator: Series) -> float:
+    """Relative noise of ``median_ratio``: the spread of the per-round ratios."""
+    return relative_spread(
+        [a / b for a, b in zip(numerator.samples, denominator.samples, strict=False) if b > 0]
+    )
+
+
+def difference_noise(minuend: Series, subtrahend: Series) -> float:
+    """Absolute noise (µs) of ``median_difference``: half the IQR of per-round differences."""
+    pairs = sorted(a - b for a, b in zip(minuend.samples, subtrahend.samples, strict=False))
+    if len(pairs) < 3:
+        return float("nan")
+    q1, _, q3 = statistics.quantiles(pairs, n=4, method="inclusive")
+    return (q3 - q1) / 2
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-quantile (0..1) by the nearest-rank method; NaN for no values."""
     if not values:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authstate.bench._context import Context
+from authstate.bench._timing import relative_spread
 from authstate.bench.peers import PEERS, unavailable
 from authstate.bench.report import Table, count, ms, ratio, us
 from authstate.bench.servers import ServeCommand, Server
@@ -259,13 +260,18 @@ async def run(ctx: Context) -> Table:
     return _table(ctx, results)
 
 
-def _paired_ratio(result: Result, attribute: str) -> float:
-    """Median over passes of this configuration's value ÷ its paired baseline run's."""
-    ratios = [
+def _paired_ratios(result: Result, attribute: str) -> list[float]:
+    """Per pass: this configuration's value ÷ its paired baseline run's."""
+    return [
         getattr(run, attribute) / getattr(base_run, attribute)
         for run, base_run in zip(result.runs, result.baseline_runs, strict=False)
         if run is not None and base_run is not None and getattr(base_run, attribute) > 0
     ]
+
+
+def _paired_ratio(result: Result, attribute: str) -> float:
+    """Median over passes of this configuration's value ÷ its paired baseline run's."""
+    ratios = _paired_ratios(result, attribute)
     return statistics.median(ratios) if ratios else float("nan")
 
 
@@ -322,6 +328,9 @@ def _table(ctx: Context, results: list[Result]) -> Table:
             spec={k: v for k, v in result.spec.items() if k != "tmpdir"},
             requests_per_second=_median(result, "requests_per_second"),
             times_baseline=times,
+            times_baseline_noise=float("nan")
+            if is_base
+            else relative_spread(_paired_ratios(result, "requests_per_second")),
             p50_ms=_median(result, "p50_ms"),
             p99_ms=_median(result, "p99_ms"),
             cpu_us_per_request=_median(result, "cpu_us_per_request"),

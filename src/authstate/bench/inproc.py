@@ -151,8 +151,12 @@ def _table(
             configuration=label,
             us_per_request=s.median,
             added_us=None if s is base else added,
+            added_noise_us=_timing.difference_noise(s, same) if same else None,
             same_request_without_auth_us=same.median if same else None,
             times_baseline=None if s is base else times,
+            times_baseline_noise=None
+            if s is base or baseline is None
+            else _timing.ratio_noise(s, baseline),
             cookie_bytes=cookies.get(label, 0),
             clock="wall" if label in walls else "cpu",
             samples=s.samples,

@@ -332,6 +332,7 @@ def _tables(
             bare_us=bare.median,
             cold_us=cold.median,
             cold_over_bare=_timing.median_ratio(cold, bare),
+            cold_over_bare_noise=_timing.ratio_noise(cold, bare),
             warm_us=warm.median,
             pyjwt_us=pyjwt.median if pyjwt else None,
             pyjwt_over_bare=_timing.median_ratio(pyjwt, bare) if pyjwt else None,
@@ -382,6 +383,10 @@ def _tables(
                 raw_driver=_RAW_FOR[kind] if is_session else None,
                 raw_us=raw.median if raw and is_session else None,
                 cold_over_raw=cold_over_raw,
+                cold_over_raw_noise=_timing.ratio_noise(cold, raw)
+                if raw and is_session
+                else float("nan"),
+                warm_noise=_timing.relative_spread(warm.samples),
                 pyjwt_hs256_over_warm=speedup,
             )
     pool = get("asyncpg pool.fetchrow by key")

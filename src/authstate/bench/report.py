@@ -32,13 +32,41 @@ class Table:
 @dataclass
 class Target:
     """One goal of the issue, checked on numbers of this run. ``met`` is None when the
-    run did not measure it (a store or peer missing, a section left out)."""
+    run did not measure it (a store or peer missing, a section left out), True only when
+    the margin to the goal exceeds the run-to-run noise of the figure (``verdict`` then
+    says "met"); a margin inside the noise is "within noise", never "met"."""
 
     name: str
     goal: str
     measured: str
     met: bool | None
     dominant: str = ""
+    verdict: str = ""
+    noise: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            self.verdict = {True: "met", False: "NOT met", None: "not measured"}[self.met]
+
+
+def judge(value: float, limit: float, *, at_most: bool, noise: float) -> tuple[bool | None, str]:
+    """``(met, verdict)`` for ``value`` against ``limit``; ``noise`` is the figure's
+    run-to-run spread relative to ``limit`` (NaN when unknown: then the verdict says so)."""
+    if value is None or math.isnan(value):
+        return None, "not measured"
+    margin = (limit - value) / limit if at_most else (value - limit) / limit
+    known = not math.isnan(noise)
+    spread = noise if known else 0.0
+    if margin > spread:
+        return True, "met" if known else "met (noise not measured)"
+    if margin < -spread:
+        return False, "NOT met"
+    return False, "within noise"
+
+
+def percent(noise: float) -> str:
+    """A relative noise as ``±3.1%`` ("-" when unknown)."""
+    return "-" if noise is None or math.isnan(noise) else f"±{noise * 100:.1f}%"
 
 
 @dataclass
@@ -118,7 +146,7 @@ def _header(report: Report) -> list[str]:
 
 
 def _verdict(target: Target) -> str:
-    return {True: "met", False: "NOT met", None: "not measured"}[target.met]
+    return target.verdict
 
 
 def render(report: Report, out: TextIO) -> None:
@@ -143,10 +171,12 @@ def render(report: Report, out: TextIO) -> None:
             console.print(f"  {note}", markup=False)
     if report.targets:
         rich_table = RichTable(title="Targets (ratios measured in this run)", title_justify="left")
-        for column in ("target", "goal", "measured", "verdict"):
+        for column in ("target", "goal", "measured", "noise", "verdict"):
             rich_table.add_column(column)
         for target in report.targets:
-            rich_table.add_row(target.name, target.goal, target.measured, _verdict(target))
+            rich_table.add_row(
+                target.name, target.goal, target.measured, target.noise or "-", _verdict(target)
+            )
         console.print()
         console.print(rich_table)
     for line in report.skipped:
@@ -174,8 +204,8 @@ def render_plain(report: Report, out: TextIO) -> None:
             print(f"  {note}", file=out)
     if report.targets:
         print("\nTargets (ratios measured in this run)", file=out)
-        rows = [[t.name, t.goal, t.measured, _verdict(t)] for t in report.targets]
-        print(_plain_table(["target", "goal", "measured", "verdict"], rows), file=out)
+        rows = [[t.name, t.goal, t.measured, t.noise or "-", _verdict(t)] for t in report.targets]
+        print(_plain_table(["target", "goal", "measured", "noise", "verdict"], rows), file=out)
     for line in report.skipped:
         print(f"skipped: {line}", file=out)
     print(f"\nfinished in {report.seconds:.0f} s", file=out)
@@ -212,10 +242,12 @@ def markdown(report: Report) -> str:
             parts.append(f"\n{note}")
     if report.targets:
         parts.append("\n**Targets (ratios measured in this run)**\n")
-        parts.append("| target | goal | measured | verdict |")
-        parts.append("|---|---|---|---|")
+        parts.append("| target | goal | measured | noise | verdict |")
+        parts.append("|---|---|---|---|---|")
         for t in report.targets:
-            parts.append(f"| {t.name} | {t.goal} | {t.measured} | {_verdict(t)} |")
+            parts.append(
+                f"| {t.name} | {t.goal} | {t.measured} | {t.noise or '-'} | {_verdict(t)} |"
+            )
     for line in report.skipped:
         parts.append(f"\nskipped: {line}")
     return "\n".join(parts) + "\n"

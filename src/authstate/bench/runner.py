@@ -19,7 +19,7 @@ from typing import Any
 
 from authstate.bench._context import Context, Options, Progress
 from authstate.bench._env import DEFAULT_POSTGRES, DEFAULT_REDIS, bench_stores, machine
-from authstate.bench.report import Report, Table, Target, count, ratio, us
+from authstate.bench.report import Report, Table, Target, count, judge, percent, ratio, us
 
 
 def run(
@@ -85,7 +85,8 @@ def _finite(values: list[Any]) -> list[float]:
 
 
 def targets(report: Report) -> list[Target]:
-    """The issue's targets, each judged on ratios of this run (None when not measured)."""
+    """The targets (issue "performance, round two"), each judged on ratios of this run
+    against the figure's own run-to-run noise (None when not measured)."""
     found: list[Target] = []
     found += _warm(report.table("micro-modes"))
     found += _cold_jwt(report.table("micro-jwt"))
@@ -94,59 +95,92 @@ def targets(report: Report) -> list[Target]:
     found += _e2e(report.table("e2e"))
     found += _revocation(report.table("revocation"))
     found += _scale(report.table("scale"))
+    found += _bytes_per_session(report.table("scale"))
+    found += _redis_capacity(report.table("scale"))
     return found
+
+
+def _target(
+    name: str, goal: str, measured: str, value: float, limit: float, *, at_most: bool, noise: float
+) -> Target:
+    """A target judged by ``judge``: ``noise`` is relative to ``value``'s scale."""
+    met, verdict = judge(value, limit, at_most=at_most, noise=noise)
+    return Target(name, goal, measured, met, verdict=verdict, noise=percent(noise))
 
 
 def _warm(table: Table | None) -> list[Target]:
     goal = "≤ 2 µs and ≥ 30× faster than PyJWT HS256 decode, every mode and store"
     if table is None or not table.raw:
         return [Target("warm verification", goal, "-", None)]
-    warm = _finite([r["warm_us"] for r in table.raw])
-    speedups = _finite([r["pyjwt_hs256_over_warm"] for r in table.raw])
     worst = max(table.raw, key=lambda r: r["warm_us"])
-    measured = f"slowest {us(max(warm))} µs ({worst['mode']} / {worst['store']})"
-    met: bool | None = max(warm) <= 2.0
-    if speedups:
-        measured += f"; ≥ {ratio(min(speedups))} faster than PyJWT HS256"
-        met = met and min(speedups) >= 30
-    return [Target("warm verification", goal, measured, met)]
+    measured = f"slowest {us(worst['warm_us'])} µs ({worst['mode']} / {worst['store']})"
+    target = _target(
+        "warm verification",
+        goal,
+        measured,
+        worst["warm_us"],
+        2.0,
+        at_most=True,
+        noise=worst.get("warm_noise", math.nan),
+    )
+    speedups = _finite([r["pyjwt_hs256_over_warm"] for r in table.raw])
+    if speedups and target.met is not None:
+        target.measured += f"; ≥ {ratio(min(speedups))} faster than PyJWT HS256"
+        if min(speedups) < 30:
+            target.met, target.verdict = False, "NOT met"
+    return [target]
+
+
+# Cold JWT verification ÷ the bare cryptography (or hmac) call, by algorithm.
+_COLD_JWT_LIMITS = {"HS256": 5.0, "EdDSA": 1.10, "ES256": 1.10}
 
 
 def _cold_jwt(table: Table | None) -> list[Target]:
     if table is None or not table.raw:
-        return [Target("cold JWT verification", "≤ 1.25× bare cryptography verify", "-", None)]
-    return [
-        Target(
-            f"cold JWT verification, {row['algorithm']}",
-            "≤ 1.25× the bare cryptography verify of the same algorithm",
-            f"{ratio(row['cold_over_bare'])} ({us(row['cold_us'])} vs {us(row['bare_us'])} µs)",
-            row["cold_over_bare"] <= 1.25,
+        return [Target("cold JWT verification", "≤ 1.10× (HS256: ≤ 5×) the bare call", "-", None)]
+    found = []
+    for row in table.raw:
+        limit = _COLD_JWT_LIMITS.get(row["algorithm"], 1.10)
+        found.append(
+            _target(
+                f"cold JWT verification, {row['algorithm']}",
+                f"≤ {limit:g}× the bare cryptography/hmac verify of the same algorithm",
+                f"{ratio(row['cold_over_bare'])} ({us(row['cold_us'])} vs {us(row['bare_us'])} µs)",
+                row["cold_over_bare"],
+                limit,
+                at_most=True,
+                noise=row.get("cold_over_bare_noise", math.nan),
+            )
         )
-        for row in table.raw
-    ]
+    return found
 
 
 def _cold_session(table: Table | None) -> list[Target]:
-    goal = "≤ 1.2× the raw driver call"
+    limits = {"sqlite": 2.0, "redis": 1.2, "postgres": 1.2}
+    goal = "≤ 1.2× the raw driver call (SQLite: ≤ 2×)"
     if table is None:
         return [Target("cold session lookup", goal, "-", None)]
     found = []
     for row in table.raw:
-        if row["mode"] != "session" or row["store"] == "memory" or row["raw_us"] is None:
+        if row["mode"] != "session" or row["store"] not in limits or row["raw_us"] is None:
             continue
+        limit = limits[row["store"]]
         found.append(
-            Target(
+            _target(
                 f"cold session lookup, {row['store']}",
-                f"{goal} ({row['raw_driver']})",
+                f"≤ {limit:g}× the raw driver call ({row['raw_driver']})",
                 f"{ratio(row['cold_over_raw'])} ({us(row['cold_us'])} vs {us(row['raw_us'])} µs)",
-                row["cold_over_raw"] <= 1.2,
+                row["cold_over_raw"],
+                limit,
+                at_most=True,
+                noise=row.get("cold_over_raw_noise", math.nan),
             )
         )
     return found or [Target("cold session lookup", goal, "-", None)]
 
 
 def _inproc(table: Table | None) -> list[Target]:
-    goal = "authstate adds ≤ 5 µs per warm authenticated request, every mode and store"
+    goal = "authstate adds ≤ 3 µs per warm authenticated request, every mode and store"
     rows = [r for r in (table.raw if table else []) if r["configuration"].startswith("authstate")]
     if not rows:
         return [Target("in-process overhead", goal, "-", None)]
@@ -159,25 +193,37 @@ def _inproc(table: Table | None) -> list[Target]:
     measured = f"at most +{worst['added_us']:.1f} µs ({worst['configuration'][10:]})"
     if best_peer is not None:
         measured += f"; cheapest peer {best_peer['configuration']} +{best_peer['added_us']:.1f}"
-    return [Target("in-process overhead", goal, measured, worst["added_us"] <= 5.0)]
+    noise_us = worst.get("added_noise_us")
+    noise = noise_us / 3.0 if noise_us is not None else math.nan
+    return [
+        _target(
+            "in-process overhead", goal, measured, worst["added_us"], 3.0, at_most=True, noise=noise
+        )
+    ]
 
 
 def _e2e(table: Table | None) -> list[Target]:
-    goal = "≥ 0.95× the no-auth baseline's req/s, every mode and store"
+    goal = "≥ 0.95× the no-auth baseline's req/s, every mode and store and authstate serve"
     raw = [r for r in (table.raw if table else []) if "failure" not in r]
-    rows = [r for r in raw if r["spec"]["kind"] == "authstate"]
+    rows = [r for r in raw if r["spec"]["kind"] in ("authstate", "serve")]
     if not rows:
         return [Target("end to end", goal, "-", None)]
     worst = min(rows, key=lambda r: r["times_baseline"])
     cpu = max(r["cpu_times_baseline"] for r in rows)
     measured = (
-        f"lowest {ratio(worst['times_baseline'])} ({worst['configuration'][10:]}); "
+        f"lowest {ratio(worst['times_baseline'])} ({worst['configuration']}); "
         f"server CPU per request at most {ratio(cpu)} the baseline's"
     )
-    return [
-        Target("end to end", goal, measured, worst["times_baseline"] >= 0.95),
-        *_serve(raw),
-    ]
+    target = _target(
+        "end to end",
+        goal,
+        measured,
+        worst["times_baseline"],
+        0.95,
+        at_most=False,
+        noise=worst.get("times_baseline_noise", math.nan),
+    )
+    return [target, *_serve(raw)]
 
 
 def _serve(raw: list[dict[str, Any]]) -> list[Target]:
@@ -195,7 +241,8 @@ def _serve(raw: list[dict[str, Any]]) -> list[Target]:
             return [Target("authstate serve", goal, "-", None)]
         times = row["requests_per_second"] / bare["requests_per_second"]
         measured = f"{ratio(times)} ({count(row['requests_per_second'])} req/s)"
-        return [Target("authstate serve", goal, measured, times >= 0.5)]
+        noise = row.get("times_baseline_noise", math.nan)
+        return [_target("authstate serve", goal, measured, times, 0.5, at_most=False, noise=noise)]
     return [Target("authstate serve", goal, "-", None)]
 
 
@@ -206,18 +253,21 @@ def _revocation(table: Table | None) -> list[Target]:
         if row["store"] not in ("redis", "postgres") or not row["trials"]:
             continue
         found.append(
-            Target(
+            _target(
                 f"revocation propagation, {row['store']}",
                 goal,
                 f"p99 {row['p99_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms ({row['trials']} trials)",
-                row["p99_ms"] <= 10.0,
+                row["p99_ms"],
+                10.0,
+                at_most=True,
+                noise=math.nan,  # a tail over trials: no paired spread to compare with
             )
         )
     return found or [Target("revocation propagation", goal, "-", None)]
 
 
 def _scale(table: Table | None) -> list[Target]:
-    goal = "flat lookup cost from the smallest to the largest store (≤ 1.25×)"
+    goal = "flat lookup cost from the smallest to the largest store (≤ 1.15×)"
     by_store: dict[str, list[dict[str, Any]]] = {}
     for row in table.raw if table else []:
         by_store.setdefault(row["store"], []).append(row)
@@ -228,13 +278,60 @@ def _scale(table: Table | None) -> list[Target]:
         first, last = rows[0], rows[-1]
         warm = last["warm_us"] / first["warm_us"]
         cold = last["cold_us"] / first["cold_us"]
+        worst, worse_noise = max(
+            (cold, first.get("cold_noise", math.nan) + last.get("cold_noise", math.nan)),
+            (warm, first.get("warm_noise", math.nan) + last.get("warm_noise", math.nan)),
+        )
         found.append(
-            Target(
+            _target(
                 f"flat lookup, {store}",
                 goal,
                 f"{first['sessions']:,} → {last['sessions']:,}: "
                 f"cold {ratio(cold)}, warm {ratio(warm)}",
-                cold <= 1.25 and warm <= 1.25,
+                worst,
+                1.15,
+                at_most=True,
+                noise=worse_noise,
             )
         )
     return found or [Target("flat lookup", goal, "-", None)]
+
+
+def _bytes_per_session(table: Table | None) -> list[Target]:
+    """Bytes a stored session costs its store at the largest size measured (Redis memory,
+    PostgreSQL relation size): a count, not a timing, so it has no noise to beat."""
+    goal = "≤ 400 B per stored session at 10⁶ sessions"
+    found = []
+    for store in ("redis", "postgres"):
+        rows = [r for r in (table.raw if table else []) if r["store"] == store]
+        if not rows:
+            found.append(Target(f"bytes per session, {store}", goal, "-", None))
+            continue
+        last = rows[-1]
+        per = last["store_bytes"] / last["sessions"]
+        met, verdict = judge(per, 400.0, at_most=True, noise=0.0)
+        if last["sessions"] < 1_000_000:
+            met, verdict = None, "not measured at 10⁶"
+        found.append(
+            Target(
+                f"bytes per session, {store}",
+                goal,
+                f"{per:,.0f} B at {last['sessions']:,} sessions",
+                met,
+                verdict=verdict,
+                noise="0 (a count)",
+            )
+        )
+    return found
+
+
+def _redis_capacity(table: Table | None) -> list[Target]:
+    goal = "10⁷ sessions stored and measured on Redis (memory, lookup, login rate), Cluster too"
+    rows = [r for r in (table.raw if table else []) if r["store"] == "redis"]
+    if not rows:
+        return [Target("sessions on Redis", goal, "-", None)]
+    largest = rows[-1]["sessions"]
+    # The scale section fills one Redis; a Redis Cluster is not among its stores, so the
+    # target's Cluster half is never met by this bench as it stands.
+    measured = f"{largest:,} sessions on one Redis; Redis Cluster not in the scale section"
+    return [Target("sessions on Redis", goal, measured, False, noise="0 (a count)")]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from authstate.asgi.auth_state import AuthState
 from authstate.bench._context import Context
+from authstate.bench._timing import relative_spread
 from authstate.bench.apps import start_authstate
 from authstate.bench.report import Table, ratio, us
 from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
@@ -219,6 +220,8 @@ async def run(ctx: Context) -> Table:
                     cold_us=cold,
                     warm_us=warm,
                     cold_times_smallest=times,
+                    cold_noise=relative_spread(colds),
+                    warm_noise=relative_spread(warms),
                     store_bytes=stored,
                 )
                 progress.advance("scale", what=f"{kind} {size:,}")

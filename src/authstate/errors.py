@@ -10,6 +10,7 @@
     ├── CSRFError                 CSRF token, Origin or Sec-Fetch-Site check failed -> 403
     ├── BadRequest                malformed input -> 400 ``bad_request``
     │   └── PayloadTooLarge       body over the cap -> 413 ``payload_too_large``
+    │       └── SessionDataTooLarge   session data over its cap -> 413 ``session_data_too_large``
     ├── NotFound                  unknown resource (or another user's) -> 404 ``not_found``
     ├── Conflict                  a record that must be unique already exists -> 409 ``conflict``
     ├── TooManyAttempts           login throttled -> 429 (``retry_after`` in seconds)
@@ -75,6 +76,13 @@ class BadRequest(AuthStateError):
 class PayloadTooLarge(BadRequest):
     status_code = 413
     code = "payload_too_large"
+
+
+class SessionDataTooLarge(PayloadTooLarge):
+    """An update would make a session's data larger than ``AUTHSTATE_SESSION_DATA_MAX_BYTES``;
+    nothing was written."""
+
+    code = "session_data_too_large"
 
 
 class NotFound(AuthStateError):

@@ -23,7 +23,8 @@ without persistence), both behind the store's back, as an operator would. Backen
 lose data under a live node include it and provide the hooks; the memory store does not.
 
 The suites: ``LifecycleContract`` (``contract_lifecycle``), ``SessionContract``
-(``contract_sessions``), ``ChangeBusContract`` and ``GenerationsContract`` (``contract_bus``),
+(``contract_sessions``), ``SessionDataContract`` (``contract_session_data``),
+``ChangeBusContract`` and ``GenerationsContract`` (``contract_bus``),
 ``KeyContract``, ``UserContract`` and ``ThrottleContract`` (``contract_accounts``). A store
 that offers only some protocols subclasses only their suites; ``StoreContract`` is all of
 them plus the whole-store tests below (hostile input across every protocol).
@@ -54,6 +55,7 @@ from tests.stores.contract_base import (
 )
 from tests.stores.contract_bus import ChangeBusContract, DataLossContract, GenerationsContract
 from tests.stores.contract_lifecycle import LifecycleContract
+from tests.stores.contract_session_data import SessionDataContract
 from tests.stores.contract_sessions import SessionContract
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
 class StoreContract(
     LifecycleContract,
     SessionContract,
+    SessionDataContract,
     ChangeBusContract,
     GenerationsContract,
     KeyContract,

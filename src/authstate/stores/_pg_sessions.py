@@ -10,11 +10,13 @@ update. The rotation rule itself is ``authstate.rotation``.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from authstate.stores import _pg_rows as rows
 from authstate.stores._pg_accounts import PgAccess
 from authstate.stores._pg_rows import affected, opt_to_db, to_db
+from authstate.stores._session_data import check_update, merge
 from authstate.stores.base import SessionRecord
 
 _INSERT_SESSION = (
@@ -134,3 +136,33 @@ class PgSessions(PgAccess):
                 row["expires_at"],
             )
             return rows.session(row)
+
+    # -- session data ---------------------------------------------------------------------------
+    async def get_session_data(self, handle: str) -> dict[str, Any] | None:
+        text = await self._query(
+            "fetchval", "SELECT data FROM authstate_sessions WHERE handle = $1", to_db(handle)
+        )
+        return None if text is None else dict(json.loads(text))
+
+    async def update_session_data(
+        self,
+        handle: str,
+        changes: Mapping[str, Any],
+        *,
+        remove: Collection[str] = (),
+        max_bytes: int,
+    ) -> dict[str, Any] | None:
+        check_update(changes, remove)
+        async with self._transaction() as conn:
+            # FOR UPDATE: a concurrent update of the same record waits here until this one
+            # commits, then merges into what it wrote (last writer wins per key).
+            text = await conn.fetchval(
+                "SELECT data FROM authstate_sessions WHERE handle = $1 FOR UPDATE", to_db(handle)
+            )
+            if text is None:
+                return None
+            merged, new_text = merge(json.loads(text), changes, remove, max_bytes)
+            await conn.execute(
+                "UPDATE authstate_sessions SET data = $2 WHERE handle = $1", to_db(handle), new_text
+            )
+            return merged

@@ -291,3 +291,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
 return redis.call('HGETALL', KEYS[1])
 """
+
+# Session data's compare-and-set (``_redis_session_data``). KEYS: record. ARGV: the data
+# text the caller read, the merged text. false: no record; 0: the data changed since the
+# read (the caller merges again into the new text); 1: written.
+UPDATE_SESSION_DATA = """
+local current = redis.call('HGET', KEYS[1], 'data')
+if not current then return false end
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 1
+"""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from authstate.stores._session_data import check_update, merge
 from authstate.stores._sqlite_db import IMMEDIATE, SQLiteBase, _one, _storable
 from authstate.stores.base import SessionRecord
 
@@ -150,3 +151,30 @@ class SQLiteSessions(SQLiteBase):
             )
 
         return await self._run(op, IMMEDIATE) if _storable((family.key,)) else None
+
+    # -- session data ---------------------------------------------------------------------------
+    async def get_session_data(self, handle: str) -> dict[str, Any] | None:
+        row = await self._fetchone("SELECT data FROM sessions WHERE handle = ?", handle)
+        return None if row is None else dict(json.loads(row[0]))
+
+    async def update_session_data(
+        self,
+        handle: str,
+        changes: Mapping[str, Any],
+        *,
+        remove: Collection[str] = (),
+        max_bytes: int,
+    ) -> dict[str, Any] | None:
+        check_update(changes, remove)
+
+        # Read, merge and write under the write lock (IMMEDIATE): no other connection can
+        # change the data in between, so every key another writer set since stays.
+        def op(db: sqlite3.Connection) -> dict[str, Any] | None:
+            row = _one(db, "SELECT data FROM sessions WHERE handle = ?", (handle,))
+            if row is None:
+                return None
+            merged, text = merge(json.loads(row[0]), changes, remove, max_bytes)
+            db.execute("UPDATE sessions SET data = ? WHERE handle = ?", (text, handle))
+            return merged
+
+        return await self._run(op, IMMEDIATE) if _storable((handle,)) else None

@@ -26,6 +26,7 @@ from authstate.stores.protocols import (
     KeyStore,
     Lifecycle,
     LoginThrottle,
+    SessionDataStore,
     SessionStore,
     UserStore,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "LogRead",
     "LoginThrottle",
     "Reconciler",
+    "SessionDataStore",
     "SessionRecord",
     "SessionStore",
     "Store",
@@ -65,7 +67,15 @@ __all__ = [
 
 @runtime_checkable
 class Store(
-    Lifecycle, SessionStore, ChangeBus, Generations, KeyStore, UserStore, LoginThrottle, Protocol
+    Lifecycle,
+    SessionStore,
+    SessionDataStore,
+    ChangeBus,
+    Generations,
+    KeyStore,
+    UserStore,
+    LoginThrottle,
+    Protocol,
 ):
     """Every store protocol (``protocols``): what ``open_store`` returns and what the
     built-in backends implement. A consumer should ask for the narrow protocols it uses."""

@@ -15,11 +15,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import replace
+from typing import Any
 
 from authstate._time import Clock, SystemClock
 from authstate.errors import Conflict, StoreUnavailable
 from authstate.stores._bus import new_epoch
+from authstate.stores._session_data import check_update, merge
 from authstate.stores.base import (
     Change,
     ChangeKind,
@@ -42,6 +45,11 @@ def _json_copy(record: SessionRecord) -> SessionRecord:
     return replace(
         record, data=json.loads(json.dumps(dict(record.data))), roles=tuple(record.roles)
     )
+
+
+def _data_copy(record: SessionRecord) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(dict(record.data)))
+    return copied
 
 
 class MemoryStore:
@@ -166,6 +174,27 @@ class MemoryStore:
         self._put(rotated)
         self._consumed[current.key] = (current.handle, current.expires_at)
         return _json_copy(rotated)
+
+    # -- session data (one atomic step each: no await inside) ----------------------------------
+    async def get_session_data(self, handle: str) -> dict[str, Any] | None:
+        record = self._sessions.get(handle)
+        return None if record is None else _data_copy(record)
+
+    async def update_session_data(
+        self,
+        handle: str,
+        changes: Mapping[str, Any],
+        *,
+        remove: Collection[str] = (),
+        max_bytes: int,
+    ) -> dict[str, Any] | None:
+        check_update(changes, remove)
+        record = self._sessions.get(handle)
+        if record is None:
+            return None
+        merged, _ = merge(record.data, changes, remove, max_bytes)
+        self._sessions[handle] = replace(record, data=merged)
+        return _data_copy(self._sessions[handle])
 
     async def purge_expired(self, now: float) -> int:
         count = 0

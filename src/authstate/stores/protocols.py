@@ -12,7 +12,8 @@ All methods are coroutines (except ``bus_healthy_since``) and raise only
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from authstate.stores.records import (
     Change,
@@ -108,6 +109,36 @@ class SessionStore(Protocol):
         ``last_seen_at`` = now, and the old key is remembered as consumed for as long as the
         family lives. Returns the updated record, or None when the record is gone or its key
         moved on (nothing written). ``Conflict`` if ``successor_key`` belongs to another."""
+        ...
+
+
+@runtime_checkable
+class SessionDataStore(Protocol):
+    """Each session's (or hybrid refresh family's) data: a JSON object stored with the record,
+    found by its public handle (stable across key rotation), updated key by key.
+
+    Concurrent updates: last writer wins, per key (``_session_data`` states the rule). Both
+    methods may also raise ``TypeError``/``ValueError`` (a value that is not JSON) and
+    ``SessionDataTooLarge``, always before anything is written."""
+
+    async def get_session_data(self, handle: str) -> dict[str, Any] | None:
+        """The data of the record ``handle`` as stored now, or None if there is no such record
+        (an expired one may still answer until purged: callers check the session first)."""
+        ...
+
+    async def update_session_data(
+        self,
+        handle: str,
+        changes: Mapping[str, Any],
+        *,
+        remove: Collection[str] = (),
+        max_bytes: int,
+    ) -> dict[str, Any] | None:
+        """Atomically drop the keys ``remove`` and set ``changes`` in the data of record
+        ``handle``, leaving every other key as stored at that moment; return the data after
+        the update, or None (nothing written) when there is no such record.
+        ``SessionDataTooLarge`` (nothing written) if the result would be over ``max_bytes``
+        of compact UTF-8 JSON."""
         ...
 
 

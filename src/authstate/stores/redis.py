@@ -46,7 +46,7 @@ from authstate.stores._redis_layout import (
     dec,
     num,
 )
-from authstate.stores._redis_sessions import RedisSessions
+from authstate.stores._redis_session_data import RedisSessionData
 from authstate.stores.base import (
     LATEST,
     Change,
@@ -101,7 +101,7 @@ def _parse_url(url: str) -> tuple[str, bool, str]:
     return client_url, cluster, prefix
 
 
-class RedisStore(RedisSessions, RedisAccounts):
+class RedisStore(RedisSessionData, RedisAccounts):
     """A ``Store`` in Redis or Redis Cluster, shared by every node with the same prefix."""
 
     url_scheme = "redis"

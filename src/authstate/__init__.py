@@ -20,6 +20,7 @@ from authstate.errors import InvalidToken as InvalidToken
 from authstate.errors import NotFound as NotFound
 from authstate.errors import PayloadTooLarge as PayloadTooLarge
 from authstate.errors import PermissionDenied as PermissionDenied
+from authstate.errors import SessionDataTooLarge as SessionDataTooLarge
 from authstate.errors import StoreUnavailable as StoreUnavailable
 from authstate.errors import TooManyAttempts as TooManyAttempts
 from authstate.modes.client import ClientInfo as ClientInfo
@@ -27,6 +28,7 @@ from authstate.modes.issued import IssuedCredentials as IssuedCredentials
 from authstate.principal import Principal as Principal
 from authstate.principal import SessionInfo as SessionInfo
 from authstate.principal import TokenInfo as TokenInfo
+from authstate.session_data import SessionData as SessionData
 from authstate.settings import Settings as Settings
 from authstate.verifier import Verifier as Verifier
 
@@ -49,6 +51,8 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "Principal",
+    "SessionData",
+    "SessionDataTooLarge",
     "SessionInfo",
     "Settings",
     "StoreUnavailable",

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, Self
 
@@ -49,6 +49,7 @@ from authstate.passwords import PasswordHasher
 from authstate.principal import Principal
 from authstate.revocation import RevocationState
 from authstate.session_cache import SessionCache
+from authstate.session_data import SessionData, load_session_data, update_session_data
 from authstate.settings import Settings
 from authstate.stores import open_store
 from authstate.stores.base import Change, ChangeKind, SessionRecord, Store
@@ -406,6 +407,28 @@ class AuthCore:
         await self.accounts.change_password(principal.user_id, current_password, new_password)
         await self.logout_everywhere(principal.user_id)
         return await self.reissue(principal, client=client)
+
+    # -- server-side session data (authstate.session_data states the rules) ------------------
+    async def session_data(self, principal: Principal) -> SessionData:
+        """The data of the principal's session (session mode) or refresh family (hybrid),
+        read from the store now. ``NotFound`` in stateless mode (there is no server-side
+        session); ``AuthenticationError`` if the session ended; ``StoreUnavailable``."""
+        return await load_session_data(self.store, principal, self.settings.session_data_max_bytes)
+
+    async def update_session_data(
+        self,
+        principal: Principal,
+        changes: Mapping[str, Any],
+        *,
+        remove: Collection[str] = (),
+    ) -> SessionData:
+        """Set ``changes`` and delete the keys ``remove`` in one atomic step (last writer wins
+        per key); return the data as stored after it. ``TypeError``/``ValueError`` for a
+        value that is not JSON and ``SessionDataTooLarge`` over the cap, both before any
+        write; otherwise as ``session_data``."""
+        return await update_session_data(
+            self.store, principal, changes, remove, self.settings.session_data_max_bytes
+        )
 
 
 def _make_mode(settings: Settings, ctx: ModeContext, tokens: AccessTokens) -> BaseMode:

@@ -54,6 +54,9 @@ MAX_REFRESH_GRACE = timedelta(seconds=60)
 # cookie plus the rest); above 1 MiB the cap stops protecting memory.
 MIN_HEADER_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
+# Session data: room for a few keys at least; at most 1 MiB, read on every access to it.
+MIN_SESSION_DATA_BYTES = 64
+MAX_SESSION_DATA_BYTES = 1024 * 1024
 _STORE_URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://\S*")
 
 
@@ -111,6 +114,8 @@ class Settings:
     keepalive_timeout: timedelta = timedelta(seconds=5)
     max_header_bytes: int = 64 * 1024
     max_connections: int = 1000
+    # The most a session's server-side data may hold, as compact UTF-8 JSON (docs/api.md).
+    session_data_max_bytes: int = 16 * 1024
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -167,6 +172,11 @@ class Settings:
             fail("max_header_bytes", f"must be {MIN_HEADER_BYTES}-{MAX_HEADER_BYTES}")
         if self.max_connections < 1:
             fail("max_connections", "must be at least 1")
+        if not MIN_SESSION_DATA_BYTES <= self.session_data_max_bytes <= MAX_SESSION_DATA_BYTES:
+            fail(
+                "session_data_max_bytes",
+                f"must be {MIN_SESSION_DATA_BYTES}-{MAX_SESSION_DATA_BYTES}",
+            )
 
     def __repr__(self) -> str:
         parts = []
@@ -304,6 +314,7 @@ _CONVERTERS: dict[str, Any] = {
     "trust_forwarded": to_bool,
     "max_header_bytes": to_int,
     "max_connections": to_int,
+    "session_data_max_bytes": to_int,
     **{name: to_duration for name in _DURATIONS},
 }
 # Names people reach for that are not settings, with the one they want.

@@ -10,18 +10,21 @@ the middleware, the routes and the FastAPI dependency, and nothing below it impo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any
 
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.routing import Router
 from starlette.types import ASGIApp
 
 from authstate.asgi.fastapi import require
-from authstate.asgi.middleware import AuthMiddleware
+from authstate.asgi.middleware import AuthMiddleware, get_principal
 from authstate.asgi.routes import FormRenderer, auth_router
 from authstate.auth import AuthCore
+from authstate.errors import AuthenticationError
 from authstate.principal import Principal
+from authstate.session_data import SessionData
 
 
 class AuthState(AuthCore):
@@ -45,3 +48,28 @@ class AuthState(AuthCore):
     def require(self, role: str | None = None) -> Callable[[Request], Awaitable[Principal]]:
         """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without ``role``)."""
         return require(role)
+
+    async def session_data(self, request: HTTPConnection | Principal) -> SessionData:
+        """The server-side data of the request's session (or of a ``Principal``'s), read from
+        the store now: see ``authstate.session_data``. 401 without a principal, 404 in
+        stateless mode."""
+        return await super().session_data(_principal_of(request))
+
+    async def update_session_data(
+        self,
+        request: HTTPConnection | Principal,
+        changes: Mapping[str, Any],
+        *,
+        remove: Collection[str] = (),
+    ) -> SessionData:
+        """Set ``changes`` and delete ``remove`` in the request's session data, atomically."""
+        return await super().update_session_data(_principal_of(request), changes, remove=remove)
+
+
+def _principal_of(source: HTTPConnection | Principal) -> Principal:
+    if isinstance(source, Principal):
+        return source
+    principal = get_principal(source)
+    if principal is None:
+        raise AuthenticationError(reason="session data asked for without a principal")
+    return principal

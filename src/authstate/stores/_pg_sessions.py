@@ -16,8 +16,8 @@ from typing import Any
 from authstate.stores import _pg_rows as rows
 from authstate.stores._pg_accounts import PgAccess
 from authstate.stores._pg_rows import affected, opt_to_db, to_db
-from authstate.stores._session_data import check_update, merge
 from authstate.stores.base import SessionRecord
+from authstate.stores.session_data import check_update, merge
 
 _INSERT_SESSION = (
     "INSERT INTO authstate_sessions (key, handle, user_id, kind, created_at, last_seen_at,"

@@ -17,7 +17,7 @@ from typing import Any
 
 from authstate.errors import StoreUnavailable
 from authstate.stores._redis_sessions import RedisSessions
-from authstate.stores._session_data import check_update, merge
+from authstate.stores.session_data import check_update, merge
 
 _MAX_ROUNDS = 100
 

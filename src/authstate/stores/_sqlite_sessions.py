@@ -8,9 +8,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from authstate.stores._session_data import check_update, merge
 from authstate.stores._sqlite_db import IMMEDIATE, SQLiteBase, _one, _storable
 from authstate.stores.base import SessionRecord
+from authstate.stores.session_data import check_update, merge
 
 _SESSION_SELECT = (
     "SELECT session_key, handle, user_id, kind, created_at, last_seen_at, expires_at,"

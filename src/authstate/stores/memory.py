@@ -22,7 +22,6 @@ from typing import Any
 from authstate._time import Clock, SystemClock
 from authstate.errors import Conflict, StoreUnavailable
 from authstate.stores._bus import new_epoch
-from authstate.stores._session_data import check_update, merge
 from authstate.stores.base import (
     Change,
     ChangeKind,
@@ -33,6 +32,7 @@ from authstate.stores.base import (
     StoredKey,
     UserRecord,
 )
+from authstate.stores.session_data import check_update, merge
 
 log = logging.getLogger("authstate")
 

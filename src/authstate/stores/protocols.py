@@ -117,7 +117,7 @@ class SessionDataStore(Protocol):
     """Each session's (or hybrid refresh family's) data: a JSON object stored with the record,
     found by its public handle (stable across key rotation), updated key by key.
 
-    Concurrent updates: last writer wins, per key (``_session_data`` states the rule). Both
+    Concurrent updates: last writer wins, per key (``stores.session_data`` states the rule). Both
     methods may also raise ``TypeError``/``ValueError`` (a value that is not JSON) and
     ``SessionDataTooLarge``, always before anything is written."""
 

@@ -15,6 +15,7 @@ from starlette.routing import Route, Router
 from authstate.asgi.endpoints import AuthEndpoints
 from authstate.asgi.forms import Endpoint, FormRenderer, answering_errors
 from authstate.asgi.responses import NO_STORE, error_response
+from authstate.asgi.session_data_endpoint import session_data_endpoint
 from authstate.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def auth_router(auth: AuthCore, *, form_renderer: FormRenderer | None = None) ->
             route("/sessions/{handle}", endpoints.delete_session, "DELETE", "POST"),
             route("/password", endpoints.password, "POST"),
             route("/csrf", endpoints.csrf, "GET"),
+            route("/session/data", session_data_endpoint(auth), "GET", "PATCH"),
         ],
         # A trailing-slash redirect takes its Location from the Host header (and would
         # send a credential POST elsewhere): /auth/me/ is an unknown path instead.

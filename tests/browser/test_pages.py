@@ -287,3 +287,40 @@ def test_the_secure_cookies_work_over_plain_http_on_either_loopback_name(
             assert "__Host-authstate" in {c["name"] for c in context.cookies()}
         finally:
             context.close()
+
+
+@pytest.fixture(params=["session", "hybrid"])
+def stateful_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    store = f"sqlite:///{tmp_path / 'authstate.db'}"
+    with serve(tmp_path, "--demo", "--mode", request.param, "--store", store) as served:
+        yield served
+
+
+def test_the_dashboard_shows_the_session_data_the_browser_saved(
+    browser: Browser, stateful_server: Served
+) -> None:
+    """The page's own cookies and CSRF token update the data (a fetch-like PATCH from the
+    browser context); the reloaded dashboard shows it, and the cookie does not carry it."""
+    from playwright.sync_api import expect
+
+    server = stateful_server
+    context = browser.new_context()
+    try:
+        page = sign_in(context, server, "alice", server.demo_passwords()["alice"])
+        expect(page.locator("#session-data-empty")).to_be_visible()
+        csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+        assert csrf
+        response = context.request.patch(
+            f"{home(server)}auth/session/data",
+            data={"theme": "dark", "cart": [1, 2]},
+            headers={"x-csrf-token": csrf, "origin": home(server).rstrip("/")},
+        )
+        assert response.status == 200, response.text()
+        page.reload()
+        rows = page.locator("#session-data-entries tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_contain_text("cart")
+        expect(rows.nth(1)).to_contain_text('"dark"')
+        assert all("dark" not in c["value"] for c in context.cookies())
+    finally:
+        context.close()

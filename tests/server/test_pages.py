@@ -435,3 +435,26 @@ async def test_hybrid_offers_to_resume_when_only_the_csrf_cookie_is_left() -> No
             response = await client.post("/auth/refresh", data=resume.fields)
             assert response.status_code == 303
             assert "Signed in as alice" in (await client.get("/")).text
+
+
+async def test_the_dashboard_shows_this_sessions_data_escaped(deployment: Deployment) -> None:
+    async with await deployment.logged_in() as alice, await deployment.logged_in() as other:
+        empty = (await alice.client.get("/")).text
+        if deployment.mode == "stateless":
+            assert 'id="session-data"' in empty and "no server-side data" in empty
+            return
+        assert 'id="session-data-empty"' in empty
+        update = {"cart": [1, 2], "note": "<script>x</script>", "ü": None}
+        response = await alice.client.patch(
+            "/auth/session/data", json={**update, "ü": "é"}, headers=alice.headers
+        )
+        assert response.status_code == 200, response.text
+        await other.client.patch("/auth/session/data", json={"mine": 1}, headers=other.headers)
+        html = (await alice.client.get("/")).text
+    section = html.split('id="session-data"', 1)[1].split("</section>", 1)[0]
+    assert "<code>cart</code>" in section and "[1, 2]" in section
+    assert "&#34;&lt;script&gt;x&lt;/script&gt;&#34;" in section and "<script>" not in section
+    assert "<code>ü</code>" in section and "&#34;é&#34;" in section
+    assert "mine" not in section  # another session's data is not this one's
+    size = len('{"cart":[1,2],"note":"<script>x</script>","ü":"é"}'.encode())
+    assert f"{size} of 16384 bytes used" in section

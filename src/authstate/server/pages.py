@@ -7,6 +7,7 @@ without JavaScript: every action is a plain form post carrying the CSRF token.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from authstate.crypto.jwt import parse_compact
 from authstate.errors import AuthenticationError, AuthStateError, InvalidToken, StoreUnavailable
 from authstate.principal import Principal
 from authstate.server.cookie_cost import REPEAT, CookieCost, CookieCosts
+from authstate.stores.session_data import size as data_size
 from authstate.useragent import describe
 
 if TYPE_CHECKING:
@@ -204,12 +206,14 @@ class Pages:
         now = auth.clock.now()
         username: str | None = None
         sessions: list[dict[str, Any]] | None = None
+        session_data: dict[str, Any] | None = None
         sessions_error = None
         try:
             user = await auth.store.get_user(principal.user_id)
             username = user.username if user else None
             if auth.settings.mode != "stateless":
                 sessions = await self._sessions(principal, now)
+                session_data = await self._session_data(principal)
         except StoreUnavailable:
             sessions_error = _MESSAGES["store_unavailable"]
         value = request.scope.get(AUTH_VALUE_KEY)
@@ -241,6 +245,7 @@ class Pages:
             "refresh_cookie_name": auth.cookie_policy.refresh_cookie_name,
             "sessions": sessions,
             "sessions_error": sessions_error,
+            "session_data": session_data,
         }
 
     async def _cookie_cost(self, value: str) -> CookieCost | None:
@@ -269,6 +274,21 @@ class Pages:
             text = ", ".join(map(str, claim)) if isinstance(claim, list) else str(claim)
             rows.append(ClaimRow(name, text, note))
         return parsed.header, rows
+
+    async def _session_data(self, principal: Principal) -> dict[str, Any] | None:
+        """This session's server-side data as the page shows it: each key with its value as
+        JSON text, and the size against the cap (None if the session ended meanwhile)."""
+        try:
+            data = await self._auth.session_data(principal)
+        except AuthenticationError:
+            return None
+        return {
+            "entries": [
+                (key, json.dumps(value, ensure_ascii=False)) for key, value in sorted(data.items())
+            ],
+            "bytes": data_size(data),
+            "max_bytes": self._auth.settings.session_data_max_bytes,
+        }
 
     async def _sessions(self, principal: Principal, now: float) -> list[dict[str, Any]]:
         current = principal.session.id if principal.session else None

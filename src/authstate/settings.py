@@ -44,6 +44,8 @@ from authstate.setting_values import (
 log = logging.getLogger("authstate.settings")
 
 Algorithm = Literal["EdDSA", "ES256", "HS256"]
+# Access-token format of the JWT modes: signed (readable by the holder) or encrypted.
+TokenFormat = Literal["jws", "jwe"]
 
 ENV_PREFIX = "AUTHSTATE_"
 MIN_SECRET_BYTES = 32
@@ -116,6 +118,9 @@ class Settings:
     max_connections: int = 1000
     # The most a session's server-side data may hold, as compact UTF-8 JSON (docs/api.md).
     session_data_max_bytes: int = 16 * 1024
+    # jwe: access tokens are encrypted (compact JWE, dir + A256GCM), opaque to the client
+    # and unreadable with the JWKS alone; stateless and hybrid modes only (docs/concepts.md).
+    token_format: TokenFormat = "jws"  # noqa: S105  # a format name, not a secret
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -177,6 +182,8 @@ class Settings:
                 "session_data_max_bytes",
                 f"must be {MIN_SESSION_DATA_BYTES}-{MAX_SESSION_DATA_BYTES}",
             )
+        if self.token_format not in get_args(TokenFormat):
+            fail("token_format", f"{self.token_format!r} is not a token format (use jws or jwe)")
 
     def __repr__(self) -> str:
         parts = []
@@ -315,6 +322,7 @@ _CONVERTERS: dict[str, Any] = {
     "max_header_bytes": to_int,
     "max_connections": to_int,
     "session_data_max_bytes": to_int,
+    "token_format": to_choice,
     **{name: to_duration for name in _DURATIONS},
 }
 # Names people reach for that are not settings, with the one they want.

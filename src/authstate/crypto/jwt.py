@@ -10,7 +10,7 @@ failed and never echoes the token or a secret.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from authstate.crypto._json import dumps_compact
@@ -78,13 +78,16 @@ def issue_access_token(
     handle: str | None = None,
     gen: int = 0,
     jti: str | None = None,
+    encoder: Callable[[Mapping[str, object], SigningKey], str] | None = None,
 ) -> tuple[str, AccessClaims]:
     """Sign an access token valid from ``int(now)`` for ``ttl_seconds``; a fresh ``jti``
     unless given; the session ``handle`` (of a refresh family), if any, as the ``sid``
     claim. Returns the token and its claims.
 
     Raises ``ValueError`` for arguments the verifier would refuse (empty subject, non-positive
-    lifetime, negative generation, non-string roles) or an oversized token.
+    lifetime, negative generation, non-string roles) or an oversized token. ``encoder``
+    (default ``encode``, a JWS) turns the claims into the token: ``crypto.jwe`` passes its
+    ``encrypt``.
     """
     if not subject or not isinstance(subject, str):
         raise ValueError("subject must be a non-empty string")
@@ -121,7 +124,7 @@ def issue_access_token(
     }
     if handle is not None:
         payload["sid"] = handle
-    return encode(payload, key), claims
+    return (encode if encoder is None else encoder)(payload, key), claims
 
 
 # -- verification -----------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from authstate.crypto.claims import validity_window
-from authstate.crypto.compact import forget_known_headers
-from authstate.crypto.jwt import AccessClaims, issue_access_token, verify_access_token
+from authstate.crypto.jwt import AccessClaims
+from authstate.crypto.token_formats import ISSUERS, VERIFIERS, forget_known_headers
 from authstate.errors import AuthenticationError, StoreUnavailable
 from authstate.modes.context import ModeContext
 from authstate.principal import Principal, TokenInfo
@@ -68,6 +68,9 @@ class AccessTokens:
         # (one minted under an older, longer AUTHSTATE_ACCESS_TTL, or by a leaked key).
         self._max_age = settings.access_ttl_seconds
         self._fail_closed = settings.fail_closed
+        # jws (signed) or jwe (encrypted): the same claims, cache and revocation either way.
+        self._issue_token = ISSUERS[settings.token_format]
+        self._verify_token = VERIFIERS[settings.token_format]
         # Bound once: _checked runs on every request of the JWT modes.
         self._now = ctx.clock.now
         self._is_fresh = ctx.freshness.is_fresh
@@ -92,7 +95,7 @@ class AccessTokens:
         """A new access token and its claims; ``handle`` (the session handle of a refresh
         family) travels as the ``sid`` claim."""
         settings = self._ctx.settings
-        return issue_access_token(
+        return self._issue_token(
             self._ctx.keys.ring.signing_key(),
             issuer=settings.issuer,
             audience=settings.audience,
@@ -147,7 +150,7 @@ class AccessTokens:
     ) -> _VerifiedToken:
         self._verified.pop(token, None)
         ring = self._ctx.keys.ring
-        claims = verify_access_token(
+        claims = self._verify_token(
             token,
             ring,
             issuer=self._issuer,

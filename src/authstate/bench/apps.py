@@ -131,6 +131,7 @@ def authstate_settings(spec: dict[str, Any]) -> Settings:
         algorithm=spec.get("algorithm", "EdDSA"),
         secret=spec.get("secret", DEFAULT_SECRET),
         access_ttl=spec.get("access_ttl", BENCH_ACCESS_TTL),
+        token_format=spec.get("token_format", "jws"),
     )
 
 

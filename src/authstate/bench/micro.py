@@ -5,6 +5,8 @@ two tables compares numbers taken side by side:
 
 - per algorithm: authstate's cold and warm JWT verification next to the bare
   ``cryptography`` verify of the same signature, PyJWT and joserfc decoding the same token;
+  then the same for encrypted tokens (``AUTHSTATE_TOKEN_FORMAT=jwe``): cold and warm next
+  to the bare ``AESGCM.decrypt`` of the same token and joserfc's ``decrypt_compact``;
 - per mode and store: cold and warm ``AuthState.authenticate`` next to the raw driver
   call a lookup needs (a sqlite3 SELECT by key on the same table, one redis-py GET, an
   asyncpg ``fetchrow`` by key on a held connection and through a pool, a dict lookup).
@@ -32,6 +34,7 @@ from authstate.bench._context import MODES, Context
 from authstate.bench.apps import BENCH_USER, start_authstate
 from authstate.bench.report import Table, ratio, us
 from authstate.crypto.ids import b64url_decode, hash_secret
+from authstate.crypto.jwe import content_key
 from authstate.stores import parse_store_url
 
 Op = Callable[[], Any]
@@ -124,6 +127,43 @@ def _joserfc(alg: str, key: Any, token: str, auth: AuthState) -> Op | None:
     try:
         decode()
     except Exception:  # an algorithm this joserfc does not offer
+        return None
+    return decode
+
+
+def _bare_decrypt(key: Any, token: str) -> Op:
+    """The AES-GCM decrypt a JWE verification cannot avoid, on precomputed inputs."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    header, _, iv, ciphertext, tag = token.split(".")
+    aead = AESGCM(content_key(key))
+    nonce, sealed = b64url_decode(iv), b64url_decode(ciphertext) + b64url_decode(tag)
+    aad = header.encode("ascii")
+    return lambda: aead.decrypt(nonce, sealed, aad)
+
+
+def _joserfc_jwe(key: Any, token: str, auth: AuthState) -> Op | None:
+    try:
+        from joserfc import jwe, jwt
+        from joserfc.jwk import OctKey
+    except ImportError:
+        return None
+    imported = OctKey.import_key(content_key(key))
+    registry = jwe.JWERegistry(algorithms=["dir", "A256GCM"])
+    settings = auth.settings
+    claims = jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": settings.issuer},
+        aud={"essential": True, "value": settings.audience},
+    )
+
+    def decode() -> Any:
+        decrypted = jwe.decrypt_compact(token, imported, registry=registry)
+        claims.validate(json.loads(decrypted.plaintext or b"{}"))
+        return decrypted
+
+    try:
+        decode()
+    except Exception:  # a joserfc without dir or A256GCM
         return None
     return decode
 
@@ -243,6 +283,22 @@ async def run(ctx: Context) -> tuple[Table, Table, dict[str, Any]]:
                         candidates[f"{alg} {name}"] = op
             if alg == "HS256":
                 candidates["HS256 floor"] = _hmac_floor(key.private_key, token)
+            # The same node, encrypted tokens: jwe rows next to the jws ones.
+            jwe_auth = await start_authstate(
+                {"mode": "stateless", "store": "memory://", "algorithm": alg, "token_format": "jwe"}
+            )
+            started.append(jwe_auth)
+            jwe_token = (await jwe_auth.login(*BENCH_USER)).auth_value
+            jwe_key = jwe_auth.context.keys.ring.signing_key()
+            candidates[f"{alg}/jwe bare"] = _bare_decrypt(jwe_key, jwe_token)
+            candidates[f"{alg}/jwe cold"] = _authenticate(jwe_auth, jwe_token, cold=True)
+            candidates[f"{alg}/jwe warm"] = _authenticate(jwe_auth, jwe_token, cold=False)
+            asyncs.update({f"{alg}/jwe cold", f"{alg}/jwe warm"})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                jose_jwe = _joserfc_jwe(jwe_key, jwe_token, jwe_auth)
+            if jose_jwe is not None:
+                candidates[f"{alg}/jwe joserfc"] = jose_jwe
         progress.advance("micro", what="JWT candidates ready")
         # Every mode on every store.
         for kind in ctx.store_kinds():
@@ -329,6 +385,7 @@ def _tables(
                 ratio(_timing.median_ratio(jose, bare)) if jose else "-",
             ],
             algorithm=alg,
+            token_format="jws",  # noqa: S106  # a format name, not a secret
             bare_us=bare.median,
             cold_us=cold.median,
             cold_over_bare=_timing.median_ratio(cold, bare),
@@ -340,12 +397,19 @@ def _tables(
             joserfc_over_bare=_timing.median_ratio(jose, bare) if jose else None,
             samples={"bare": bare.samples, "cold": cold.samples, "warm": warm.samples},
         )
+    for alg in algorithms:
+        _add_jwe_row(jwt_table, series, alg)
     floor = get("HS256 floor")
     if floor is not None:
         jwt_table.notes.append(
             f"HS256 floor: stdlib hmac.digest of the signing input {us(floor.median)} µs "
             "(the bare verify column uses cryptography's HMAC, as the target says)."
         )
+    jwt_table.notes.append(
+        "ALG (JWE) rows: encrypted tokens (AUTHSTATE_TOKEN_FORMAT=jwe, dir + A256GCM, the "
+        "content key derived from that algorithm's ring key); their bare column is the "
+        "AESGCM.decrypt of the same token, PyJWT has no JWE, joserfc is decrypt_compact."
+    )
     jwt_table.notes.append(
         "cold = strict front layer, key by kid, signature, typed claims, revocation state, "
         "principal built and cached; warm = the same cookie again (cache hit, expiry and "
@@ -403,3 +467,37 @@ def _tables(
         "the rest CPU time of this process."
     )
     return jwt_table, modes_table, extras
+
+
+def _add_jwe_row(table: Table, series: dict[str, _timing.Series], alg: str) -> None:
+    get = series.get
+    bare, cold, warm = get(f"{alg}/jwe bare"), get(f"{alg}/jwe cold"), get(f"{alg}/jwe warm")
+    jose = get(f"{alg}/jwe joserfc")
+    if bare is None or cold is None or warm is None:
+        return
+    jws_cold = get(f"{alg} cold")
+    table.add(
+        [
+            f"{alg} (JWE)",
+            us(bare.median),
+            us(cold.median),
+            ratio(_timing.median_ratio(cold, bare)),
+            us(warm.median),
+            "-",
+            "-",
+            us(jose.median) if jose else "-",
+            ratio(_timing.median_ratio(jose, bare)) if jose else "-",
+        ],
+        algorithm=alg,
+        token_format="jwe",  # noqa: S106  # a format name, not a secret
+        bare_us=bare.median,
+        cold_us=cold.median,
+        cold_over_bare=_timing.median_ratio(cold, bare),
+        cold_over_jws_cold=_timing.median_ratio(cold, jws_cold) if jws_cold else None,
+        warm_us=warm.median,
+        pyjwt_us=None,
+        pyjwt_over_bare=None,
+        joserfc_us=jose.median if jose else None,
+        joserfc_over_bare=_timing.median_ratio(jose, bare) if jose else None,
+        samples={"bare": bare.samples, "cold": cold.samples, "warm": warm.samples},
+    )

@@ -140,6 +140,8 @@ def _cold_jwt(table: Table | None) -> list[Target]:
         return [Target("cold JWT verification", "≤ 1.10× (HS256: ≤ 5×) the bare call", "-", None)]
     found = []
     for row in table.raw:
+        if row.get("token_format", "jws") != "jws":
+            continue  # JWE rows compare with a bare AES-GCM decrypt: informative, no target
         limit = _COLD_JWT_LIMITS.get(row["algorithm"], 1.10)
         found.append(
             _target(

@@ -181,3 +181,18 @@ def test_revocation_reaches_a_second_jwe_node(tmp_path: Path, mode: str) -> None
         )
         assert logout.status_code in (200, 204), logout.text
         assert wait_until(lambda: me(second, token).status_code == 401, timeout=10)
+
+
+def test_the_dashboard_says_the_token_is_encrypted_and_shows_what_the_node_decrypted(
+    node: Served,
+) -> None:
+    cookies, _ = login(node)
+    page = httpx.get(
+        f"{node.url}/", headers={"cookie": f"{AUTH_COOKIE}={cookies[AUTH_COOKIE]}"}, timeout=10
+    )
+    assert page.status_code == 200
+    assert "An encrypted JWT (JWE)" in page.text
+    assert "<code>alg: dir</code>" in page.text and "<code>enc: A256GCM</code>" in page.text
+    assert "<code>sub</code>" in page.text  # the claims, decrypted by the node
+    assert "decryption and claims" in page.text
+    assert "A signed JWT" not in page.text

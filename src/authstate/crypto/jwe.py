@@ -310,3 +310,16 @@ def verify_encrypted_access_token(
         leeway=leeway,
         max_age=max_age,
     )
+
+
+def read_encrypted_claims(
+    token: str | bytes, ring: KeyRing, *, now: float
+) -> tuple[dict[str, str], dict[str, object]]:
+    """The header and claims of a JWE of ours, decrypted but NOT checked (``exp``, ``iss``,
+    revocation): for showing a token its holder already presented, never for trusting one.
+    Raises ``InvalidToken``."""
+    header, plaintext = decrypt(token, ring, now=now)
+    try:
+        return dict(header), loads_object(plaintext)
+    except StrictJSONError as exc:
+        raise InvalidToken(reason=f"claims: {exc}") from None

@@ -24,7 +24,9 @@ from starlette.routing import Route
 from authstate.asgi._body import SUBMITTED_KEY
 from authstate.asgi.middleware import AUTH_VALUE_KEY, get_principal
 from authstate.cookies import read_cookie
+from authstate.crypto.jwe import read_encrypted_claims
 from authstate.crypto.jwt import parse_compact
+from authstate.crypto.keys import KeyRing
 from authstate.errors import AuthenticationError, AuthStateError, InvalidToken, StoreUnavailable
 from authstate.principal import Principal
 from authstate.server.cookie_cost import REPEAT, CookieCost, CookieCosts
@@ -222,7 +224,8 @@ class Pages:
         # Not while the store, which a session's first sight reads, has just failed this page.
         if isinstance(value, str) and sessions_error is None:
             cost = await self._cookie_cost(value)
-        claims = self._claims(value, now) if principal.token is not None else None
+        ring = auth.context.keys.ring
+        claims = self._claims(value, now, ring) if principal.token is not None else None
         expires_at = principal.token.exp if principal.token else None
         if expires_at is None and principal.session is not None:
             expires_at = int(principal.session.expires_at)
@@ -242,6 +245,8 @@ class Pages:
             "cost_repeat": REPEAT,
             "cost_measured": relative_time(cost.measured_at, now) if cost else "",
             "algorithm": claims[0].get("alg") if claims else None,
+            # AUTHSTATE_TOKEN_FORMAT=jwe: the page shows what this node decrypted.
+            "encrypted": claims is not None and claims[0].get("alg") == "dir",
             "refresh_cookie_name": auth.cookie_policy.refresh_cookie_name,
             "sessions": sessions,
             "sessions_error": sessions_error,
@@ -258,22 +263,28 @@ class Pages:
             return None
 
     @staticmethod
-    def _claims(value: object, now: float) -> tuple[dict[str, str], list[ClaimRow]] | None:
+    def _claims(
+        value: object, now: float, ring: KeyRing
+    ) -> tuple[dict[str, str], list[ClaimRow]] | None:
         # The middleware verified this token a moment ago; here we only display it.
         if not isinstance(value, str):
             return None
         try:
             parsed = parse_compact(value)
+            header, body = parsed.header, parsed.claims
         except InvalidToken:
-            return None
+            try:  # an encrypted token: only this node (its ring) can show what it holds
+                header, body = read_encrypted_claims(value, ring, now=now)
+            except InvalidToken:
+                return None
         rows = []
-        for name, claim in parsed.claims.items():
+        for name, claim in body.items():
             note = ""
             if name in _TIME_CLAIMS and isinstance(claim, int):
                 note = f"{format_time(claim)}, {relative_time(claim, now)}"
             text = ", ".join(map(str, claim)) if isinstance(claim, list) else str(claim)
             rows.append(ClaimRow(name, text, note))
-        return parsed.header, rows
+        return header, rows
 
     async def _session_data(self, principal: Principal) -> dict[str, Any] | None:
         """This session's server-side data as the page shows it: each key with its value as

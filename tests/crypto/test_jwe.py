@@ -10,8 +10,13 @@ import dataclasses
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from authstate.crypto.jwe import (
     content_key,
@@ -141,19 +146,22 @@ def test_the_content_key_is_hkdf_over_the_ring_key_with_its_own_label(key: Signi
     assert derived == content_key(key)
     again = dataclasses.replace(key)  # another object for the same key: the same content key
     assert content_key(again) == derived
-    if isinstance(key.private_key, bytes):
-        material = key.private_key
+    private = key.private_key
+    if isinstance(private, bytes):
+        material = private
         assert derived != material  # the HS256 secret is not used as the AES key
+    elif isinstance(private, Ed25519PrivateKey):
+        material = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     else:
-        material = None
-    if material is not None:
-        expected = HKDF(
-            algorithm=SHA256(),
-            length=32,
-            salt=None,
-            info=f"authstate/jwe/A256GCM/{key.kid}".encode(),
-        ).derive(material)
-        assert derived == expected
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        material = private.private_numbers().private_value.to_bytes(32, "big")
+    expected = HKDF(
+        algorithm=SHA256(),
+        length=32,
+        salt=None,
+        info=f"authstate/jwe/A256GCM/{key.kid}".encode(),
+    ).derive(material)
+    assert derived == expected
 
 
 def test_two_ring_keys_have_unrelated_content_keys(ring: KeyRing) -> None:
@@ -451,3 +459,38 @@ def test_decrypt_returns_the_checked_header_and_the_plaintext(
     head, plaintext = decrypt(forge_jwe(jwe_header(key), b'{"any":1}', key), ring, now=NOW)
     assert head == jwe_header(key)
     assert plaintext == b'{"any":1}'
+
+
+# -- properties -------------------------------------------------------------------------------
+_KEY = generate_key("EdDSA", now=NOW - 60)
+_RING = KeyRing([_KEY])
+_TOKEN = issue(_KEY)
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_one_character_changed_inserted_or_removed_is_refused(data: st.DataObject) -> None:
+    position = data.draw(st.integers(0, len(_TOKEN) - 1))
+    character = data.draw(st.sampled_from(_B64URL + ".=+/ "))
+    edit = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+    if edit == "replace":
+        assume(character != _TOKEN[position])
+        mutated = _TOKEN[:position] + character + _TOKEN[position + 1 :]
+    elif edit == "insert":
+        mutated = _TOKEN[:position] + character + _TOKEN[position:]
+    else:
+        mutated = _TOKEN[:position] + _TOKEN[position + 1 :]
+    refusal(mutated, _RING)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=600),
+        st.binary(max_size=600),
+        st.lists(st.text(_B64URL, max_size=40), min_size=1, max_size=7).map(".".join),
+    )
+)
+def test_arbitrary_input_is_only_ever_invalid_token(value: str | bytes) -> None:
+    refusal(value, _RING)

@@ -15,6 +15,8 @@ The first input byte picks a target, the rest is its input:
   at one level, a leaf: a ``\\uXXXX`` escape, a huge number, or input text), parsed on
   its own and as the claims or header of a real-kid token (red team F1: byte mutations
   of flat seeds never reach 450-900 levels)
+7 ``verify_encrypted_access_token`` (JWE, ``AUTHSTATE_TOKEN_FORMAT=jwe``) on the bytes as
+  text, and on a valid JWE with the input spliced in, against EdDSA, ES256 and HS256 rings
 
 Each target may only fail with its documented typed error (``InvalidToken``,
 ``AuthenticationError``, ``CSRFError``, ``ValueError`` for the two primitives); any other
@@ -37,6 +39,7 @@ with atheris.instrument_imports(include=["authstate"]):
     from authstate.cookies import AUTH_COOKIE, read_cookie
     from authstate.crypto._json import MAX_DEPTH, StrictJSONError, loads_object
     from authstate.crypto.ids import b64url_decode
+    from authstate.crypto.jwe import issue_encrypted_access_token, verify_encrypted_access_token
     from authstate.crypto.jwt import issue_access_token, parse_compact, verify_access_token
     from authstate.crypto.keys import KeyRing, generate_key
     from authstate.csrf import CSRFProtector
@@ -47,6 +50,19 @@ KEYS = [generate_key(alg, now=NOW - 60) for alg in ("EdDSA", "ES256", "HS256")] 
 RINGS = [KeyRing([key]) for key in KEYS]
 ISSUED = [
     issue_access_token(
+        key,
+        issuer="iss",
+        audience="aud",
+        subject="user",
+        roles=["staff"],
+        now=NOW,
+        ttl_seconds=900,
+        handle="s" * 22,
+    )[0]
+    for key in KEYS
+]
+ISSUED_JWE = [
+    issue_encrypted_access_token(
         key,
         issuer="iss",
         audience="aud",
@@ -73,7 +89,19 @@ def _verify(token: str) -> None:
             raise AssertionError(f"accepted a token we did not issue: {token!r}")
 
 
-TARGETS = 7
+def _verify_jwe(token: str) -> None:
+    for ring, issued in zip(RINGS, ISSUED_JWE, strict=True):
+        try:
+            claims = verify_encrypted_access_token(
+                token, ring, issuer="iss", audience="aud", now=NOW
+            )
+        except InvalidToken:
+            continue
+        if token != issued or claims.sub != "user":
+            raise AssertionError(f"accepted a JWE we did not issue: {token!r}")
+
+
+TARGETS = 8
 LEAVES = ["1e400", "-1e400", "9" * 1200, "1e-400", "NaN", "[]", "{}", '"x"', "0"]
 
 
@@ -172,8 +200,13 @@ def test_one_input(data: bytes) -> None:
         issued = ISSUED[len(body) % 3]
         cut = (body[0] if body else 0) % len(issued)
         _verify(issued[:cut] + body[1:].decode("latin-1") + issued[cut:])
-    else:
+    elif target == 6:
         _structured(body)
+    else:
+        _verify_jwe(body.decode("latin-1"))
+        issued = ISSUED_JWE[len(body) % 3]
+        cut = (body[0] if body else 0) % len(issued)
+        _verify_jwe(issued[:cut] + body[1:].decode("latin-1") + issued[cut:])
 
 
 def _deep_seeds() -> dict[str, bytes]:
@@ -212,6 +245,7 @@ def _seed(folder: str) -> None:
     seeds += [bytes([1]) + ISSUED[2].encode(), bytes([2]) + f"a=b; {AUTH_COOKIE}=x".encode()]
     seeds += [bytes([3, 1, 1]) + b"https://app.test" + CSRF_TOKEN.encode()]
     seeds += [bytes([4]) + b'{"alg":"EdDSA","typ":"at+jwt"}', bytes([5, 40]) + b"."]
+    seeds += [bytes([7]) + ISSUED_JWE[0].encode(), bytes([7, 120]) + b"."]
     for index, seed in enumerate(seeds):
         with open(os.path.join(folder, f"seed-{index}"), "wb") as handle:
             handle.write(seed)

@@ -36,6 +36,10 @@ def configurations(
             found.append(
                 (f"authstate {mode} / {kind}", {"kind": "authstate", "mode": mode, "store": url})
             )
+    if "hybrid" in modes:
+        # Encrypted tokens (AUTHSTATE_TOKEN_FORMAT=jwe), next to the signed hybrid rows.
+        jwe = {"kind": "authstate", "mode": "hybrid", "store": "memory://", "token_format": "jwe"}
+        found.append(("authstate hybrid / memory (JWE)", jwe))
     for peer in ctx.options.peers or PEERS:
         reason = unavailable(peer, redis_url=redis_url)
         if reason is not None:

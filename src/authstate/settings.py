@@ -39,6 +39,7 @@ from authstate.setting_values import (
     to_origins,
     to_secret,
     to_str,
+    to_transports,
 )
 
 log = logging.getLogger("authstate.settings")
@@ -116,6 +117,9 @@ class Settings:
     max_connections: int = 1000
     # The most a session's server-side data may hold, as compact UTF-8 JSON (docs/api.md).
     session_data_max_bytes: int = 16 * 1024
+    # How credentials may travel: the auth cookie always; "bearer" adds the
+    # Authorization: Bearer header and POST /auth/token for non-browser clients.
+    transports: tuple[str, ...] = ("cookie",)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -265,6 +269,11 @@ class Settings:
         return self.max_staleness.total_seconds()
 
     @property
+    def bearer_enabled(self) -> bool:
+        """Whether ``Authorization: Bearer`` and ``POST /auth/token`` are on."""
+        return "bearer" in self.transports
+
+    @property
     def cookie_secure(self) -> bool:
         """Whether cookies carry ``Secure`` (and the ``__Host-``/``__Secure-`` prefixes)."""
         return not self.unsafe_insecure_cookies
@@ -315,6 +324,7 @@ _CONVERTERS: dict[str, Any] = {
     "max_header_bytes": to_int,
     "max_connections": to_int,
     "session_data_max_bytes": to_int,
+    "transports": to_transports,
     **{name: to_duration for name in _DURATIONS},
 }
 # Names people reach for that are not settings, with the one they want.

@@ -15,6 +15,10 @@ from collections.abc import Sequence
 
 from authstate.errors import AuthenticationError
 
+# The answer to a request with both a credential cookie and a Bearer header (400): which
+# one was meant cannot be known, and picking one would let whoever planted the other
+# choose the account.
+MIXED_CREDENTIALS = "send one credential: the auth cookie or Authorization: Bearer, not both"
 # A JWT or a session ID is far shorter; the server's head cap bounds the rest.
 MAX_BEARER_CHARS = 8 * 1024
 _SCHEME = "bearer"

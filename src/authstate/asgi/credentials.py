@@ -22,14 +22,13 @@ from typing import Literal
 
 from starlette.types import Scope
 
-from authstate.bearer import read_bearer
+from authstate.bearer import MIXED_CREDENTIALS, read_bearer
 from authstate.cookies import MAX_COOKIE_HEADER_BYTES, CookiePolicy, read_cookie
 from authstate.errors import AuthenticationError, BadRequest, PayloadTooLarge
 
 log = logging.getLogger("authstate.http")
 
 Transport = Literal["cookie", "bearer"]
-MIXED_CREDENTIALS = "send one credential: the auth cookie or Authorization: Bearer, not both"
 # What the auth and refresh cookies of a Cookie header are depends on nothing but its
 # bytes, and a browser sends the same header on every request: remember the reading for
 # this many distinct headers (emptied when full) of at most this many bytes each.

@@ -17,7 +17,12 @@ from starlette.responses import JSONResponse, Response
 from authstate.asgi._body import is_form, read_fields, read_form_field
 from authstate.asgi.client import client_info
 from authstate.asgi.forms import success
-from authstate.asgi.middleware import get_auth_value, get_principal, own_origin
+from authstate.asgi.middleware import (
+    get_auth_value,
+    get_principal,
+    is_bearer_request,
+    own_origin,
+)
 from authstate.asgi.responses import NO_STORE, clear_credentials, set_credentials
 from authstate.cookies import read_cookie
 from authstate.csrf import CSRFEvidence
@@ -235,6 +240,9 @@ class AuthEndpoints:
         return response
 
     def _logged_out(self, request: Request) -> Response:
+        if is_bearer_request(request):
+            # A header client holds no cookie of ours: nothing to clear in a browser.
+            return Response(status_code=204, headers=NO_STORE)
         response = success(request, None, 204)
         clear_credentials(response, self.policy, refresh=self.auth.settings.mode == "hybrid")
         return response

@@ -114,7 +114,10 @@ class AuthMiddleware:
                     if principal is None:
                         principal = await auth.authenticate(value)
                 except AuthenticationError as exc:
-                    log.info("%s credential rejected: %s", credential.transport, exc.reason)
+                    if credential.transport == "cookie":
+                        log.info("auth cookie rejected: %s", exc.reason)
+                    else:
+                        log.info("bearer header rejected: %s", exc.reason)
             scope[PRINCIPAL_KEY] = principal
             # A Bearer header is no ambient credential: a browser never attaches it to a
             # cross-site request, so there is no request forgery to check for.

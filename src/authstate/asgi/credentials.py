@@ -35,9 +35,9 @@ Transport = Literal["cookie", "bearer"]
 _READINGS_MAX_ENTRIES = 4096
 _READINGS_MAX_HEADER_BYTES = 4096
 
-# (auth cookie value or None, whether a refresh cookie is present, why the header was
-# refused or None)
-_Reading = tuple[str | None, bool, str | None]
+# The credential a Cookie header holds, and why the header was refused (or None). Built
+# once per distinct header and then reused: a request allocates nothing here.
+_Reading = tuple["Credential", str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,8 @@ class Credential:
 
 
 _NONE = Credential(None, None, False)
+_REFRESH_ONLY = Credential(None, None, True)  # a refresh cookie alone: anonymous, varies
+_REFUSED = Credential(None, None, True)  # a duplicated or unreadable auth cookie
 
 
 class CredentialReader:
@@ -102,25 +104,25 @@ class CredentialReader:
                     self._readings[raw] = reading
         else:
             reading = self._read(raws)
-        value, had_refresh, refused = reading
+        credential, refused = reading
         if refused is not None:
             # A duplicated or oversized auth cookie: anonymous, whatever the route is.
             log.info("auth cookie refused: %s", refused)
-            return Credential(None, None, True)
-        has_credential = value is not None or had_refresh
-        return Credential(value, "cookie" if value is not None else None, has_credential)
+        return credential
 
     def _read(self, raws: list[bytes]) -> _Reading:
         """Read the auth and refresh cookies from the Cookie headers (``PayloadTooLarge``
-        when together they exceed the cap)."""
+        when together they exceed the cap). Whether a refresh cookie came counts: the
+        answer then varies by Cookie, and it is a credential beside a Bearer header."""
         if sum(len(raw) for raw in raws) > MAX_COOKIE_HEADER_BYTES:
             raise PayloadTooLarge("cookie header too large")
         headers = [raw.decode("latin-1") for raw in raws]
         policy = self.policy
-        had_refresh = False
         try:
             had_refresh = read_cookie(headers, policy.refresh_cookie_name) is not None
             value = read_cookie(headers, policy.auth_cookie_name)
         except AuthenticationError as exc:
-            return None, True, exc.reason
-        return value, had_refresh, None
+            return _REFUSED, exc.reason
+        if value is None:
+            return (_REFRESH_ONLY if had_refresh else _NONE), None
+        return Credential(value, "cookie", True), None

@@ -23,12 +23,14 @@ MIXED_CREDENTIALS = "send one credential: the auth cookie or Authorization: Bear
 MAX_BEARER_CHARS = 8 * 1024
 _SCHEME = "bearer"
 _B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# The scheme, however the rest is spaced: "Bearer\tx" is a malformed Bearer header (refused),
+# not some other scheme (ignored).
+_SCHEME_RE = re.compile(r"[ \t]*bearer(?:[ \t]|$)", re.IGNORECASE)
 
 
 def is_bearer(value: str) -> bool:
     """Whether an ``Authorization`` value uses the Bearer scheme (well-formed or not)."""
-    scheme = value.lstrip(" \t").split(" ", 1)[0]
-    return scheme.lower() == _SCHEME
+    return _SCHEME_RE.match(value) is not None
 
 
 def read_bearer(values: Sequence[str]) -> str | None:

@@ -307,3 +307,26 @@ async def test_with_bearer_off_the_header_is_ignored_and_the_token_endpoint_is_4
     assert (endpoint.status_code, endpoint.json()["error"]) == (404, "not_found")
     assert both.status_code == 200
     assert both.json()["user"]["username"] == "alice"
+
+
+async def test_a_password_change_by_header_answers_new_tokens_and_no_cookie(
+    bearer: Deployment,
+) -> None:
+    old = await password_grant(bearer)
+    async with bearer.client() as client:
+        changed = await client.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": "a new passw0rd, longer"},
+            headers=bearer_header(old["access_token"]),
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.headers.get_list("set-cookie") == []
+        new = changed.json()
+        assert new["token_type"] == "Bearer"
+        assert ("refresh_token" in new) == (bearer.mode == "hybrid")
+        assert (
+            await client.get("/auth/me", headers=bearer_header(new["access_token"]))
+        ).status_code == 200
+        assert (
+            await client.get("/auth/me", headers=bearer_header(old["access_token"]))
+        ).status_code == 401

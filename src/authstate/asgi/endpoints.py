@@ -24,6 +24,7 @@ from authstate.asgi.middleware import (
     own_origin,
 )
 from authstate.asgi.responses import NO_STORE, clear_credentials, set_credentials
+from authstate.asgi.token_endpoint import token_response
 from authstate.cookies import read_cookie
 from authstate.csrf import CSRFEvidence
 from authstate.errors import (
@@ -126,6 +127,9 @@ class AuthEndpoints:
         audit.info(
             "password changed", extra={"event": "password_changed", "user_id": principal.user_id}
         )
+        if is_bearer_request(request):
+            # A header client keeps no cookie: its new credentials come as /auth/token's.
+            return token_response(issued, now=self.auth.clock.now())
         response = success(request, None, 204)
         csrf_token = self.auth.csrf_token(issued.principal.binding)
         set_credentials(response, issued, self.policy, csrf_token=csrf_token)

@@ -130,7 +130,7 @@ class TokenEndpoint:
             raise TokenError(
                 "unsupported_grant_type", f"grant_type {grant[:40]!r} is not offered here"
             )
-        return _issued(issued, now=auth.clock.now())
+        return token_response(issued, now=auth.clock.now())
 
     async def _password_grant(
         self, request: Request, parameters: dict[str, str]
@@ -186,9 +186,10 @@ def _required(parameters: dict[str, str], name: str) -> str:
     return value
 
 
-def _issued(issued: IssuedCredentials, *, now: float) -> Response:
+def token_response(issued: IssuedCredentials, *, now: float) -> Response:
     """§5.1: the access token (a JWT, or the session ID in session mode), its lifetime in
-    seconds and, in hybrid mode, the refresh token. No cookie."""
+    seconds and, in hybrid mode, the refresh token. No cookie. Also the answer to a
+    header client's password change (``POST /auth/password``)."""
     body: dict[str, object] = {
         "access_token": issued.auth_value,
         "token_type": "Bearer",

@@ -330,3 +330,20 @@ async def test_a_password_change_by_header_answers_new_tokens_and_no_cookie(
         assert (
             await client.get("/auth/me", headers=bearer_header(old["access_token"]))
         ).status_code == 401
+
+
+async def test_a_401_challenges_header_clients_with_the_bearer_scheme(bearer: Deployment) -> None:
+    """RFC 6750 §3: no credential, or a refused token, gets WWW-Authenticate: Bearer."""
+    async with bearer.client() as client:
+        none = await client.get("/auth/me")
+        refused = await client.get("/auth/me", headers=bearer_header("not-a-valid-token"))
+    assert none.headers["www-authenticate"] == "Bearer"
+    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert refused.json() == {"error": "unauthenticated", "detail": "authentication required"}
+
+
+async def test_without_bearer_a_401_names_no_scheme(memory_deployment: Deployment) -> None:
+    async with memory_deployment.client() as client:
+        response = await client.get("/auth/me", headers=bearer_header("x"))
+    assert response.status_code == 401
+    assert "www-authenticate" not in response.headers

@@ -85,9 +85,8 @@ class AuthMiddleware:
         self.auth = auth
         self.login_path = login_path
         # The auth cookie, or the Authorization: Bearer header when that transport is on.
-        self._credentials = CredentialReader(
-            auth.cookie_policy, bearer=auth.settings.bearer_enabled
-        )
+        self._bearer = auth.settings.bearer_enabled
+        self._credentials = CredentialReader(auth.cookie_policy, bearer=self._bearer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,6 +129,10 @@ class AuthMiddleware:
         except AuthStateError as exc:
             await error_response(exc)(scope, receive, send)
             return
+        if credential.transport == "bearer" or (self._bearer and not had_cookie):
+            # RFC 6750 §3: a 401 names the scheme a header client should use.
+            rejected = credential.transport == "bearer" and principal is None
+            send = _challenging(send, rejected=rejected)
         if not had_cookie:
             await self.app(scope, receive, send)
             return
@@ -172,6 +175,25 @@ class AuthMiddleware:
             return message
 
         await self.app(scope, lifespan_receive, send)
+
+
+_CHALLENGE = (b"www-authenticate", b"Bearer")
+_CHALLENGE_INVALID = (b"www-authenticate", b'Bearer error="invalid_token"')
+
+
+def _challenging(send: Send, *, rejected: bool) -> Send:
+    """``send`` adding ``WWW-Authenticate: Bearer`` to a 401 that has none (with
+    ``error="invalid_token"`` when the request's Bearer token was refused)."""
+    challenge = _CHALLENGE_INVALID if rejected else _CHALLENGE
+
+    async def send_challenging(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 401:
+            headers = list(message.get("headers", ()))
+            if not any(key.lower() == b"www-authenticate" for key, _ in headers):
+                message = {**message, "headers": [*headers, challenge]}
+        await send(message)
+
+    return send_challenging
 
 
 def _with_vary_cookie(message: Message) -> Message:

@@ -347,3 +347,18 @@ async def test_without_bearer_a_401_names_no_scheme(memory_deployment: Deploymen
         response = await client.get("/auth/me", headers=bearer_header("x"))
     assert response.status_code == 401
     assert "www-authenticate" not in response.headers
+
+
+async def test_session_data_is_read_and_updated_by_header_without_csrf(
+    bearer: Deployment,
+) -> None:
+    tokens = await password_grant(bearer)
+    headers = bearer_header(tokens["access_token"])
+    async with bearer.client() as client:
+        patched = await client.patch("/auth/session/data", json={"cart": [1, 2]}, headers=headers)
+        read = await client.get("/auth/session/data", headers=headers)
+    if bearer.mode == "stateless":
+        assert patched.status_code == read.status_code == 404
+    else:
+        assert patched.status_code == 200, patched.text
+        assert read.json()["data"] == {"cart": [1, 2]}

@@ -58,8 +58,9 @@ _PARAMETERS = frozenset(
 )
 
 
-class TokenError(Exception):
-    """A refusal in the words of RFC 6749 §5.2: ``error`` is one of its codes."""
+class _Refused(Exception):
+    """A refusal in the words of RFC 6749 §5.2 (``error`` is one of its codes); never
+    leaves this module: ``TokenEndpoint.token`` turns it into the answer."""
 
     def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
@@ -80,7 +81,7 @@ class TokenEndpoint:
             return error_response(NotFound("no route for /auth/token"))
         try:
             return await self._answer(request)
-        except TokenError as exc:
+        except _Refused as exc:
             log.info("token request refused: %s: %s", exc.error, exc.description)
             return _error(exc.status, exc.error, exc.description)
         except TooManyAttempts as exc:
@@ -116,9 +117,9 @@ class TokenEndpoint:
         parameters = await _read_parameters(request)
         grant = parameters.get("grant_type")
         if grant is None:
-            raise TokenError("invalid_request", "grant_type is required")
+            raise _Refused("invalid_request", "grant_type is required")
         if "scope" in parameters:
-            raise TokenError("invalid_scope", "authstate issues no scopes")
+            raise _Refused("invalid_scope", "authstate issues no scopes")
         if grant == "password":
             issued = await self._password_grant(request, parameters)
         elif grant == "refresh_token" and auth.settings.mode == "hybrid":
@@ -127,7 +128,7 @@ class TokenEndpoint:
             # forge. A Bearer (or cookie) access token sent beside it binds the family.
             issued = await auth.refresh(refresh_token, bound_to=get_principal(request))
         else:
-            raise TokenError(
+            raise _Refused(
                 "unsupported_grant_type", f"grant_type {grant[:40]!r} is not offered here"
             )
         return token_response(issued, now=auth.clock.now())
@@ -161,20 +162,18 @@ async def _read_parameters(request: Request) -> dict[str, str]:
     """The form parameters of a token request (§3.2: urlencoded, none repeated, an
     empty value counts as absent, unknown ones ignored)."""
     if not is_form(request):
-        raise TokenError(
-            "invalid_request", "send application/x-www-form-urlencoded (RFC 6749 §4.3)"
-        )
+        raise _Refused("invalid_request", "send application/x-www-form-urlencoded (RFC 6749 §4.3)")
     body = await read_body(request)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:
-        raise TokenError("invalid_request", "the form is not UTF-8") from None
+        raise _Refused("invalid_request", "the form is not UTF-8") from None
     parameters: dict[str, str] = {}
     for name, value in pairs:
         if name not in _PARAMETERS:
             continue
         if name in parameters:
-            raise TokenError("invalid_request", f"{name} is repeated")
+            raise _Refused("invalid_request", f"{name} is repeated")
         parameters[name] = value
     return {name: value for name, value in parameters.items() if value}
 
@@ -182,7 +181,7 @@ async def _read_parameters(request: Request) -> dict[str, str]:
 def _required(parameters: dict[str, str], name: str) -> str:
     value = parameters.get(name)
     if value is None:
-        raise TokenError("invalid_request", f"{name} is required")
+        raise _Refused("invalid_request", f"{name} is required")
     return value
 
 

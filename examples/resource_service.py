@@ -4,8 +4,12 @@ It shares no store and no secret with the auth server: it fetches the public key
 ``/.well-known/jwks.json`` (cached, refetched when a token names an unknown ``kid``) and
 checks each token's signature, issuer, audience, type and lifetime in process.
 
-Callers send the access JWT (the auth cookie's value in stateless and hybrid mode) as
-``Authorization: Bearer <token>``; a backend-for-frontend forwards it from the cookie.
+Callers send the access JWT as ``Authorization: Bearer <token>`` (an API client gets one
+from the auth server's ``POST /auth/token``), or a browser sends the auth cookie itself
+when this service shares the auth server's site (stateless and hybrid mode: the cookie
+holds the JWT). ``Verifier.verify_request`` reads either, and refuses a request that
+carries both (400) as the auth server does. Cookie requests here are read-only (GET):
+a route that changed state on a cookie would need the CSRF rules of docs/http.md.
 
 Revocation: this verifier has no store, so a token revoked by logout stays valid here
 until it expires (``AUTHSTATE_ACCESS_TTL``, 15 minutes by default). A service that must
@@ -25,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from authstate import AuthenticationError, StoreUnavailable, Verifier
+from authstate import AuthenticationError, BadRequest, StoreUnavailable, Verifier
 
 JWKS_URL = os.environ.get("AUTH_JWKS_URL", "http://localhost:8000/.well-known/jwks.json")
 
@@ -36,13 +40,13 @@ def create_app(verifier: Verifier) -> Starlette:
         return JSONResponse({"error": code, "detail": detail}, status, headers=headers)
 
     async def reports(request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return error(401, "unauthenticated", "send Authorization: Bearer <access token>")
         try:
-            claims = await verifier.verify(token)
+            claims = await verifier.verify_request(request.headers.items())
+        except BadRequest:
+            return error(400, "bad_request", "send the auth cookie or a Bearer token, not both")
         except AuthenticationError:
-            # Bad signature, unknown key, wrong issuer or audience, expired: one answer.
+            # None sent, bad signature, unknown key, wrong issuer or audience, expired: one
+            # answer.
             return error(401, "unauthenticated", "invalid access token")
         except StoreUnavailable:
             # The JWKS could not be fetched and no keys are cached yet.

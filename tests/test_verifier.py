@@ -16,7 +16,15 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from authstate import ConfigurationError, FrozenClock, InvalidToken, StoreUnavailable, Verifier
+from authstate import (
+    BadRequest,
+    ConfigurationError,
+    FrozenClock,
+    InvalidToken,
+    StoreUnavailable,
+    Verifier,
+)
+from authstate.cookies import AUTH_COOKIE
 from authstate.crypto.keys import generate_key
 from authstate.stores import open_store
 from tests.crypto.forge import forge
@@ -438,3 +446,29 @@ async def test_a_deeply_nested_jwks_is_refused_and_the_known_keys_kept(
         session = await node.login("alice")
         assert (await verifier.verify(session.auth)).sub == node.users["alice"]
         assert listener.requests == ["GET /jwks.json"] * 2
+
+
+# -- verify_request: the Bearer header or the auth cookie -----------------------------------------
+async def test_verify_request_reads_the_bearer_header_or_the_auth_cookie(node: Node) -> None:
+    verifier = verifier_for(node, CountingApp(node.app))
+    alice = await node.login("alice")
+    mallory = await node.login("mallory")
+    by_header = await verifier.verify_request([("Authorization", f"Bearer {alice.auth}")])
+    by_cookie = await verifier.verify_request([("cookie", f"a=1; {AUTH_COOKIE}={alice.auth}")])
+    assert by_header.sub == by_cookie.sub == node.users["alice"]
+    with pytest.raises(BadRequest):
+        await verifier.verify_request(
+            [("cookie", f"{AUTH_COOKIE}={alice.auth}"), ("authorization", f"Bearer {mallory.auth}")]
+        )
+    refused = [
+        [],
+        [("authorization", "Basic eA==")],
+        [("authorization", f"Bearer  {alice.auth}")],
+        [("cookie", f"{AUTH_COOKIE}={alice.auth}; {AUTH_COOKIE}={mallory.auth}")],
+        [("authorization", f"Bearer {alice.auth}"), ("authorization", f"Bearer {alice.auth}")],
+    ]
+    for headers in refused:
+        with pytest.raises(InvalidToken):
+            await verifier.verify_request(headers)
+    await alice.client.aclose()
+    await mallory.client.aclose()

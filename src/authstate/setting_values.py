@@ -167,6 +167,32 @@ def to_choice(value: object) -> str:
     return value.strip()
 
 
+# The ways a credential may travel (settings.py's ``transports``): the auth cookie, and
+# optionally an ``Authorization: Bearer`` header for clients without a cookie jar.
+TRANSPORTS = ("cookie", "bearer")
+
+
+def to_transports(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items: Sequence[object] = [item.strip() for item in value.split(",") if item.strip()]
+    elif isinstance(value, Sequence):
+        items = value
+    else:
+        raise ValueError(f"{value!r} is not a comma-separated list of transports")
+    transports: list[str] = []
+    for item in items:
+        name = item.strip().lower() if isinstance(item, str) else None
+        if name not in TRANSPORTS:
+            raise ValueError(f"{item!r} is not a transport (use cookie, or cookie,bearer)")
+        if name not in transports:
+            transports.append(name)
+    if "cookie" not in transports:
+        # The login form, the pages and /auth/login answer with cookies: a server that
+        # ignored them would sign every browser out. Bearer is added beside the cookie.
+        raise ValueError("must include cookie (use cookie, or cookie,bearer)")
+    return tuple(transports)
+
+
 def redact_url(url: str) -> str:
     # postgresql://user:password@host/db -> postgresql://user:***@host/db
     return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)

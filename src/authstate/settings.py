@@ -39,6 +39,7 @@ from authstate.setting_values import (
     to_origins,
     to_secret,
     to_str,
+    to_transports,
 )
 
 log = logging.getLogger("authstate.settings")
@@ -121,6 +122,9 @@ class Settings:
     # jwe: access tokens are encrypted (compact JWE, dir + A256GCM), opaque to the client
     # and unreadable with the JWKS alone; stateless and hybrid modes only (docs/concepts.md).
     token_format: TokenFormat = "jws"  # noqa: S105  # a format name, not a secret
+    # How credentials may travel: the auth cookie always; "bearer" adds the
+    # Authorization: Bearer header and POST /auth/token for non-browser clients.
+    transports: tuple[str, ...] = ("cookie",)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -272,6 +276,11 @@ class Settings:
         return self.max_staleness.total_seconds()
 
     @property
+    def bearer_enabled(self) -> bool:
+        """Whether ``Authorization: Bearer`` and ``POST /auth/token`` are on."""
+        return "bearer" in self.transports
+
+    @property
     def cookie_secure(self) -> bool:
         """Whether cookies carry ``Secure`` (and the ``__Host-``/``__Secure-`` prefixes)."""
         return not self.unsafe_insecure_cookies
@@ -323,6 +332,7 @@ _CONVERTERS: dict[str, Any] = {
     "max_connections": to_int,
     "session_data_max_bytes": to_int,
     "token_format": to_choice,
+    "transports": to_transports,
     **{name: to_duration for name in _DURATIONS},
 }
 # Names people reach for that are not settings, with the one they want.

@@ -20,17 +20,25 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from authstate._time import Clock, SystemClock
+from authstate.bearer import MIXED_CREDENTIALS, is_bearer, read_bearer
+from authstate.cookies import AUTH_COOKIE, read_cookie
 from authstate.crypto._json import StrictJSONError, loads_object
 from authstate.crypto.jwt import ACCESS_TOKEN_TYPE, AccessClaims, parse_compact, verify_access_token
 from authstate.crypto.keys import KeyRing, SigningKey
-from authstate.errors import ConfigurationError, InvalidToken, StoreUnavailable
+from authstate.errors import (
+    AuthenticationError,
+    BadRequest,
+    ConfigurationError,
+    InvalidToken,
+    StoreUnavailable,
+)
 from authstate.revocation import RevocationState
 from authstate.stores.base import ChangeBus, Lifecycle
 
@@ -282,6 +290,46 @@ class Verifier:
                 user_id=claims.sub, generation=claims.gen, handle=claims.sid, jti=claims.jti
             )
         return claims
+
+    async def verify_request(
+        self, headers: Iterable[tuple[str, str]], *, cookie_name: str = AUTH_COOKIE
+    ) -> AccessClaims:
+        """The claims of the access token a request carries: in ``Authorization: Bearer``
+        (API clients, other services) or in the auth cookie ``cookie_name`` (a service on
+        the auth server's site, which the browser sends it to). ``headers`` are the
+        request's (name, value) pairs, repeated names included (Starlette's
+        ``request.headers.items()``).
+
+        Raises ``BadRequest`` (answer 400) for a request carrying both, which is refused
+        rather than resolved as the auth server does; ``InvalidToken`` for none, a
+        malformed one, or what ``verify`` refuses (a session ID is not a token)."""
+        cookies: list[str] = []
+        authorizations: list[str] = []
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "cookie":
+                cookies.append(value)
+            elif lowered == "authorization":
+                authorizations.append(value)
+        cookie_problem = None
+        try:
+            cookie = read_cookie(cookies, cookie_name) if cookies else None
+        except AuthenticationError as exc:
+            cookie, cookie_problem = None, exc.reason
+        if any(is_bearer(value) for value in authorizations):
+            if cookie is not None or cookie_problem is not None:
+                raise BadRequest(MIXED_CREDENTIALS, reason="auth cookie and bearer header")
+            try:
+                token = read_bearer(authorizations)
+            except AuthenticationError as exc:
+                raise InvalidToken(reason=exc.reason) from None
+        elif cookie_problem is not None:
+            raise InvalidToken(reason=cookie_problem)
+        else:
+            token = cookie
+        if token is None:
+            raise InvalidToken(reason="no bearer header and no auth cookie")
+        return await self.verify(token)
 
     async def _current_ring(self) -> KeyRing:
         ring = self._ring

@@ -105,6 +105,24 @@ async def test_missing_forged_and_unprivileged_tokens_are_refused(setup: Setup) 
     assert (await setup.reports(await setup.token("bob"))).status_code == 403
 
 
+async def test_the_auth_cookie_is_accepted_too_but_not_beside_a_bearer_token(
+    setup: Setup,
+) -> None:
+    """A browser on the auth server's site sends the cookie: accepted as the header is; a
+    request carrying both is refused (400), whichever is valid, as the auth server does."""
+    alice = await setup.token("alice")
+    bob = await setup.token("bob")
+    cookie = {"Cookie": f"{AUTH_COOKIE}={alice}"}
+    by_cookie = await setup.service.get("/reports", headers=cookie)
+    assert by_cookie.status_code == 200
+    both = await setup.service.get("/reports", headers={**cookie, "Authorization": f"Bearer {bob}"})
+    assert (both.status_code, both.json()["error"]) == (400, "bad_request")
+    tossed = await setup.service.get(
+        "/reports", headers={"Cookie": f"{AUTH_COOKIE}={alice}; {AUTH_COOKIE}={bob}"}
+    )
+    assert tossed.status_code == 401
+
+
 async def test_after_a_key_rotation_the_verifier_fetches_the_new_key(setup: Setup) -> None:
     """A token signed by the new key is accepted once the refetch interval (10 s) allows;
     tokens of the old key keep verifying. docs/deploy.md's rotation runbook relies on this."""

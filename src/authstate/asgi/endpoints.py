@@ -17,8 +17,14 @@ from starlette.responses import JSONResponse, Response
 from authstate.asgi._body import is_form, read_fields, read_form_field
 from authstate.asgi.client import client_info
 from authstate.asgi.forms import success
-from authstate.asgi.middleware import get_auth_value, get_principal, own_origin
+from authstate.asgi.middleware import (
+    get_auth_value,
+    get_principal,
+    is_bearer_request,
+    own_origin,
+)
 from authstate.asgi.responses import NO_STORE, clear_credentials, set_credentials
+from authstate.asgi.token_endpoint import token_response
 from authstate.cookies import read_cookie
 from authstate.csrf import CSRFEvidence
 from authstate.errors import (
@@ -121,6 +127,9 @@ class AuthEndpoints:
         audit.info(
             "password changed", extra={"event": "password_changed", "user_id": principal.user_id}
         )
+        if is_bearer_request(request):
+            # A header client keeps no cookie: its new credentials come as /auth/token's.
+            return token_response(issued, now=self.auth.clock.now())
         response = success(request, None, 204)
         csrf_token = self.auth.csrf_token(issued.principal.binding)
         set_credentials(response, issued, self.policy, csrf_token=csrf_token)
@@ -235,6 +244,9 @@ class AuthEndpoints:
         return response
 
     def _logged_out(self, request: Request) -> Response:
+        if is_bearer_request(request):
+            # A header client holds no cookie of ours: nothing to clear in a browser.
+            return Response(status_code=204, headers=NO_STORE)
         response = success(request, None, 204)
         clear_credentials(response, self.policy, refresh=self.auth.settings.mode == "hybrid")
         return response

@@ -1,6 +1,7 @@
-"""``AuthMiddleware``: pure ASGI. Authenticates each request from the exact auth cookie,
-enforces CSRF on unsafe cookie-authenticated requests, and starts/stops ``AuthState`` with
-the application's lifespan.
+"""``AuthMiddleware``: pure ASGI. Authenticates each request from the exact auth cookie
+(or, with the ``bearer`` transport, its ``Authorization: Bearer`` header: see
+``credentials``), enforces CSRF on unsafe cookie-authenticated requests, and starts/stops
+``AuthState`` with the application's lifespan.
 
 The principal is placed in ``scope["authstate.principal"]`` (``None`` when anonymous);
 ``get_principal(request)`` reads it.
@@ -14,8 +15,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authstate.asgi.credentials import CredentialReader
 from authstate.asgi.responses import error_response, vary_with
-from authstate.cookies import MAX_COOKIE_HEADER_BYTES, read_cookie
 from authstate.csrf import SAFE_METHODS
 from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge
 from authstate.principal import Principal
@@ -29,23 +30,21 @@ log = logging.getLogger("authstate.http")
 
 PRINCIPAL_KEY = "authstate.principal"
 AUTH_VALUE_KEY = "authstate.auth_value"
+# "bearer" when the request's credential came in an Authorization header (else absent).
+TRANSPORT_KEY = "authstate.transport"
 # A form body is buffered to read its csrf_token; larger forms are refused rather than read.
 MAX_FORM_BYTES = 64 * 1024
-# What the auth and refresh cookies of a Cookie header are depends on nothing but its
-# bytes, and a browser sends the same header on every request: remember the reading for
-# this many distinct headers (emptied when full) of at most this many bytes each.
-_READINGS_MAX_ENTRIES = 4096
-_READINGS_MAX_HEADER_BYTES = 4096
-
-# (auth cookie value or None, whether a refresh cookie is present, why the header was
-# refused or None)
-_Reading = tuple[str | None, bool, str | None]
 
 
 def get_principal(conn: HTTPConnection) -> Principal | None:
     """The principal of a request that went through ``AuthMiddleware`` (or None)."""
     principal = conn.scope.get(PRINCIPAL_KEY)
     return principal if isinstance(principal, Principal) else None
+
+
+def is_bearer_request(conn: HTTPConnection) -> bool:
+    """Whether the request's credential came in ``Authorization: Bearer`` (not a cookie)."""
+    return conn.scope.get(TRANSPORT_KEY) == "bearer"
 
 
 def get_auth_value(conn: HTTPConnection) -> str | None:
@@ -85,9 +84,9 @@ class AuthMiddleware:
         self.app = app
         self.auth = auth
         self.login_path = login_path
-        # Cookie header bytes -> its reading. It holds credentials as the requests and the
-        # verified-token cache do, and no verdict: every request still authenticates.
-        self._readings: dict[bytes, _Reading] = {}
+        # The auth cookie, or the Authorization: Bearer header when that transport is on.
+        self._bearer = auth.settings.bearer_enabled
+        self._credentials = CredentialReader(auth.cookie_policy, bearer=self._bearer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,23 +99,40 @@ class AuthMiddleware:
         if not auth.started:
             await auth.start()
         try:
-            value, had_cookie = self._auth_cookie(scope)
+            credential = self._credentials.read(scope)
+            value, had_cookie = credential.value, credential.had_cookie
             principal = None
+            if credential.transport == "bearer":
+                scope[TRANSPORT_KEY] = "bearer"
             if value is not None:
-                scope[AUTH_VALUE_KEY] = value
+                if credential.transport == "cookie":
+                    scope[AUTH_VALUE_KEY] = value
                 try:
                     # Most requests are answered from memory, without a coroutine to await.
                     principal = auth.mode.authenticate_from_memory(value)
                     if principal is None:
                         principal = await auth.authenticate(value)
                 except AuthenticationError as exc:
-                    log.info("auth cookie rejected: %s", exc.reason)
+                    if credential.transport == "cookie":
+                        log.info("auth cookie rejected: %s", exc.reason)
+                    else:
+                        log.info("bearer header rejected: %s", exc.reason)
             scope[PRINCIPAL_KEY] = principal
-            if principal is not None and scope["method"] not in SAFE_METHODS:
+            # A Bearer header is no ambient credential: a browser never attaches it to a
+            # cross-site request, so there is no request forgery to check for.
+            if (
+                principal is not None
+                and credential.transport == "cookie"
+                and scope["method"] not in SAFE_METHODS
+            ):
                 receive = await self._check_csrf(scope, receive, principal)
         except AuthStateError as exc:
             await error_response(exc)(scope, receive, send)
             return
+        if credential.transport == "bearer" or (self._bearer and not had_cookie):
+            # RFC 6750 §3: a 401 names the scheme a header client should use.
+            rejected = credential.transport == "bearer" and principal is None
+            send = _challenging(send, rejected=rejected)
         if not had_cookie:
             await self.app(scope, receive, send)
             return
@@ -127,48 +143,6 @@ class AuthMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_vary)
-
-    def _auth_cookie(self, scope: Scope) -> tuple[str | None, bool]:
-        """The auth cookie's value (None if absent or refused) and whether the request
-        carries any of authstate's credentials (then its response varies by Cookie)."""
-        raws: list[bytes] = []
-        for key, raw in scope["headers"]:
-            if key == b"cookie":
-                raws.append(raw)
-        if not raws:
-            return None, False
-        if len(raws) == 1:  # HTTP/1.1 always; HTTP/2 clients may split cookies over several
-            raw = raws[0]
-            reading = self._readings.get(raw)
-            if reading is None:
-                reading = self._read(raws)
-                if len(raw) <= _READINGS_MAX_HEADER_BYTES:
-                    if len(self._readings) >= _READINGS_MAX_ENTRIES:
-                        self._readings.clear()
-                    self._readings[raw] = reading
-        else:
-            reading = self._read(raws)
-        value, had_refresh, refused = reading
-        if refused is not None:
-            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
-            log.info("auth cookie refused: %s", refused)
-            return None, True
-        return value, value is not None or had_refresh
-
-    def _read(self, raws: list[bytes]) -> _Reading:
-        """Read the auth and refresh cookies from the Cookie headers (``PayloadTooLarge``
-        when together they exceed the cap)."""
-        if sum(len(raw) for raw in raws) > MAX_COOKIE_HEADER_BYTES:
-            raise PayloadTooLarge("cookie header too large")
-        headers = [raw.decode("latin-1") for raw in raws]
-        policy = self.auth.cookie_policy
-        had_refresh = False
-        try:
-            had_refresh = read_cookie(headers, policy.refresh_cookie_name) is not None
-            value = read_cookie(headers, policy.auth_cookie_name)
-        except AuthenticationError as exc:
-            return None, True, exc.reason
-        return value, had_refresh, None
 
     async def _check_csrf(self, scope: Scope, receive: Receive, principal: Principal) -> Receive:
         if scope["path"] == self.login_path:
@@ -201,6 +175,25 @@ class AuthMiddleware:
             return message
 
         await self.app(scope, lifespan_receive, send)
+
+
+_CHALLENGE = (b"www-authenticate", b"Bearer")
+_CHALLENGE_INVALID = (b"www-authenticate", b'Bearer error="invalid_token"')
+
+
+def _challenging(send: Send, *, rejected: bool) -> Send:
+    """``send`` adding ``WWW-Authenticate: Bearer`` to a 401 that has none (with
+    ``error="invalid_token"`` when the request's Bearer token was refused)."""
+    challenge = _CHALLENGE_INVALID if rejected else _CHALLENGE
+
+    async def send_challenging(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 401:
+            headers = list(message.get("headers", ()))
+            if not any(key.lower() == b"www-authenticate" for key, _ in headers):
+                message = {**message, "headers": [*headers, challenge]}
+        await send(message)
+
+    return send_challenging
 
 
 def _with_vary_cookie(message: Message) -> Message:

@@ -16,6 +16,7 @@ from authstate.asgi.endpoints import AuthEndpoints
 from authstate.asgi.forms import Endpoint, FormRenderer, answering_errors
 from authstate.asgi.responses import NO_STORE, error_response
 from authstate.asgi.session_data_endpoint import session_data_endpoint
+from authstate.asgi.token_endpoint import TokenEndpoint
 from authstate.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ def auth_router(auth: AuthCore, *, form_renderer: FormRenderer | None = None) ->
             route("/password", endpoints.password, "POST"),
             route("/csrf", endpoints.csrf, "GET"),
             route("/session/data", session_data_endpoint(auth), "GET", "PATCH"),
+            # RFC 6749 errors of its own, never a form page: its clients are programs.
+            Route("/token", TokenEndpoint(auth).token, methods=["POST"]),
         ],
         # A trailing-slash redirect takes its Location from the Host header (and would
         # send a credential POST elsewhere): /auth/me/ is an unknown path instead.

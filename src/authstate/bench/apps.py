@@ -48,6 +48,8 @@ class Built:
     app: ASGIApp
     cookie: str
     close: Callable[[], Awaitable[None]]
+    # The request header ``cookie`` goes in: "authorization" for a Bearer client.
+    header: str = "cookie"
 
 
 async def _nothing() -> None:
@@ -132,6 +134,7 @@ def authstate_settings(spec: dict[str, Any]) -> Settings:
         secret=spec.get("secret", DEFAULT_SECRET),
         access_ttl=spec.get("access_ttl", BENCH_ACCESS_TTL),
         token_format=spec.get("token_format", "jws"),
+        transports="cookie,bearer" if spec.get("transport") == "bearer" else "cookie",
     )
 
 
@@ -148,8 +151,12 @@ async def start_authstate(spec: dict[str, Any]) -> AuthState:
 async def build_authstate(spec: dict[str, Any]) -> Built:
     auth = await start_authstate(spec)
     issued = await auth.login(BENCH_USER[0], BENCH_USER[1])
+    app = AuthMiddleware(base_app(), auth=auth)
+    if spec.get("transport") == "bearer":
+        # The same credential as the cookie, sent as a header client sends it.
+        return Built(app, f"Bearer {issued.auth_value}", auth.stop, header="authorization")
     cookie = f"{auth.cookie_policy.auth_cookie_name}={issued.auth_value}"
-    return Built(AuthMiddleware(base_app(), auth=auth), cookie, auth.stop)
+    return Built(app, cookie, auth.stop)
 
 
 def builders() -> dict[str, Callable[[dict[str, Any]], Awaitable[Built]]]:

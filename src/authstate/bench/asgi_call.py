@@ -1,4 +1,5 @@
-"""Calling an ASGI application directly: one ``GET`` with a ``Cookie`` header, no server."""
+"""Calling an ASGI application directly: one ``GET`` with a ``Cookie`` header (or an
+``Authorization`` one, for a Bearer client), no server."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from starlette.types import ASGIApp
 _BODY = {"type": "http.request", "body": b"", "more_body": False}
 
 
-def request_scope(path: str, cookie: str) -> dict[str, Any]:
+def request_scope(path: str, cookie: str, header: str = "cookie") -> dict[str, Any]:
     headers = [
         (b"host", b"127.0.0.1:8000"),
         (b"user-agent", b"authstate-bench"),
         (b"accept", b"*/*"),
     ]
     if cookie:
-        headers.append((b"cookie", cookie.encode("latin-1")))
+        headers.append((header.encode("latin-1"), cookie.encode("latin-1")))
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -35,10 +36,12 @@ def request_scope(path: str, cookie: str) -> dict[str, Any]:
     }
 
 
-def caller(app: ASGIApp, cookie: str, path: str = "/me") -> Callable[[], Awaitable[int]]:
+def caller(
+    app: ASGIApp, cookie: str, path: str = "/me", *, header: str = "cookie"
+) -> Callable[[], Awaitable[int]]:
     """A coroutine function making one request (a fresh scope each time, as a server
-    would); it returns the status code."""
-    template = request_scope(path, cookie)
+    would) with ``cookie`` in the ``header`` request header; it returns the status code."""
+    template = request_scope(path, cookie, header)
     headers = template["headers"]
 
     async def receive() -> dict[str, Any]:

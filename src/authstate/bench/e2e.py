@@ -67,6 +67,11 @@ class Result:
     failure: str = ""
     discarded: int = 0  # measured pairs left out because a run had failed requests
 
+    @property
+    def header(self) -> str:
+        """The request header the credential travels in."""
+        return "Authorization" if self.spec.get("transport") == "bearer" else "Cookie"
+
 
 def configurations(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
     stores = ctx.stores
@@ -87,6 +92,10 @@ def configurations(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
         url = stores.fresh(kinds[0], f"e2e_serve_{mode}")
         serve = {"kind": "serve", "mode": mode, "store": url, "store_kind": kinds[0]}
         found.append((f"authstate serve ({mode} / {kinds[0]})", {**serve, "tmpdir": ctx.tmpdir}))
+        # The same mode with the credential in Authorization: Bearer, beside its cookie row.
+        bearer = {"kind": "authstate", "mode": mode, "transport": "bearer"}
+        url = stores.fresh(kinds[0], f"e2e_{mode}_bearer")
+        found.append((f"authstate {mode} / {kinds[0]} · Bearer", {**bearer, "store": url}))
     peers = ctx.options.peers or (QUICK_PEERS if ctx.options.quick else PEERS)
     for peer in peers:
         if unavailable(peer, redis_url=redis_url) is not None:
@@ -123,14 +132,16 @@ def parse_wrk(text: str) -> dict[str, float]:
     }
 
 
-def load(url: str, cookie: str, *, duration: float, connections: int) -> dict[str, float]:
-    """One bounded load run against ``url`` (127.0.0.1 only)."""
+def load(
+    url: str, cookie: str, *, duration: float, connections: int, header: str = "Cookie"
+) -> dict[str, float]:
+    """One bounded load run against ``url`` (127.0.0.1 only), ``cookie`` sent in ``header``."""
     wrk = shutil.which("wrk")
     seconds = max(1, round(duration))
     if wrk is not None:
         command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
         if cookie:
-            command += ["-H", f"Cookie: {cookie}"]
+            command += ["-H", f"{header}: {cookie}"]
         done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
             [*command, url], capture_output=True, text=True, timeout=seconds + 30, check=False
         )
@@ -146,6 +157,8 @@ def load(url: str, cookie: str, *, duration: float, connections: int) -> dict[st
         str(duration),
         "--cookie",
         cookie,
+        "--header",
+        header,
     ]
     done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
         command, capture_output=True, text=True, timeout=duration + 30, check=True
@@ -153,9 +166,17 @@ def load(url: str, cookie: str, *, duration: float, connections: int) -> dict[st
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def one_run(server: Server, cookie: str, *, duration: float, connections: int) -> Run:
+def one_run(
+    server: Server, cookie: str, *, duration: float, connections: int, header: str = "Cookie"
+) -> Run:
     before = server.cpu()
-    numbers = load(server.url + server.me_path, cookie, duration=duration, connections=connections)
+    numbers = load(
+        server.url + server.me_path,
+        cookie,
+        duration=duration,
+        connections=connections,
+        header=header,
+    )
     cpu = server.cpu() - before
     requests = int(numbers["requests"])
     return Run(
@@ -189,7 +210,7 @@ def _start(ctx: Context, results: list[Result]) -> None:
             cookie = server.wait_ready()
             result.cookie_bytes = len(cookie)
             anonymous = result.spec["kind"] == "none"
-            server.check(cookie, anonymous=anonymous)
+            server.check(cookie, anonymous=anonymous, header=result.header)
             # An app without authentication: its clients send no auth cookie.
             result.cookie = "" if anonymous else cookie
             if options.warmup > 0:
@@ -198,6 +219,7 @@ def _start(ctx: Context, results: list[Result]) -> None:
                     result.cookie,
                     duration=options.warmup,
                     connections=8,
+                    header=result.header,
                 )
         except Exception as exc:
             result.failure = str(exc) or repr(exc)
@@ -237,6 +259,7 @@ async def run(ctx: Context) -> Table:
                             which.cookie,
                             duration=options.duration,
                             connections=options.connections,
+                            header=which.header,
                         )
                     base.runs.append(measured[base.label])
                     if any(run.non_2xx or run.errors for run in measured.values()):
@@ -356,5 +379,10 @@ def _table(ctx: Context, results: list[Result]) -> Table:
             "(`authstate serve --demo --mode M --store URL`: asyncio, its own httptools "
             "protocol with limits, host check, JSON access log on), GET /auth/me (the user's "
             "name from the node's cache); the other rows are bare apps under uvicorn."
+        )
+    if any(result.spec.get("transport") == "bearer" for result in results):
+        table.notes.append(
+            "· Bearer = the same credential sent as Authorization: Bearer "
+            "(AUTHSTATE_TRANSPORTS=cookie,bearer); its cookie bytes are that header's value."
         )
     return table

@@ -40,6 +40,14 @@ def configurations(
         # Encrypted tokens (AUTHSTATE_TOKEN_FORMAT=jwe), next to the signed hybrid rows.
         jwe = {"kind": "authstate", "mode": "hybrid", "store": "memory://", "token_format": "jwe"}
         found.append(("authstate hybrid / memory (JWE)", jwe))
+    # The same modes with the credential in Authorization: Bearer instead of the cookie,
+    # on the first store only: the header changes how the credential is read, not what
+    # the store does.
+    for kind in ctx.store_kinds()[:1]:
+        for mode in modes:
+            url = stores.fresh(kind, f"inproc_{mode}_bearer")
+            spec = {"kind": "authstate", "mode": mode, "store": url, "transport": "bearer"}
+            found.append((f"authstate {mode} / {kind} · Bearer", spec))
     for peer in ctx.options.peers or PEERS:
         reason = unavailable(peer, redis_url=redis_url)
         if reason is not None:
@@ -84,7 +92,7 @@ async def run(ctx: Context) -> tuple[Table, dict[str, Any]]:
                 ctx.notes.append(f"{label} skipped: {exc!r}")
                 continue
             built[label] = made
-            call = caller(made.app, made.cookie)
+            call = caller(made.app, made.cookie, header=made.header)
             for _ in range(3):  # warm: the first request of a client is not what we measure
                 status = await call()
             if status != 200:
@@ -95,7 +103,9 @@ async def run(ctx: Context) -> tuple[Table, dict[str, Any]]:
             if label != _BASE:
                 # The same request to the app without authentication: what is left is the
                 # layer's own cost (an app may pay for a Cookie header it never reads).
-                candidates[label + _SAME] = caller(built[_BASE].app, made.cookie)
+                candidates[label + _SAME] = caller(
+                    built[_BASE].app, made.cookie, header=made.header
+                )
             if spec["kind"] in _USES_REDIS or spec["kind"].startswith("fastapi-users"):
                 walls.update({label, label + _SAME})
         if walls and _BASE in candidates:
@@ -170,6 +180,8 @@ def _table(
         "sent the same request, Cookie header included), sampled in the same round; × no "
         "auth compares with the baseline requested without any cookie, timed on the same "
         "clock as the row (a wall-clock row with a wall-clock baseline). The client is "
-        "logged in and has made requests before (warm)."
+        "logged in and has made requests before (warm). · Bearer rows send the same "
+        "credential as Authorization: Bearer (AUTHSTATE_TRANSPORTS=cookie,bearer); their "
+        "cookie bytes are that header's value."
     )
     return table, {}

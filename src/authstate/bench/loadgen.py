@@ -59,14 +59,16 @@ async def _connection(
         writer.close()
 
 
-async def run(url: str, *, connections: int, duration: float, cookie: str) -> dict[str, float]:
+async def run(
+    url: str, *, connections: int, duration: float, cookie: str, header: str = "Cookie"
+) -> dict[str, float]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("the load generator only targets this machine")
     lines = [f"GET {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}", "User-Agent: loadgen"]
     if cookie:
-        lines.append(f"Cookie: {cookie}")
+        lines.append(f"{header}: {cookie}")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     latencies: list[float] = []
     counts = {"non_2xx": 0, "errors": 0}
@@ -99,9 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--cookie", default="")
+    parser.add_argument("--header", default="Cookie", help="the header --cookie goes in")
     args = parser.parse_args(argv)
     result = asyncio.run(
-        run(args.url, connections=args.connections, duration=args.duration, cookie=args.cookie)
+        run(
+            args.url,
+            connections=args.connections,
+            duration=args.duration,
+            cookie=args.cookie,
+            header=args.header,
+        )
     )
     json.dump(result, sys.stdout)
     return 0

@@ -82,17 +82,18 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError("the server did not start in time")
 
-    def check(self, cookie: str, *, anonymous: bool) -> None:
-        """``/me`` is 200 with the cookie and (unless there is no auth) 401 when tampered."""
-        headers = {"cookie": cookie} if cookie else {}
+    def check(self, cookie: str, *, anonymous: bool, header: str = "Cookie") -> None:
+        """``/me`` is 200 with the cookie (sent in ``header``) and (unless there is no auth)
+        401 when tampered."""
+        headers = {header: cookie} if cookie else {}
         response = httpx.get(self.url + self.me_path, headers=headers, timeout=5.0)
         if response.status_code != 200:
             raise RuntimeError(f"GET /me with the cookie answered {response.status_code}")
         if anonymous:
             return
-        name, _, value = cookie.partition("=")
-        tampered = f"{name}={value[:-4]}{'AAAA' if value[-4:] != 'AAAA' else 'BBBB'}"
-        response = httpx.get(self.url + self.me_path, headers={"cookie": tampered}, timeout=5.0)
+        # The credential's last characters changed, whichever header carries it.
+        tampered = f"{cookie[:-4]}{'AAAA' if cookie[-4:] != 'AAAA' else 'BBBB'}"
+        response = httpx.get(self.url + self.me_path, headers={header: tampered}, timeout=5.0)
         if response.status_code != 401:
             raise RuntimeError(f"GET /me with a tampered cookie answered {response.status_code}")
 

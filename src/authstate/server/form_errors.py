@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 FormRenderer = Callable[[Request, int, str, str], Awaitable[Response]]
 
 _FORM = b"application/x-www-form-urlencoded"
+# Form posts whose senders are programs, not people: POST /auth/token answers in RFC 6749's
+# JSON, which a page would hide from them.
+_PROGRAM_PATHS = frozenset({"/auth/token"})
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -28,6 +31,8 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
 
 def _is_form_post(scope: Scope, prefix: str) -> bool:
     if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(prefix):
+        return False
+    if scope["path"] in _PROGRAM_PATHS:
         return False
     content_type = _header(scope["headers"], b"content-type") or b""
     return content_type.split(b";")[0].strip().lower() == _FORM

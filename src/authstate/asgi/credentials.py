@@ -1,0 +1,128 @@
+"""Which credential a request carries, read from an ASGI scope's headers: the auth cookie
+or, when the ``bearer`` transport is on, an ``Authorization: Bearer`` header.
+
+Works on ``http`` and ``websocket`` scopes alike (it reads ``scope["headers"]`` only), so
+every way into the application finds its credential by the same rules:
+
+- the auth cookie is read by ``cookies.read_cookie`` (exact name, once); a duplicated
+  cookie makes the request anonymous; a Cookie header over the cap is a 413;
+- the header is read by ``bearer.read_bearer`` (strict ``Bearer <b64token>``) and only
+  when ``AUTHSTATE_TRANSPORTS`` includes ``bearer``; otherwise it is ignored, as any
+  header authstate does not own;
+- a request with both a credential cookie (auth or refresh, even an unreadable one) and
+  a Bearer header is refused with 400: which one was meant cannot be known, and picking
+  one would let an attacker who plants a cookie (or a header) choose the account.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.types import Scope
+
+from authstate.bearer import MIXED_CREDENTIALS, read_bearer
+from authstate.cookies import MAX_COOKIE_HEADER_BYTES, CookiePolicy, read_cookie
+from authstate.errors import AuthenticationError, BadRequest, PayloadTooLarge
+
+log = logging.getLogger("authstate.http")
+
+Transport = Literal["cookie", "bearer"]
+# What the auth and refresh cookies of a Cookie header are depends on nothing but its
+# bytes, and a browser sends the same header on every request: remember the reading for
+# this many distinct headers (emptied when full) of at most this many bytes each.
+_READINGS_MAX_ENTRIES = 4096
+_READINGS_MAX_HEADER_BYTES = 4096
+
+# The credential a Cookie header holds, and why the header was refused (or None). Built
+# once per distinct header and then reused: a request allocates nothing here.
+_Reading = tuple["Credential", str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a request presents: ``value`` (a JWT or a session ID, None when anonymous),
+    the ``transport`` it came by (None when there is none), and whether the request
+    carries any of authstate's credential cookies (its response then varies by Cookie)."""
+
+    value: str | None
+    transport: Transport | None
+    had_cookie: bool
+
+
+_NONE = Credential(None, None, False)
+_REFRESH_ONLY = Credential(None, None, True)  # a refresh cookie alone: anonymous, varies
+_REFUSED = Credential(None, None, True)  # a duplicated or unreadable auth cookie
+
+
+class CredentialReader:
+    """Reads the one credential of a scope; one per middleware (it remembers readings of
+    Cookie headers, never a verdict: every request still authenticates)."""
+
+    def __init__(self, policy: CookiePolicy, *, bearer: bool) -> None:
+        self.policy = policy
+        self.bearer = bearer
+        self._readings: dict[bytes, _Reading] = {}
+
+    def read(self, scope: Scope) -> Credential:
+        """The scope's credential. Raises ``BadRequest`` (400) for a cookie and a Bearer
+        header together, ``PayloadTooLarge`` (413) for Cookie headers over the cap."""
+        raws: list[bytes] = []
+        authorizations: list[bytes] = []
+        bearer = self.bearer
+        for key, raw in scope["headers"]:
+            if key == b"cookie":
+                raws.append(raw)
+            elif bearer and key == b"authorization":
+                authorizations.append(raw)
+        cookie = self._cookie(raws) if raws else _NONE
+        if not authorizations:
+            return cookie
+        try:
+            token = read_bearer([raw.decode("latin-1") for raw in authorizations])
+        except AuthenticationError as exc:
+            log.info("bearer header refused: %s", exc.reason)
+            token, refused = None, True
+        else:
+            if token is None:  # another scheme (Basic...): not authstate's
+                return cookie
+            refused = False
+        if cookie.had_cookie:
+            raise BadRequest(MIXED_CREDENTIALS, reason="auth cookie and bearer header together")
+        return Credential(None if refused else token, "bearer", False)
+
+    def _cookie(self, raws: list[bytes]) -> Credential:
+        if len(raws) == 1:  # HTTP/1.1 always; HTTP/2 clients may split cookies over several
+            raw = raws[0]
+            reading = self._readings.get(raw)
+            if reading is None:
+                reading = self._read(raws)
+                if len(raw) <= _READINGS_MAX_HEADER_BYTES:
+                    if len(self._readings) >= _READINGS_MAX_ENTRIES:
+                        self._readings.clear()
+                    self._readings[raw] = reading
+        else:
+            reading = self._read(raws)
+        credential, refused = reading
+        if refused is not None:
+            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
+            log.info("auth cookie refused: %s", refused)
+        return credential
+
+    def _read(self, raws: list[bytes]) -> _Reading:
+        """Read the auth and refresh cookies from the Cookie headers (``PayloadTooLarge``
+        when together they exceed the cap). Whether a refresh cookie came counts: the
+        answer then varies by Cookie, and it is a credential beside a Bearer header."""
+        if sum(len(raw) for raw in raws) > MAX_COOKIE_HEADER_BYTES:
+            raise PayloadTooLarge("cookie header too large")
+        headers = [raw.decode("latin-1") for raw in raws]
+        policy = self.policy
+        try:
+            had_refresh = read_cookie(headers, policy.refresh_cookie_name) is not None
+            value = read_cookie(headers, policy.auth_cookie_name)
+        except AuthenticationError as exc:
+            return _REFUSED, exc.reason
+        if value is None:
+            return (_REFRESH_ONLY if had_refresh else _NONE), None
+        return Credential(value, "cookie", True), None

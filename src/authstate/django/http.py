@@ -19,7 +19,7 @@ def neutral(request: DjangoRequest) -> HttpRequest:
         if declared and (not declared.isdigit() or int(declared) > limit):
             raise PayloadTooLarge("request body too large")
         try:
-            body = request.body  # cached by Django: request.POST still works after it
+            body: bytes = request.body  # cached by Django: request.POST still works after it
         except RawPostDataException:  # the application read the stream itself
             body = b""
         if len(body) > limit:
@@ -44,7 +44,7 @@ class _RawSetCookie(Morsel[str]):
     def output(self, attrs: Any = None, header: str = "Set-Cookie:") -> str:
         return self._header if not header else f"{header} {self._header}"
 
-    def OutputString(self, attrs: Any = None) -> str:  # noqa: N802 - Morsel's name
+    def OutputString(self, attrs: Any = None) -> str:
         return self._header
 
 

@@ -38,9 +38,9 @@ class AuthStateMiddleware:
         setattr(request, PASSAGE_ATTR, passage)
         principal = passage.principal
         if principal is not None:
-            request.user = PrincipalUser(principal)  # type: ignore[assignment]
+            request.user = PrincipalUser(principal)
         elif not hasattr(request, "user"):
-            request.user = AnonymousPrincipalUser()  # type: ignore[assignment]
+            request.user = AnonymousPrincipalUser()
         response = self.get_response(request)
         if passage.had_cookie:
             patch_vary_headers(response, ("Cookie",))

@@ -161,7 +161,8 @@ class AuthState:
 
         def delete_session(handle: str) -> Response:
             passage = g.get(_PASSAGE)
-            assert isinstance(passage, Passage)
+            if not isinstance(passage, Passage):  # pragma: no cover - init_app wires it
+                raise RuntimeError("authstate's before_request did not run")
             return to_response(
                 answer(lambda: endpoints.delete_session(_neutral(), passage, handle))
             )

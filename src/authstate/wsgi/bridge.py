@@ -66,9 +66,12 @@ class SyncAuth:
         except BaseException:
             coro.close()
             raise
-        assert self._loop is not None
+        loop = self._loop
+        if loop is None:  # pragma: no cover - a concurrent stop()
+            coro.close()
+            raise RuntimeError("authstate was stopped")
         self.loop_calls += 1
-        return self._loop.run(coro)
+        return loop.run(coro)
 
     def authenticate(self, auth_value: str) -> Principal:
         """The principal behind an auth cookie value: from memory when this process can

@@ -281,7 +281,9 @@ class SyncEndpoints:
         except StoreUnavailable:
             return None  # a JWT keeps verifying while the store is down; only the name is lost
 
-    def _issued(self, request: HttpRequest, issued: IssuedCredentials, username: str | None) -> Reply:
+    def _issued(
+        self, request: HttpRequest, issued: IssuedCredentials, username: str | None
+    ) -> Reply:
         principal = issued.principal
         csrf_token = self.core.csrf_token(principal.binding)
         body: dict[str, object] = {

@@ -31,9 +31,7 @@ class LoopThread:
         self.owner_pid = os.getpid()
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._main, args=(ready,), name=name, daemon=True
-        )
+        self._thread = threading.Thread(target=self._main, args=(ready,), name=name, daemon=True)
         self._thread.start()
         ready.wait()
 

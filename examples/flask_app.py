@@ -12,7 +12,8 @@ from flask import Flask, jsonify, request
 from authstate.flask import AuthState, current_principal
 
 app = Flask(__name__)
-auth = AuthState(app, mode="hybrid")  # store: $AUTHSTATE_STORE, default sqlite:///authstate.db
+# Settings from AUTHSTATE_* (mode: hybrid, store: sqlite:///authstate.db by default).
+auth = AuthState(app)
 notes: dict[str, list[str]] = {}  # user id -> notes; a real app has a database
 
 

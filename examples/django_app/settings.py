@@ -23,5 +23,6 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = ["authstate.django.backend.AuthStateBackend"]
 LOGIN_URL = "/auth/login"
 
-# authstate's settings (the AUTHSTATE_* environment fills what is not given here).
-AUTHSTATE = {"mode": "hybrid"}
+# authstate's settings, e.g. {"mode": "session", "store": "redis://..."}: they win over the
+# AUTHSTATE_* environment, which fills what is not given here (this example: everything).
+AUTHSTATE: dict[str, object] = {}

@@ -107,6 +107,14 @@ class AuthState:
         app.after_request(self._after_request)
         app.register_blueprint(self.blueprint(), url_prefix=self.url_prefix)
 
+    def start(self) -> None:
+        """Start the core in this process now rather than on its first request (a script,
+        a CLI command, a test). Never in a gunicorn master before it forks."""
+        self.sync.ensure_started()
+
+    def stop(self) -> None:
+        self.sync.stop()
+
     def run(self, coro: Any) -> Any:
         """Run one of the core's coroutines (``auth.core.logout_everywhere(...)``) from a
         view: on the process's loop thread, like the endpoints do."""

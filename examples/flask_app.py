@@ -8,6 +8,7 @@ The auth cookies are the ones ``authstate serve`` and the ASGI apps write: on on
 """
 
 from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from authstate.flask import AuthState, current_principal
 
@@ -26,13 +27,13 @@ def home() -> dict[str, object]:
 
 @app.get("/notes")
 @auth.require()
-def list_notes() -> object:
+def list_notes() -> ResponseReturnValue:
     return jsonify(notes=notes.get(current_principal.user_id, []))
 
 
 @app.post("/notes")
 @auth.require()
-def add_note() -> object:
+def add_note() -> ResponseReturnValue:
     # An unsafe method: authstate has already checked the X-CSRF-Token header.
     text = str((request.get_json(silent=True) or {}).get("text", ""))[:200]
     notes.setdefault(current_principal.user_id, []).append(text)

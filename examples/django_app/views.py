@@ -31,8 +31,8 @@ def staff_only(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"hello": "staff"})
 
 
-@login_required
-@permission_required("reports.view", raise_exception=True)
+@login_required  # type: ignore[untyped-decorator]  # (Django ships no type hints)
+@permission_required("reports.view", raise_exception=True)  # type: ignore[untyped-decorator]
 def reports(request: HttpRequest) -> HttpResponse:
     # Django's own decorators: request.user is the authstate user, roles are permissions.
     return JsonResponse({"reports": [], "user": str(request.user)})

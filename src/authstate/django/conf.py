@@ -8,14 +8,15 @@ import threading
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.urls import NoReverseMatch, reverse
 
 from authstate.auth import AuthCore
 from authstate.wsgi.bridge import SyncAuth
 from authstate.wsgi.endpoints import SyncEndpoints
 from authstate.wsgi.gate import Gate
 
-# Where the URLconf is included; the login endpoint is the one unsafe route without a token.
-DEFAULT_PREFIX = "/auth"
+# The login endpoint is the one unsafe route without a CSRF token: where the URLconf put it.
+DEFAULT_LOGIN_PATH = "/auth/login"
 
 _lock = threading.Lock()
 _built: tuple[SyncAuth, Gate, SyncEndpoints] | None = None
@@ -28,6 +29,13 @@ def _overrides() -> dict[str, Any]:
     return dict(configured)
 
 
+def _login_path() -> str:
+    try:
+        return str(reverse("authstate:login"))
+    except NoReverseMatch:  # the URLconf is not included: nothing to exempt but the default
+        return DEFAULT_LOGIN_PATH
+
+
 def parts() -> tuple[SyncAuth, Gate, SyncEndpoints]:
     global _built
     built = _built
@@ -36,8 +44,7 @@ def parts() -> tuple[SyncAuth, Gate, SyncEndpoints]:
             built = _built
             if built is None:
                 sync = SyncAuth(AuthCore(**_overrides()))
-                prefix = str(getattr(django_settings, "AUTHSTATE_URL_PREFIX", DEFAULT_PREFIX))
-                built = (sync, Gate(sync, login_path=f"{prefix}/login"), SyncEndpoints(sync))
+                built = (sync, Gate(sync, login_path=_login_path()), SyncEndpoints(sync))
                 _built = built
     return built
 

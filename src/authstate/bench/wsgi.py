@@ -11,8 +11,12 @@ a round trip to the process's event-loop thread, without the store.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
+import json
+import logging
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -223,30 +227,78 @@ def django_apps(spec: dict[str, Any], redis_url: str | None) -> Iterator[tuple[s
 
 
 # -- the section -------------------------------------------------------------------------------
+# Django's settings and authstate.django's instance are per process: the section measures in
+# a child process of its own, so that the bench (or a test run) keeps its process clean.
+_CHILD_TIMEOUT_SECONDS = 600.0
+
+
 async def run(ctx: Context) -> Table:
     options, progress = ctx.options, ctx.progress
     kinds = ctx.store_kinds()
     kind = "sqlite" if "sqlite" in kinds else (kinds[0] if kinds else "memory")
-    redis_url = ctx.stores.redis_url if "redis" in ctx.stores.urls else None
+    params = {
+        "stores": {
+            f"{framework}_{mode}": ctx.stores.fresh(kind, f"wsgi_{framework}_{mode}")
+            for framework, mode in (
+                ("flask", "session"),
+                ("flask", "hybrid"),
+                ("django", "session"),
+            )
+        },
+        "redis_url": ctx.stores.redis_url if "redis" in ctx.stores.urls else None,
+        "rounds": options.rounds,
+        "sample_seconds": options.sample_seconds * 2,
+    }
+    progress.section("wsgi", 1)
+    progress.advance("wsgi", what="measuring in a child process")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "authstate.bench.wsgi",
+        json.dumps(params),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(child.communicate(), _CHILD_TIMEOUT_SECONDS)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        raise
+    progress.finish("wsgi")
+    if child.returncode != 0:
+        ctx.notes.append(f"wsgi section failed: {err.decode(errors='replace')[-500:]}")
+        return _table({}, {}, set())
+    result = json.loads(out.splitlines()[-1])  # the last line: a library may print before
+    ctx.notes.extend(result["notes"])
+    series = {
+        name: _timing.Series(name, [float(x) for x in samples])
+        for name, samples in result["series"].items()
+    }
+    return _table(series, result["bases"], set(result["walls"]))
 
-    def spec_for(mode: str, framework: str) -> dict[str, Any]:
-        label = f"wsgi_{framework}_{mode}"
-        return {"mode": mode, "store": ctx.stores.fresh(kind, label), "label": label}
 
-    progress.section("wsgi", 8 + options.rounds)
+def measure(params: dict[str, Any]) -> dict[str, Any]:
+    """The child's work: build every configuration, sample them, return the samples."""
+    stores = params["stores"]
+    redis_url = params["redis_url"]
+    notes: list[str] = []
     candidates: dict[str, Callable[[], int]] = {}
     bases: dict[str, str] = {}
     walls: set[str] = set()
     closers: list[Callable[[], Any]] = []
+
+    def spec(framework: str, mode: str) -> dict[str, Any]:
+        return {"mode": mode, "store": stores[f"{framework}_{mode}"], "label": framework}
+
+    frameworks: list[tuple[str, Callable[[], Iterator[tuple[str, Any, str, Any]]]]] = [
+        ("flask", lambda: flask_apps(lambda mode: spec("flask", mode))),
+        ("django", lambda: django_apps(spec("django", "session"), redis_url)),
+    ]
     try:
-        frameworks: list[tuple[str, Callable[[], Iterator[tuple[str, Any, str, Any]]]]] = [
-            ("flask", lambda: flask_apps(lambda mode: spec_for(mode, "flask"))),
-            ("django", lambda: django_apps(spec_for("session", "django"), redis_url)),
-        ]
         for framework, apps in frameworks:
             try:
                 for label, app, cookie, closer in apps():
-                    progress.advance("wsgi", what=f"building {label}")
                     if closer is not None:
                         closers.append(closer)
                     call = caller(app, cookie)
@@ -254,34 +306,43 @@ async def run(ctx: Context) -> Table:
                     for _ in range(3):  # warm: the process has seen the cookie
                         status = call()
                     if status != 200:
-                        ctx.notes.append(f"wsgi: {label} skipped: GET /me answered {status}")
+                        notes.append(f"wsgi: {label} skipped: GET /me answered {status}")
                         continue
                     candidates[label] = call
                     bases[label] = _FLASK_BASE if framework == "flask" else _DJANGO_BASE
                     if "Redis" in label:
                         walls.add(label)
             except ImportError as exc:
-                ctx.notes.append(
-                    f"wsgi: {framework} skipped: {exc} (pip install 'authstate[bench]')"
-                )
+                notes.append(f"wsgi: {framework} skipped: {exc} (pip install 'authstate[bench]')")
             except Exception as exc:  # a framework that cannot start here: report, go on
-                ctx.notes.append(f"wsgi: {framework} skipped: {exc!r}")
-        hop = _loop_hop()
-        if hop is not None:
-            label, call, closer = hop
-            closers.append(closer)
-            candidates[label] = call
-            walls.add(label)
-        series = await _sample_in_thread(candidates, options, walls, progress)
+                notes.append(f"wsgi: {framework} skipped: {exc!r}")
+        label, hop, closer = _loop_hop()
+        closers.append(closer)
+        candidates[label] = hop
+        walls.add(label)
+        series = asyncio.run(
+            _timing.sample(
+                dict(candidates),
+                rounds=params["rounds"],
+                sample_seconds=params["sample_seconds"],
+                is_async=lambda name: False,
+                wall=walls.__contains__,
+                max_iterations=100_000,
+            )
+        )
     finally:
-        for closer in closers:
+        for close in closers:
             with contextlib.suppress(Exception):
-                closer()
-    progress.finish("wsgi")
-    return _table(series, bases, walls)
+                close()
+    return {
+        "series": {name: s.samples for name, s in series.items()},
+        "bases": bases,
+        "walls": sorted(walls),
+        "notes": notes,
+    }
 
 
-def _loop_hop() -> tuple[str, Callable[[], int], Callable[[], Any]] | None:
+def _loop_hop() -> tuple[str, Callable[[], int], Callable[[], Any]]:
     from authstate.wsgi.loop import LoopThread
 
     loop = LoopThread(name="authstate-bench-loop")
@@ -290,29 +351,6 @@ def _loop_hop() -> tuple[str, Callable[[], int], Callable[[], Any]] | None:
         return 200
 
     return "loop-thread hop (cold path's fixed cost)", lambda: loop.run(nothing()), loop.stop
-
-
-async def _sample_in_thread(
-    candidates: dict[str, Callable[[], int]], options: Any, walls: set[str], progress: Any
-) -> dict[str, _timing.Series]:
-    """Sample from a worker thread, as a WSGI server calls the app (never the bench's own
-    event loop thread, which a WSGI app must not block)."""
-    import asyncio
-
-    def sample() -> dict[str, _timing.Series]:
-        return asyncio.run(
-            _timing.sample(
-                dict(candidates),
-                rounds=options.rounds,
-                sample_seconds=options.sample_seconds * 2,
-                is_async=lambda name: False,
-                wall=walls.__contains__,
-                on_round=lambda: progress.advance("wsgi", what="sampling"),
-                max_iterations=100_000,
-            )
-        )
-
-    return await asyncio.to_thread(sample)
 
 
 def _table(series: dict[str, _timing.Series], bases: dict[str, str], walls: set[str]) -> Table:
@@ -348,3 +386,8 @@ def _table(series: dict[str, _timing.Series], bases: dict[str, str], walls: set[
         "before the store itself (login, a cold session, a logout)."
     )
     return table
+
+
+if __name__ == "__main__":
+    logging.getLogger("authstate").setLevel(logging.WARNING)
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

@@ -22,6 +22,11 @@ log = logging.getLogger("authstate.http")
 
 # A form body is read to find its csrf_token; larger forms are refused (as over ASGI).
 MAX_FORM_BYTES = 64 * 1024
+# A browser sends the same Cookie header on every request, and what its authstate cookies
+# are depends on its bytes only: remember the reading of this many distinct headers
+# (emptied when full) of at most this many characters, as the ASGI middleware does.
+_READINGS_MAX_ENTRIES = 4096
+_READINGS_MAX_HEADER_CHARS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,9 @@ class Gate:
     def __init__(self, sync: SyncAuth, *, login_path: str = "/auth/login") -> None:
         self.sync = sync
         self.login_path = login_path
+        # Cookie header -> (auth cookie value or None, any authstate cookie present). Worker
+        # threads share it: each get and set is one atomic dict operation.
+        self._readings: dict[str, tuple[str | None, bool, str | None]] = {}
 
     def admit(self, request: HttpRequest) -> Passage:
         """The principal of ``request`` (None when anonymous or its cookie is refused),
@@ -61,6 +69,20 @@ class Gate:
         raw = request.header("cookie")
         if not raw:
             return None, False
+        reading = self._readings.get(raw)
+        if reading is None:
+            reading = self._read(raw)
+            if len(raw) <= _READINGS_MAX_HEADER_CHARS:
+                if len(self._readings) >= _READINGS_MAX_ENTRIES:
+                    self._readings.clear()
+                self._readings[raw] = reading
+        value, had_cookie, refused = reading
+        if refused is not None:
+            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
+            log.info("auth cookie refused: %s", refused)
+        return value, had_cookie
+
+    def _read(self, raw: str) -> tuple[str | None, bool, str | None]:
         if len(raw) > MAX_COOKIE_HEADER_BYTES:
             raise PayloadTooLarge("cookie header too large")
         policy = self.sync.core.cookie_policy
@@ -68,10 +90,8 @@ class Gate:
             had_refresh = read_cookie(raw, policy.refresh_cookie_name) is not None
             value = read_cookie(raw, policy.auth_cookie_name)
         except AuthenticationError as exc:
-            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
-            log.info("auth cookie refused: %s", exc.reason)
-            return None, True
-        return value, value is not None or had_refresh
+            return None, True, exc.reason
+        return value, value is not None or had_refresh, None
 
     def _check_csrf(self, request: HttpRequest, principal: Principal) -> None:
         if request.path == self.login_path:

@@ -3,6 +3,7 @@ session cache read by worker threads while the loop thread drops entries never r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from authstate.auth import AuthCore
-from authstate.errors import ConfigurationError
+from authstate.errors import ConfigurationError, StoreUnavailable
 from authstate.session_cache import SessionCache
 from authstate.stores.base import SessionRecord
 from authstate.wsgi.bridge import SyncAuth
@@ -100,3 +101,14 @@ def test_session_cache_reads_survive_concurrent_drops() -> None:
     for thread in readers:
         thread.join()
     assert errors == []
+
+
+def test_store_work_that_never_answers_is_a_503_not_a_hung_thread(tmp_path: Path) -> None:
+    sync = _sync(tmp_path)
+    sync.timeout = 0.2
+    try:
+        with pytest.raises(StoreUnavailable):
+            sync.run(asyncio.sleep(60))
+        assert sync.run(asyncio.sleep(0, result="still serving")) == "still serving"
+    finally:
+        sync.stop()

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from authstate.errors import ConfigurationError
-from authstate.wsgi.loop import LoopThread
+from authstate.errors import ConfigurationError, StoreUnavailable
+from authstate.wsgi.loop import DEFAULT_TIMEOUT_SECONDS, LoopThread
 
 if TYPE_CHECKING:
     from authstate.auth import AuthCore
@@ -36,6 +36,8 @@ class SyncAuth:
         self._loop: LoopThread | None = None
         # Counted for the benchmark and the tests: how many requests needed the loop.
         self.loop_calls = 0
+        # Seconds a request waits for store work before answering 503.
+        self.timeout = DEFAULT_TIMEOUT_SECONDS
 
     def ensure_started(self) -> None:
         """Start the loop thread and the core in this process (once; thread-safe)."""
@@ -71,7 +73,11 @@ class SyncAuth:
             coro.close()
             raise RuntimeError("authstate was stopped")
         self.loop_calls += 1
-        return loop.run(coro)
+        try:
+            return loop.run(coro, self.timeout)
+        except TimeoutError:
+            # A worker thread must not hang on a dead store: 503, like a store error.
+            raise StoreUnavailable(reason=f"store work took over {self.timeout} s") from None
 
     def authenticate(self, auth_value: str) -> Principal:
         """The principal behind an auth cookie value: from memory when this process can

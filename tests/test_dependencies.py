@@ -20,6 +20,9 @@ IMPORT_NAMES = {"argon2-cffi": "argon2"}
 THROUGH = {"httptools": "uvicorn.protocols.http.httptools_impl"}
 # Optional stores: imported only when a URL of theirs is opened.
 EXTRAS = {"redis", "asyncpg"}
+# The WSGI adapters' frameworks (extras flask and django): imported only by
+# authstate.flask and authstate.django, which only a Flask or Django app imports.
+EXTRAS |= {"flask", "werkzeug", "django"}
 
 
 def core_dependencies() -> set[str]:

@@ -51,7 +51,12 @@ class SessionCache:
         """The entry for ``key`` (marked as recently used), or None."""
         entry = self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end(key)
+            try:
+                self._entries.move_to_end(key)
+            except KeyError:
+                # Dropped between the two calls by another thread (a WSGI worker reads the
+                # cache while the loop thread applies the bus): a miss, not an error.
+                return None
         return entry
 
     @property

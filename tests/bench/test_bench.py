@@ -68,7 +68,16 @@ def report() -> Report:
 @pytest.mark.slow
 def test_every_section_reports_a_table_with_rows(report: Report) -> None:
     keys = [table.key for table in report.tables]
-    assert keys == ["micro-jwt", "micro-modes", "sizes", "inproc", "e2e", "revocation", "scale"]
+    assert keys == [
+        "micro-jwt",
+        "micro-modes",
+        "sizes",
+        "inproc",
+        "wsgi",
+        "e2e",
+        "revocation",
+        "scale",
+    ]
     for table in report.tables:
         assert table.rows, table.key
         assert len(table.rows) == len(table.raw)

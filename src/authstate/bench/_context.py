@@ -10,7 +10,7 @@ from typing import Any
 
 from authstate.bench._env import BenchStores
 
-SECTIONS = ("micro", "inproc", "sizes", "e2e", "revocation", "scale")
+SECTIONS = ("micro", "inproc", "wsgi", "sizes", "e2e", "revocation", "scale")
 MODES = ("stateless", "session", "hybrid")
 ALGORITHMS = ("EdDSA", "ES256", "HS256")
 

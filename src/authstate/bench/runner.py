@@ -3,6 +3,7 @@
     report = run(quick(), redis_url=..., postgres_url=...)
 
 Sections: ``micro`` (µs per verification), ``inproc`` (the ASGI app called directly),
+``wsgi`` (the Flask and Django adapters called directly, beside Flask-Login and Django sessions),
 ``sizes`` (cookie bytes), ``e2e`` (uvicorn + wrk), ``revocation`` (3 nodes), ``scale``
 (10³ … 10⁶ sessions). Each is bounded in time and touches 127.0.0.1 only; the stores it
 writes to are private to the run and removed afterwards.
@@ -65,6 +66,10 @@ async def _sections(ctx: Context, report: Report) -> None:
 
         table, _ = await inproc.run(ctx)
         report.tables.append(table)
+    if "wsgi" in sections:
+        from authstate.bench import wsgi
+
+        report.tables.append(await wsgi.run(ctx))
     if "e2e" in sections:
         from authstate.bench import e2e
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from authstate.cli._common import UsageError
 
-SECTIONS = ("micro", "inproc", "sizes", "e2e", "revocation", "scale")
+SECTIONS = ("micro", "inproc", "wsgi", "sizes", "e2e", "revocation", "scale")
 
 
 def _list(choices: tuple[str, ...] | None = None) -> Any:

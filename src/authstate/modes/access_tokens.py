@@ -3,6 +3,7 @@ once and then served from a bounded cache whose every hit is re-checked."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -174,5 +175,8 @@ class AccessTokens:
         )
         self._verified[token] = entry
         if len(self._verified) > self._max_entries:
-            self._verified.popitem(last=False)
+            # WSGI worker threads verify here too, while the loop thread may empty the
+            # cache (forget_all): a pop that finds nothing left is fine.
+            with contextlib.suppress(KeyError):
+                self._verified.popitem(last=False)
         return entry

@@ -1,0 +1,21 @@
+"""The ``/auth/*`` URLconf: ``path("auth/", include("authstate.django.urls"))``.
+
+No trailing slashes, as over ASGI (``/auth/me/`` is an unknown path)."""
+
+from django.urls import path
+
+from authstate.django import views
+
+app_name = "authstate"
+
+urlpatterns = [
+    path("login", views.login, name="login"),
+    path("me", views.me, name="me"),
+    path("refresh", views.refresh, name="refresh"),
+    path("logout", views.logout, name="logout"),
+    path("logout-all", views.logout_all, name="logout-all"),
+    path("sessions", views.sessions, name="sessions"),
+    path("sessions/<str:handle>", views.delete_session, name="delete-session"),
+    path("password", views.password, name="password"),
+    path("csrf", views.csrf, name="csrf"),
+]

@@ -1,0 +1,314 @@
+"""The ``/auth/*`` endpoints of docs/http.md for WSGI adapters: the same operations of
+``AuthCore``, the same bodies, statuses and cookies as ``authstate.asgi.endpoints``
+(tests/wsgi/contract.py runs one black-box contract against both).
+
+Each method takes the neutral request and the gate's ``Passage`` and returns a ``Reply``;
+``answer`` turns an ``AuthStateError`` into its JSON error. Store work goes through the
+process's loop thread (``SyncAuth.run``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from authstate.cookies import read_cookie
+from authstate.crypto._json import StrictJSONError, loads_object
+from authstate.csrf import CSRFEvidence
+from authstate.errors import (
+    AuthenticationError,
+    AuthStateError,
+    BadRequest,
+    InvalidRefresh,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+)
+from authstate.modes.client import ClientInfo
+from authstate.wsgi.gate import MAX_FORM_BYTES
+from authstate.wsgi.http import (
+    FORM_TYPE,
+    HttpRequest,
+    Reply,
+    clear_credentials,
+    error_reply,
+    set_credentials,
+)
+
+if TYPE_CHECKING:
+    from authstate.modes.issued import IssuedCredentials
+    from authstate.principal import Principal
+    from authstate.stores.base import SessionRecord
+    from authstate.wsgi.bridge import SyncAuth
+    from authstate.wsgi.gate import Passage
+
+audit = logging.getLogger("authstate.audit")
+
+MAX_BODY_BYTES = 16 * 1024
+_MAX_HANDLE_CHARS = 64
+MAX_USER_AGENT = 256
+MAX_IP = 64
+
+Handler = Callable[[HttpRequest, "Passage"], Reply]
+
+
+def answer(handler: Callable[[], Reply]) -> Reply:
+    """``handler()``, with a refusal (``AuthStateError``) turned into its JSON answer."""
+    try:
+        return handler()
+    except AuthStateError as exc:
+        if exc.status_code >= 500:
+            log.warning("%s: %s", exc.code, exc.reason)
+        else:
+            log.info("%s: %s", exc.code, exc.reason)
+        return error_reply(exc)
+
+
+log = logging.getLogger("authstate.http")
+
+
+def _require(passage: Passage) -> Principal:
+    if passage.principal is None:
+        raise AuthenticationError(reason="no valid auth cookie")
+    return passage.principal
+
+
+def _success(request: HttpRequest, body: dict[str, object] | None, status: int = 200) -> Reply:
+    """``303`` to ``/`` for a form post, else JSON (no body when None), as over ASGI."""
+    if request.is_form:
+        return Reply.redirect("/")
+    if body is None:
+        return Reply.empty(status)
+    return Reply.json(body, status)
+
+
+class SyncEndpoints:
+    """The endpoints of one ``SyncAuth``; each method raises ``AuthStateError``."""
+
+    def __init__(self, sync: SyncAuth) -> None:
+        self.sync = sync
+        self.core = sync.core
+        self.policy = sync.core.cookie_policy
+        self.trust_forwarded = sync.core.settings.trust_forwarded
+
+    # -- credentials ---------------------------------------------------------------------------
+    def login(self, request: HttpRequest, passage: Passage) -> Reply:
+        core, sync = self.core, self.sync
+        core.csrf.check_login(
+            origin=request.header("origin"),
+            sec_fetch_site=request.header("sec-fetch-site"),
+            own_origin=request.own_origin(trust_forwarded=self.trust_forwarded),
+        )
+        fields = self._fields(request, ("username", "password"))
+        client = self._client(request)
+        try:
+            user = sync.run(
+                core.accounts.verify_login(fields["username"], fields["password"], ip=client.ip)
+            )
+        except AuthStateError as exc:
+            audit.info(
+                "login failed", extra={"event": "login_failed", "error": exc.code, "ip": client.ip}
+            )
+            raise
+        issued = sync.run(
+            core.login(user.id, user.roles, client=client, previous_auth=passage.auth_value)
+        )
+        audit.info("login", extra={"event": "login", "user_id": user.id, "ip": client.ip})
+        return self._issued(request, issued, user.username)
+
+    def refresh(self, request: HttpRequest, passage: Passage) -> Reply:
+        core = self.core
+        if core.settings.mode != "hybrid":
+            raise NotFound("no refresh in this mode")
+        value = self._refresh_cookie(request)
+        token = request.header("x-csrf-token")
+        if token is None and request.is_form:
+            token = self._form(request, MAX_FORM_BYTES).get("csrf_token")
+        csrf = CSRFEvidence(
+            method=request.method,
+            origin=request.header("origin"),
+            sec_fetch_site=request.header("sec-fetch-site"),
+            token=token,
+            own_origin=request.own_origin(trust_forwarded=self.trust_forwarded),
+        )
+        issued = self.sync.run(core.refresh(value, bound_to=passage.principal, csrf=csrf))
+        return self._issued(request, issued, self._username_of(issued.principal.user_id))
+
+    def logout(self, request: HttpRequest, passage: Passage) -> Reply:
+        principal = _require(passage)
+        self.sync.run(self.core.logout(principal))
+        audit.info("logout", extra={"event": "logout", "user_id": principal.user_id})
+        return self._logged_out(request)
+
+    def logout_all(self, request: HttpRequest, passage: Passage) -> Reply:
+        principal = _require(passage)
+        self.sync.run(self.core.logout_everywhere(principal.user_id))
+        audit.info("logout everywhere", extra={"event": "logout_all", "user_id": principal.user_id})
+        return self._logged_out(request)
+
+    def password(self, request: HttpRequest, passage: Passage) -> Reply:
+        principal = _require(passage)
+        fields = self._fields(request, ("current_password", "new_password"))
+        issued = self.sync.run(
+            self.core.change_password(
+                principal,
+                fields["current_password"],
+                fields["new_password"],
+                client=self._client(request),
+            )
+        )
+        audit.info(
+            "password changed", extra={"event": "password_changed", "user_id": principal.user_id}
+        )
+        reply = _success(request, None, 204)
+        csrf_token = self.core.csrf_token(issued.principal.binding)
+        set_credentials(reply, issued, self.policy, csrf_token=csrf_token)
+        return reply
+
+    # -- who am I, where am I logged in -------------------------------------------------------
+    def me(self, request: HttpRequest, passage: Passage) -> Reply:
+        principal = _require(passage)
+        session = None
+        if principal.session is not None:
+            session = {"id": principal.session.id, "expires_at": int(principal.session.expires_at)}
+        token = None
+        if principal.token is not None:
+            token = {"iat": principal.token.iat, "exp": principal.token.exp}
+        body = {
+            "user": {
+                "id": principal.user_id,
+                "username": self._username_of(principal.user_id),
+                "roles": list(principal.roles),
+            },
+            "mode": principal.mode,
+            "session": session,
+            "token": token,
+        }
+        return Reply.json(body)
+
+    def sessions(self, request: HttpRequest, passage: Passage) -> Reply:
+        if self.core.settings.mode == "stateless":
+            raise NotFound("no sessions in stateless mode")
+        principal = _require(passage)
+        current = principal.session.id if principal.session else None
+        records = self.sync.run(self.core.list_sessions(principal))
+        return Reply.json({"sessions": [_session_json(record, current) for record in records]})
+
+    def delete_session(self, request: HttpRequest, passage: Passage, handle: str) -> Reply:
+        if self.core.settings.mode == "stateless":
+            raise NotFound("no sessions in stateless mode")
+        principal = _require(passage)
+        if len(handle) > _MAX_HANDLE_CHARS:
+            raise NotFound("no such session")
+        self.sync.run(self.core.revoke_session(principal, handle))
+        audit.info(
+            "session revoked", extra={"event": "session_revoked", "user_id": principal.user_id}
+        )
+        return _success(request, None, 204)
+
+    def csrf(self, request: HttpRequest, passage: Passage) -> Reply:
+        principal = passage.principal
+        token = self.core.csrf_token(principal.binding if principal else "")
+        reply = Reply.json({"csrf_token": token})
+        reply.headers.append(
+            ("Set-Cookie", self.policy.csrf_cookie(token, self.core.settings.session_ttl_seconds))
+        )
+        return reply
+
+    # -- reading requests, writing answers ----------------------------------------------------
+    def _client(self, request: HttpRequest) -> ClientInfo:
+        """User-Agent (UTF-8, 256 characters at most) and IP, as ``asgi.client`` reads them."""
+        ip = str(request.environ.get("REMOTE_ADDR") or "")
+        if self.trust_forwarded:
+            forwarded = request.header("x-forwarded-for")
+            if forwarded:
+                ip = forwarded.split(",")[-1].strip()
+        agent = request.header("user-agent") or ""
+        # PEP 3333 headers are latin-1 strings: recover the bytes the browser sent.
+        agent = agent.encode("latin-1", "replace").decode("utf-8", "replace")[:MAX_USER_AGENT]
+        return ClientInfo(user_agent=agent, ip=ip[:MAX_IP])
+
+    def _refresh_cookie(self, request: HttpRequest) -> str:
+        try:
+            value = read_cookie(request.header("cookie"), self.policy.refresh_cookie_name)
+        except AuthenticationError as exc:
+            raise InvalidRefresh(reason=exc.reason) from exc
+        if value is None:
+            raise InvalidRefresh(reason="no refresh cookie")
+        return value
+
+    @staticmethod
+    def _form(request: HttpRequest, limit: int) -> dict[str, str]:
+        return dict(parse_qsl(request.read_body(limit).decode("latin-1")))
+
+    @staticmethod
+    def _fields(request: HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
+        """The named string fields of a JSON object or urlencoded form (``asgi._body``'s
+        rules: other media types are refused, JSON is parsed strictly)."""
+        media_type = request.media_type
+        if media_type not in ("application/json", FORM_TYPE):
+            raise BadRequest("send JSON (Content-Type: application/json) or a form")
+        declared = request.header("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            raise PayloadTooLarge("request body too large")
+        body = request.read_body(MAX_BODY_BYTES)
+        data: Any
+        if media_type == FORM_TYPE:
+            try:
+                data = dict(parse_qsl(body.decode("utf-8"), strict_parsing=False))
+            except UnicodeDecodeError as exc:
+                raise BadRequest("form body is not UTF-8") from exc
+        else:
+            try:
+                data = loads_object(body)
+            except StrictJSONError as exc:
+                raise BadRequest("body must be a JSON object", reason=f"body: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("body must be a JSON object")
+        fields: dict[str, str] = {}
+        for name in names:
+            value = data.get(name)
+            if not isinstance(value, str):
+                raise BadRequest(f"field {name!r} must be a string")
+            fields[name] = value
+        return fields
+
+    def _username_of(self, user_id: str) -> str | None:
+        try:
+            return self.sync.run(self.core.accounts.username_of(user_id))
+        except StoreUnavailable:
+            return None  # a JWT keeps verifying while the store is down; only the name is lost
+
+    def _issued(
+        self, request: HttpRequest, issued: IssuedCredentials, username: str | None
+    ) -> Reply:
+        principal = issued.principal
+        csrf_token = self.core.csrf_token(principal.binding)
+        body: dict[str, object] = {
+            "user": {"id": principal.user_id, "username": username, "roles": list(principal.roles)},
+            "mode": self.core.settings.mode,
+            "csrf_token": csrf_token,
+            "expires_at": int(issued.expires_at),
+        }
+        reply = _success(request, body)
+        set_credentials(reply, issued, self.policy, csrf_token=csrf_token)
+        return reply
+
+    def _logged_out(self, request: HttpRequest) -> Reply:
+        reply = _success(request, None, 204)
+        clear_credentials(reply, self.policy, refresh=self.core.settings.mode == "hybrid")
+        return reply
+
+
+def _session_json(record: SessionRecord, current: str | None) -> dict[str, object]:
+    return {
+        "id": record.handle,
+        "created_at": int(record.created_at),
+        "last_seen_at": int(record.last_seen_at),
+        "expires_at": int(min(record.expires_at, record.idle_expires_at())),
+        "user_agent": record.user_agent,
+        "ip": record.ip,
+        "current": record.handle == current,
+    }

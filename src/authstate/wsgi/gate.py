@@ -1,0 +1,111 @@
+"""The per-request part of the WSGI adapters, as ``AuthMiddleware`` does it for ASGI:
+read the exact auth cookie, establish the principal, and enforce CSRF on unsafe
+cookie-authenticated requests (docs/http.md, "CSRF")."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from authstate.cookies import MAX_COOKIE_HEADER_BYTES, read_cookie
+from authstate.csrf import SAFE_METHODS
+from authstate.errors import AuthenticationError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from authstate.principal import Principal
+    from authstate.wsgi.bridge import SyncAuth
+    from authstate.wsgi.http import HttpRequest
+
+log = logging.getLogger("authstate.http")
+
+# A form body is read to find its csrf_token; larger forms are refused (as over ASGI).
+MAX_FORM_BYTES = 64 * 1024
+# A browser sends the same Cookie header on every request, and what its authstate cookies
+# are depends on its bytes only: remember the reading of this many distinct headers
+# (emptied when full) of at most this many characters, as the ASGI middleware does.
+_READINGS_MAX_ENTRIES = 4096
+_READINGS_MAX_HEADER_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """What the gate established for one request."""
+
+    principal: Principal | None
+    # The auth cookie's value (for ``login(previous_auth=...)``), or None.
+    auth_value: str | None
+    # Whether the request carried any of authstate's cookies: its answer varies by Cookie.
+    had_cookie: bool
+
+
+class Gate:
+    def __init__(self, sync: SyncAuth, *, login_path: str = "/auth/login") -> None:
+        self.sync = sync
+        self.login_path = login_path
+        # Cookie header -> (auth cookie value or None, any authstate cookie present). Worker
+        # threads share it: each get and set is one atomic dict operation.
+        self._readings: dict[str, tuple[str | None, bool, str | None]] = {}
+
+    def admit(self, request: HttpRequest) -> Passage:
+        """The principal of ``request`` (None when anonymous or its cookie is refused),
+        after the CSRF check of an unsafe request. Raises ``CSRFError``,
+        ``PayloadTooLarge`` or ``StoreUnavailable``."""
+        sync = self.sync
+        sync.ensure_started()
+        value, had_cookie = self._auth_cookie(request)
+        principal = None
+        if value is not None:
+            try:
+                principal = sync.authenticate(value)
+            except AuthenticationError as exc:
+                log.info("auth cookie rejected: %s", exc.reason)
+        if principal is not None and request.method not in SAFE_METHODS:
+            self._check_csrf(request, principal)
+        return Passage(principal, value, had_cookie)
+
+    def _auth_cookie(self, request: HttpRequest) -> tuple[str | None, bool]:
+        raw = request.header("cookie")
+        if not raw:
+            return None, False
+        reading = self._readings.get(raw)
+        if reading is None:
+            reading = self._read(raw)
+            if len(raw) <= _READINGS_MAX_HEADER_CHARS:
+                if len(self._readings) >= _READINGS_MAX_ENTRIES:
+                    self._readings.clear()
+                self._readings[raw] = reading
+        value, had_cookie, refused = reading
+        if refused is not None:
+            # A duplicated or oversized auth cookie: anonymous, whatever the route is.
+            log.info("auth cookie refused: %s", refused)
+        return value, had_cookie
+
+    def _read(self, raw: str) -> tuple[str | None, bool, str | None]:
+        if len(raw) > MAX_COOKIE_HEADER_BYTES:
+            raise PayloadTooLarge("cookie header too large")
+        policy = self.sync.core.cookie_policy
+        try:
+            had_refresh = read_cookie(raw, policy.refresh_cookie_name) is not None
+            value = read_cookie(raw, policy.auth_cookie_name)
+        except AuthenticationError as exc:
+            return None, True, exc.reason
+        return value, value is not None or had_refresh, None
+
+    def _check_csrf(self, request: HttpRequest, principal: Principal) -> None:
+        if request.path == self.login_path:
+            return  # login is checked by Origin / Sec-Fetch-Site in its endpoint
+        token = request.header("x-csrf-token")
+        if token is None and request.is_form:
+            body = request.read_body(MAX_FORM_BYTES)
+            token = dict(parse_qsl(body.decode("latin-1"))).get("csrf_token")
+        core = self.sync.core
+        core.csrf.check_request(
+            method=request.method,
+            origin=request.header("origin"),
+            sec_fetch_site=request.header("sec-fetch-site"),
+            token=token,
+            binding=principal.binding,
+            own_origin=request.own_origin(trust_forwarded=core.settings.trust_forwarded),
+        )

@@ -1,0 +1,72 @@
+"""examples/django_app/: the Django integration in-process, with Django's test client (its
+black-box run under gunicorn is tests/wsgi/test_contract.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.examples.conftest import EXAMPLES, PASSWORD
+
+
+@pytest.fixture
+def django_client(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "django_app.settings")
+    if str(EXAMPLES) not in sys.path:
+        monkeypatch.syspath_prepend(str(EXAMPLES))
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    from authstate.django.conf import get_auth, reset
+
+    auth = get_auth()
+    auth.ensure_started()
+    auth.run(auth.core.accounts.add_user("alice", PASSWORD, roles=("staff",)))
+    auth.run(auth.core.accounts.add_user("carol", PASSWORD, roles=("reports.view",)))
+    yield Client
+    reset()
+
+
+def _login(client_class: Any, name: str) -> tuple[Any, str]:
+    client = client_class()
+    response = client.post(
+        "/auth/login",
+        data=json.dumps({"username": name, "password": PASSWORD}),
+        content_type="application/json",
+        secure=True,
+    )
+    assert response.status_code == 200, response.content
+    return client, response.json()["csrf_token"]
+
+
+def test_notes_need_a_login_and_a_csrf_header_to_write(django_client: Any) -> None:
+    assert django_client().get("/notes", secure=True).status_code == 401
+    client, token = _login(django_client, "alice")
+    body = json.dumps({"text": "hello"})
+    refused = client.post("/notes", data=body, content_type="application/json", secure=True)
+    assert (refused.status_code, refused.json()["error"]) == (403, "csrf_failed")
+    written = client.post(
+        "/notes", data=body, content_type="application/json", secure=True, HTTP_X_CSRF_TOKEN=token
+    )
+    assert (written.status_code, written.json()) == (201, {"notes": ["hello"]})
+
+
+def test_login_required_and_permission_required_see_the_authstate_user(
+    django_client: Any,
+) -> None:
+    anonymous = django_client().get("/reports", secure=True)
+    assert (anonymous.status_code, anonymous["Location"]) == (302, "/auth/login?next=/reports")
+    alice, _ = _login(django_client, "alice")  # role staff, not reports.view
+    assert alice.get("/reports", secure=True).status_code == 403
+    assert alice.get("/staff", secure=True).status_code == 200
+    carol, _ = _login(django_client, "carol")
+    answer = carol.get("/reports", secure=True)
+    assert answer.status_code == 200
+    assert carol.get("/staff", secure=True).status_code == 403

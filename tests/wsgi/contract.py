@@ -1,0 +1,245 @@
+"""The black-box HTTP contract of the ``/auth/*`` endpoints (docs/http.md), written once
+and run against every server kind: ``authstate serve`` (the ASGI reference), and the
+example Flask and Django apps under gunicorn.
+
+Plain HTTP on 127.0.0.1: cookies are carried by hand (a client keeps ``Secure`` cookies
+only over HTTPS), the way a browser would send them.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+PASSWORD = "correct horse battery"
+EVIL = "https://evil.example"
+
+
+class Browser:
+    """A cookie jar that keeps every authstate cookie (the refresh one for /auth only)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.jar: dict[str, str] = {}
+
+    def absorb(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            name, rest = header.split("=", 1)
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in header:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+
+    def cookie(self, path: str) -> str:
+        return "; ".join(
+            f"{name}={value}"
+            for name, value in self.jar.items()
+            if "refresh" not in name or path.startswith("/auth")
+        )
+
+    def request(
+        self, method: str, path: str, *, url: str | None = None, **kwargs: object
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        if self.jar:
+            headers.setdefault("cookie", self.cookie(path))
+        response = httpx.request(
+            method, f"{url or self.url}{path}", headers=headers, timeout=30, **kwargs
+        )  # type: ignore[arg-type]
+        self.absorb(response)
+        return response
+
+    @property
+    def csrf(self) -> str:
+        return self.jar["__Host-authstate-csrf"]
+
+
+def login(url: str, username: str, password: str = PASSWORD) -> Browser:
+    browser = Browser(url)
+    response = browser.request(
+        "POST", "/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return browser
+
+
+def _cookies(response: httpx.Response) -> dict[str, str]:
+    return {h.split("=", 1)[0]: h for h in response.headers.get_list("set-cookie")}
+
+
+def _assert_no_store(response: httpx.Response) -> None:
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "cookie" in response.headers["vary"].lower()
+
+
+def check_login_and_cookies(url: str, username: str) -> None:
+    browser = Browser(url)
+    response = browser.request(
+        "POST", "/auth/login", json={"username": username, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"user", "mode", "csrf_token", "expires_at"}
+    assert body["user"]["username"] == username and body["mode"] == "hybrid"
+    _assert_no_store(response)
+    cookies = _cookies(response)
+    assert set(cookies) == {
+        "__Host-authstate",
+        "__Secure-authstate-refresh",
+        "__Host-authstate-csrf",
+    }
+    auth = cookies["__Host-authstate"].split("; ")
+    assert auth[1].startswith("Max-Age=") and auth[2:] == [
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+    ]
+    refresh = cookies["__Secure-authstate-refresh"].split("; ")
+    assert refresh[2:] == ["Path=/auth", "Secure", "HttpOnly", "SameSite=Strict"]
+    csrf = cookies["__Host-authstate-csrf"].split("; ")
+    assert csrf[2:] == ["Path=/", "Secure", "SameSite=Lax"]
+    assert csrf[0].split("=", 1)[1] == body["csrf_token"]
+
+
+def check_login_refusals(url: str, username: str) -> None:
+    wrong = httpx.post(
+        f"{url}/auth/login", json={"username": username, "password": "wrong password"}, timeout=30
+    )
+    assert wrong.status_code == 401
+    assert wrong.json() == {
+        "error": "invalid_credentials",
+        "detail": "invalid username or password",
+    }
+    assert "set-cookie" not in wrong.headers
+    cross = httpx.post(
+        f"{url}/auth/login",
+        json={"username": username, "password": PASSWORD},
+        headers={"sec-fetch-site": "cross-site"},
+        timeout=30,
+    )
+    assert cross.status_code == 403 and cross.json()["error"] == "csrf_failed"
+    foreign = httpx.post(
+        f"{url}/auth/login",
+        json={"username": username, "password": PASSWORD},
+        headers={"origin": EVIL},
+        timeout=30,
+    )
+    assert foreign.status_code == 403 and foreign.json()["error"] == "csrf_failed"
+    plain = httpx.post(
+        f"{url}/auth/login",
+        content=f'{{"username": "{username}", "password": "{PASSWORD}"}}',
+        headers={"content-type": "text/plain"},
+        timeout=30,
+    )
+    assert plain.status_code == 400 and plain.json()["error"] == "bad_request"
+
+
+def check_me(url: str, username: str) -> None:
+    anonymous = httpx.get(f"{url}/auth/me", timeout=30)
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {"error": "unauthenticated", "detail": "authentication required"}
+    browser = login(url, username)
+    response = browser.request("GET", "/auth/me")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"user", "mode", "session", "token"}
+    assert body["user"]["username"] == username and body["mode"] == "hybrid"
+    assert set(body["session"]) == {"id", "expires_at"}
+    assert set(body["token"]) == {"iat", "exp"}
+    _assert_no_store(response)
+
+
+def check_csrf_refusals(url: str, username: str) -> None:
+    browser = login(url, username)
+    missing = browser.request("POST", "/auth/logout")
+    assert missing.status_code == 403 and missing.json()["error"] == "csrf_failed"
+    forged = browser.request("POST", "/auth/logout", headers={"x-csrf-token": "A" * 66})
+    assert forged.status_code == 403
+    other = login(url, username)  # a valid token, but bound to another session
+    borrowed = browser.request("POST", "/auth/logout", headers={"x-csrf-token": other.csrf})
+    assert borrowed.status_code == 403
+    foreign = browser.request(
+        "POST", "/auth/logout", headers={"x-csrf-token": browser.csrf, "origin": EVIL}
+    )
+    assert foreign.status_code == 403
+    cross = browser.request(
+        "POST",
+        "/auth/logout",
+        headers={"x-csrf-token": browser.csrf, "sec-fetch-site": "cross-site"},
+    )
+    assert cross.status_code == 403
+    assert browser.request("GET", "/auth/me").status_code == 200  # nothing changed
+
+
+def check_refresh(url: str, username: str) -> None:
+    browser = login(url, username)
+    before = browser.jar["__Secure-authstate-refresh"]
+    refused = browser.request("POST", "/auth/refresh")
+    assert refused.status_code == 403
+    assert browser.jar["__Secure-authstate-refresh"] == before
+    response = browser.request("POST", "/auth/refresh", headers={"x-csrf-token": browser.csrf})
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"user", "mode", "csrf_token", "expires_at"}
+    assert browser.jar["__Secure-authstate-refresh"] != before
+    assert browser.request("GET", "/auth/me").status_code == 200
+    unknown = Browser(url)
+    unknown.jar["__Secure-authstate-refresh"] = "x" * 43
+    answer = unknown.request("POST", "/auth/refresh")
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_refresh"
+
+
+def check_logout(url: str, username: str) -> None:
+    browser = login(url, username)
+    kept = dict(browser.jar)
+    response = browser.request("POST", "/auth/logout", headers={"x-csrf-token": browser.csrf})
+    assert response.status_code == 204
+    cleared = _cookies(response)
+    assert set(cleared) == {
+        "__Host-authstate",
+        "__Secure-authstate-refresh",
+        "__Host-authstate-csrf",
+    }
+    assert all("Max-Age=0" in header for header in cleared.values())
+    assert response.headers["clear-site-data"] == '"cookies"'
+    replay = Browser(url)
+    replay.jar = kept
+    assert replay.request("GET", "/auth/me").status_code == 401
+
+
+def check_sessions_and_logout_all(url: str, username: str) -> None:
+    first, second = login(url, username), login(url, username)
+    listing = first.request("GET", "/auth/sessions")
+    assert listing.status_code == 200
+    sessions = listing.json()["sessions"]
+    assert {"id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip", "current"} == set(
+        sessions[0]
+    )
+    current = [s for s in sessions if s["current"]]
+    assert len(current) == 1
+    other = second.request("GET", "/auth/me").json()["session"]["id"]
+    assert other in {s["id"] for s in sessions}
+    revoked = first.request(
+        "DELETE", f"/auth/sessions/{other}", headers={"x-csrf-token": first.csrf}
+    )
+    assert revoked.status_code == 204
+    assert second.request("GET", "/auth/me").status_code == 401
+    missing = first.request("DELETE", "/auth/sessions/nope", headers={"x-csrf-token": first.csrf})
+    assert missing.status_code == 404
+    third = login(url, username)
+    everywhere = first.request("POST", "/auth/logout-all", headers={"x-csrf-token": first.csrf})
+    assert everywhere.status_code == 204
+    assert first.request("GET", "/auth/me").status_code == 401
+    assert third.request("GET", "/auth/me").status_code == 401
+
+
+CHECKS = [
+    check_login_and_cookies,
+    check_login_refusals,
+    check_me,
+    check_csrf_refusals,
+    check_refresh,
+    check_logout,
+    check_sessions_and_logout_all,
+]

@@ -23,6 +23,8 @@ EXTRAS = {"redis", "asyncpg"}
 # The WSGI adapters' frameworks (extras flask and django): imported only by
 # authstate.flask and authstate.django, which only a Flask or Django app imports.
 EXTRAS |= {"flask", "werkzeug", "django"}
+# The metrics and OpenTelemetry extras: imported only when asked for.
+EXTRAS |= {"prometheus_client", "opentelemetry"}
 
 
 def core_dependencies() -> set[str]:

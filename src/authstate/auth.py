@@ -30,9 +30,27 @@ from authstate.csrf import CSRFEvidence, CSRFProtector
 from authstate.errors import (
     AuthenticationError,
     ConfigurationError,
+    InvalidCredentials,
     InvalidRefresh,
     NotFound,
     StoreUnavailable,
+    TooManyAttempts,
+)
+from authstate.events import (
+    AuthEvent,
+    KeyRotated,
+    LoggedOut,
+    LoggedOutEverywhere,
+    LoginFailed,
+    LoginSucceeded,
+    LoginThrottled,
+    PasswordChanged,
+    Refreshed,
+    SessionRevoked,
+    Subscriber,
+    Subscribers,
+    UserDisabled,
+    audit_log,
 )
 from authstate.key_storage import KeyManager
 from authstate.master_secret import resolve_master_secret
@@ -52,11 +70,14 @@ from authstate.session_cache import SessionCache
 from authstate.session_data import SessionData, load_session_data, update_session_data
 from authstate.settings import Settings
 from authstate.stores import open_store
-from authstate.stores.base import Change, ChangeKind, SessionRecord, Store
+from authstate.stores.base import Change, ChangeKind, SessionRecord, Store, UserRecord
+from authstate.telemetry import StoreStats, instrument_store
 
 log = logging.getLogger("authstate")
 
 _MAINTENANCE_INTERVAL_SECONDS = 60.0
+# How long stop() waits for asynchronous event subscribers still running.
+_EVENT_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +126,11 @@ class AuthCore:
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._parts: _Running | None = None
+        # Lifecycle events: subscribers may be added before start(). The audit log is one.
+        self.events = Subscribers()
+        self.events.subscribe(audit_log)
+        # Latency of every store call, for the metrics (authstate.metrics.Collector).
+        self.store_stats = StoreStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -140,6 +166,10 @@ class AuthCore:
         if self._store is not None:
             await store.open()
         self._store = store
+        # Timed (and traced, with OpenTelemetry installed) below this point: every store
+        # call the node makes goes through the wrapper; the warm path makes none. Only
+        # Freshness, asked on warm requests, reads the bus state from the store itself.
+        raw_store, store = store, instrument_store(store, self.store_stats)
         keys = KeyManager(
             store,
             Sealer(master),
@@ -157,8 +187,9 @@ class AuthCore:
             keys=keys,
             revocation=revocation,
             sessions=SessionCache(),
-            freshness=Freshness(store, self.clock, settings.max_staleness_seconds),
+            freshness=Freshness(raw_store, self.clock, settings.max_staleness_seconds),
             refresh_key=derive_key(master, "refresh"),
+            events=self.events,
         )
         tokens = AccessTokens(ctx)
         self._parts = _Running(
@@ -187,6 +218,7 @@ class AuthCore:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        await self.events.drain(within=_EVENT_DRAIN_SECONDS)
         if self._store is not None and self._started:
             await self._store.close()
         self._started = False
@@ -290,41 +322,113 @@ class AuthCore:
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> IssuedCredentials:
-        """Issue fresh credentials for ``user_id`` (after the application checked who it is)."""
+        """Issue fresh credentials for ``user_id`` (after the application checked who it is).
+        Emits ``LoginSucceeded``."""
+        client = client or ClientInfo()
         issued = await self.mode.login(
             user_id,
             tuple(roles),
-            client=client or ClientInfo(),
+            client=client,
             previous_auth=previous_auth,
             data=data,
         )
+        session = issued.principal.session
+        self._emit(
+            LoginSucceeded,
+            user_id=user_id,
+            mode=self.settings.mode,
+            session_id=session.id if session is not None else None,
+            ip=client.ip or None,
+            user_agent=client.user_agent or None,
+        )
         return issued
 
+    async def verify_login(self, username: str, password: str, *, ip: str = "") -> UserRecord:
+        """Check a built-in user's password (throttled per account and per client IP);
+        return the user. Emits ``LoginFailed`` or ``LoginThrottled`` on a refusal.
+
+        Raises ``InvalidCredentials`` (the same for an unknown user, a wrong password and a
+        disabled account), ``TooManyAttempts``, ``StoreUnavailable``."""
+        try:
+            return await self.accounts.verify_login(username, password, ip=ip)
+        except InvalidCredentials as exc:
+            self._emit(LoginFailed, ip=ip or None, error=exc.code)
+            raise
+        except TooManyAttempts as exc:
+            self._emit(LoginThrottled, ip=ip or None, retry_after=exc.retry_after)
+            raise
+
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
+        """Revoke the principal's session, refresh family or token. Emits ``LoggedOut``."""
         await self.mode.logout(principal, refresh_value=refresh_value)
+        session = principal.session
+        self._emit(
+            LoggedOut,
+            user_id=principal.user_id,
+            session_id=session.id if session is not None else None,
+        )
 
     async def logout_everywhere(self, user_id: str) -> None:
-        """Revoke every session and token of the user, on every node."""
+        """Revoke every session and token of the user, on every node. Emits
+        ``LoggedOutEverywhere``."""
         await self.mode.logout_everywhere(user_id)
+        self._emit(LoggedOutEverywhere, user_id=user_id)
 
     async def disable_user(self, user_id: str) -> None:
         """Refuse the user's logins from now on and revoke every session, refresh family and
-        token they hold, on every node (T30). ``NotFound`` for an unknown user."""
+        token they hold, on every node (T30). ``NotFound`` for an unknown user. Emits
+        ``UserDisabled``."""
         if await self.store.update_user(user_id, disabled=True) is None:
             raise NotFound("no such user")
-        await self.logout_everywhere(user_id)
+        await self.mode.logout_everywhere(user_id)
+        self._emit(UserDisabled, user_id=user_id)
+
+    async def set_password(self, user_id: str, password: str) -> None:
+        """Set a built-in user's password (an administrator's reset: no current password)
+        and revoke every session and token of the user, on every node. Emits
+        ``PasswordChanged``. ``BadRequest`` for a weak password, ``NotFound``."""
+        await self.accounts.set_password(user_id, password)
+        await self.mode.logout_everywhere(user_id)
+        self._emit(PasswordChanged, user_id=user_id)
+
+    async def rotate_key(self) -> tuple[str, str]:
+        """Start signing with a new key on every node; older keys verify until their tokens
+        expire. Returns the new key's ``(kid, alg)``. Emits ``KeyRotated``."""
+        key = await self.context.keys.rotate()
+        self._emit(KeyRotated, kid=key.kid, alg=key.alg)
+        return key.kid, key.alg
+
+    # -- lifecycle events --------------------------------------------------------------------
+    def subscribe(self, subscriber: Subscriber, *event_types: type[AuthEvent]) -> Any:
+        """Call ``subscriber(event)`` (a function or an ``async`` function) for each event of
+        ``event_types`` (default: all), after the change is durable. Returns a function that
+        unsubscribes. See ``authstate.events``."""
+        return self.events.subscribe(subscriber, *event_types)
+
+    def on(self, *event_types: type[AuthEvent]) -> Any:
+        """Decorator form of ``subscribe``: ``@auth.on(LoginSucceeded)``."""
+        return self.events.on(*event_types)
+
+    def _emit(self, event_type: type[AuthEvent], **fields: Any) -> None:
+        # The one way an operation reports itself: after its store writes returned.
+        self.events.emit(event_type(at=self.clock.now(), **fields))
 
     async def list_sessions(self, principal: Principal) -> list[SessionRecord]:
         return await self.mode.list_sessions(principal)
 
     async def revoke_session(self, principal: Principal, handle: str) -> None:
+        """Revoke one of the principal's sessions by handle. Emits ``SessionRevoked``."""
         await self.mode.revoke_session(principal, handle)
+        self._emit(SessionRevoked, user_id=principal.user_id, session_id=handle)
 
     async def reissue(
         self, principal: Principal, *, client: ClientInfo | None = None
     ) -> IssuedCredentials:
-        """New credentials for a principal after ``logout_everywhere`` (password change)."""
-        return await self.login(principal.user_id, principal.roles, client=client)
+        """New credentials for a principal after ``logout_everywhere`` (password change);
+        not a login: no event."""
+        return await self.mode.login(
+            principal.user_id, principal.roles, client=client or ClientInfo(), previous_auth=None
+        )
 
     def csrf_token(self, binding: str) -> str:
         return self.csrf.issue(binding)
@@ -359,6 +463,18 @@ class AuthCore:
         unknown, expired, revoked or reused token (reuse outside the grace window also
         revokes the whole family) and for another principal's family; ``CSRFError``.
         """
+        issued = await self._refresh(refresh_value, bound_to=bound_to, csrf=csrf)
+        session = issued.principal.session
+        self._emit(
+            Refreshed,
+            user_id=issued.principal.user_id,
+            session_id=session.id if session is not None else None,
+        )
+        return issued
+
+    async def _refresh(
+        self, refresh_value: str, *, bound_to: Principal | None, csrf: CSRFEvidence | None
+    ) -> IssuedCredentials:
         mode = self.mode
         if not isinstance(mode, HybridMode):
             raise NotFound("refresh exists only in hybrid mode")
@@ -405,7 +521,8 @@ class AuthCore:
         Raises ``InvalidCredentials`` for a wrong ``current_password``, ``BadRequest`` for
         a weak ``new_password``, ``TooManyAttempts``, ``StoreUnavailable``."""
         await self.accounts.change_password(principal.user_id, current_password, new_password)
-        await self.logout_everywhere(principal.user_id)
+        await self.mode.logout_everywhere(principal.user_id)
+        self._emit(PasswordChanged, user_id=principal.user_id)
         return await self.reissue(principal, client=client)
 
     # -- server-side session data (authstate.session_data states the rules) ------------------

@@ -39,6 +39,10 @@ class SessionCache:
         self._entries: OrderedDict[str, CachedSession] = OrderedDict()
         self._key_by_handle: dict[str, str] = {}
         self._invalidations = 0
+        # Lookups that found / did not find an entry, for the metrics (plain integers: an
+        # addition is all the warm path pays).
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -56,7 +60,11 @@ class SessionCache:
             except KeyError:
                 # Dropped between the two calls by another thread (a WSGI worker reads the
                 # cache while the loop thread applies the bus): a miss, not an error.
+                self.misses += 1
                 return None
+            self.hits += 1
+        else:
+            self.misses += 1
         return entry
 
     @property

@@ -108,6 +108,8 @@ class Settings:
     unsafe_insecure_cookies: bool = False
     # Trust X-Forwarded-For / X-Forwarded-Proto: only behind a proxy that sets them.
     trust_forwarded: bool = False
+    # `authstate serve` answers GET /metrics (Prometheus text; needs the `metrics` extra).
+    metrics: bool = False
     # Connection limits of `authstate serve`: a client gets this long for a request head
     # (from connecting, or from the request's first byte), for its body, and between two
     # requests on a kept-alive connection; heads over max_header_bytes get 431; requests
@@ -328,6 +330,7 @@ _CONVERTERS: dict[str, Any] = {
     "port": to_int,
     "unsafe_insecure_cookies": to_bool,
     "trust_forwarded": to_bool,
+    "metrics": to_bool,
     "max_header_bytes": to_int,
     "max_connections": to_int,
     "session_data_max_bytes": to_int,

@@ -10,14 +10,17 @@ the middleware, the routes and the FastAPI dependency, and nothing below it impo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Router
 from starlette.types import ASGIApp
 
+from authstate.asgi import app_login
+from authstate.asgi.app_login import SignedIn
 from authstate.asgi.fastapi import require
 from authstate.asgi.middleware import AuthMiddleware, get_principal
 from authstate.asgi.routes import FormRenderer, auth_router
@@ -64,6 +67,46 @@ class AuthState(AuthCore):
     ) -> SessionData:
         """Set ``changes`` and delete ``remove`` in the request's session data, atomically."""
         return await super().update_session_data(_principal_of(request), changes, remove=remove)
+
+    # -- an application's own login and logout routes -------------------------------------
+    async def sign_in(
+        self,
+        request: Request,
+        response: Response,
+        user_id: str,
+        roles: Sequence[str] = (),
+        *,
+        data: Mapping[str, Any] | None = None,
+    ) -> SignedIn:
+        """For an application's own login route, after it checked who the user is: refuse
+        a cross-site login (``CSRFError``), issue credentials and set every cookie (auth,
+        refresh, CSRF) on ``response``. Emits ``LoginSucceeded``."""
+        return await app_login.sign_in(self, request, response, user_id, roles, data=data)
+
+    async def login_response(
+        self,
+        request: Request,
+        user_id: str,
+        roles: Sequence[str] = (),
+        *,
+        username: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> JSONResponse:
+        """``sign_in`` answered as ``POST /auth/login`` answers: 200, its JSON body
+        (``user``, ``mode``, ``csrf_token``, ``expires_at``) and the cookies."""
+        return await app_login.login_response(
+            self, request, user_id, roles, username=username, data=data
+        )
+
+    async def sign_out(self, request: Request, response: Response) -> None:
+        """For an application's own logout route: revoke the request's credentials and
+        clear every auth cookie on ``response``. ``AuthenticationError`` (401) when not
+        signed in. Emits ``LoggedOut``."""
+        await app_login.sign_out(self, request, response)
+
+    async def logout_response(self, request: Request) -> Response:
+        """``sign_out`` answered as ``POST /auth/logout`` answers: 204 and cleared cookies."""
+        return await app_login.logout_response(self, request)
 
 
 def _principal_of(source: HTTPConnection | Principal) -> Principal:

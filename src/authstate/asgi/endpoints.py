@@ -8,7 +8,6 @@ change revokes) live in ``AuthState``; CSRF on cookie-authenticated requests in
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -29,7 +28,6 @@ from authstate.cookies import read_cookie
 from authstate.csrf import CSRFEvidence
 from authstate.errors import (
     AuthenticationError,
-    AuthStateError,
     InvalidRefresh,
     NotFound,
     StoreUnavailable,
@@ -41,8 +39,6 @@ from authstate.principal import Principal
 if TYPE_CHECKING:
     from authstate.auth import AuthCore
     from authstate.stores.base import SessionRecord
-
-audit = logging.getLogger("authstate.audit")
 
 # A public session handle is 43 characters; anything much longer is not one of ours.
 _MAX_HANDLE_CHARS = 64
@@ -75,19 +71,12 @@ class AuthEndpoints:
         )
         fields = await read_fields(request, ("username", "password"))
         client = self._client(request)
-        try:
-            user = await auth.accounts.verify_login(
-                fields["username"], fields["password"], ip=client.ip
-            )
-        except AuthStateError as exc:
-            audit.info(
-                "login failed", extra={"event": "login_failed", "error": exc.code, "ip": client.ip}
-            )
-            raise
+        # The events (login, login_failed, login_throttled) are AuthCore's: they fire for
+        # an application's own login route too.
+        user = await auth.verify_login(fields["username"], fields["password"], ip=client.ip)
         issued = await auth.login(
             user.id, user.roles, client=client, previous_auth=get_auth_value(request)
         )
-        audit.info("login", extra={"event": "login", "user_id": user.id, "ip": client.ip})
         return self._issued(request, issued, user.username)
 
     async def refresh(self, request: Request) -> Response:
@@ -104,14 +93,12 @@ class AuthEndpoints:
         """``POST /auth/logout``: revoke this session, family or token; clear the cookies."""
         principal = _require(request)
         await self.auth.logout(principal)
-        audit.info("logout", extra={"event": "logout", "user_id": principal.user_id})
         return self._logged_out(request)
 
     async def logout_all(self, request: Request) -> Response:
         """``POST /auth/logout-all``: revoke every credential of the user on every node."""
         principal = _require(request)
         await self.auth.logout_everywhere(principal.user_id)
-        audit.info("logout everywhere", extra={"event": "logout_all", "user_id": principal.user_id})
         return self._logged_out(request)
 
     async def password(self, request: Request) -> Response:
@@ -123,9 +110,6 @@ class AuthEndpoints:
             fields["current_password"],
             fields["new_password"],
             client=self._client(request),
-        )
-        audit.info(
-            "password changed", extra={"event": "password_changed", "user_id": principal.user_id}
         )
         if is_bearer_request(request):
             # A header client keeps no cookie: its new credentials come as /auth/token's.
@@ -172,9 +156,6 @@ class AuthEndpoints:
         if not isinstance(handle, str) or len(handle) > _MAX_HANDLE_CHARS:
             raise NotFound("no such session")
         await self.auth.revoke_session(principal, handle)
-        audit.info(
-            "session revoked", extra={"event": "session_revoked", "user_id": principal.user_id}
-        )
         return success(request, None, 204)
 
     async def csrf(self, request: Request) -> Response:

@@ -134,7 +134,10 @@ class AuthMiddleware:
             rejected = credential.transport == "bearer" and principal is None
             send = _challenging(send, rejected=rejected)
         if not had_cookie:
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            except AuthStateError as exc:
+                await _answer_app_refusal(exc, scope, receive, send)
             return
 
         async def send_with_vary(message: Message) -> None:
@@ -142,7 +145,10 @@ class AuthMiddleware:
                 message = _with_vary_cookie(message)
             await send(message)
 
-        await self.app(scope, receive, send_with_vary)
+        try:
+            await self.app(scope, receive, send_with_vary)
+        except AuthStateError as exc:
+            await _answer_app_refusal(exc, scope, receive, send_with_vary)
 
     async def _check_csrf(self, scope: Scope, receive: Receive, principal: Principal) -> Receive:
         if scope["path"] == self.login_path:
@@ -194,6 +200,19 @@ def _challenging(send: Send, *, rejected: bool) -> Send:
         await send(message)
 
     return send_challenging
+
+
+async def _answer_app_refusal(
+    exc: AuthStateError, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """An application's route or dependency refused with an ``AuthStateError``
+    (``auth.require()``, ``auth.login_response()``...): answer with the body the ``/auth/*``
+    routes give, ``{"error", "detail"}``, and the same status. Once the response has begun
+    this is impossible, and the error goes on up as it came."""
+    try:
+        await error_response(exc)(scope, receive, send)
+    except Exception:
+        raise exc from None
 
 
 def _with_vary_cookie(message: Message) -> Message:

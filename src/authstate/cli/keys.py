@@ -32,8 +32,8 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 async def _rotate(args: argparse.Namespace) -> int:
     async with opened(settings_from(args), existing=True) as auth:
-        key = await auth.context.keys.rotate()
-    say(f"new signing key {key.kid} ({key.alg}); previous keys verify until their tokens expire")
+        kid, alg = await auth.rotate_key()  # through AuthCore: KeyRotated is emitted
+    say(f"new signing key {kid} ({alg}); previous keys verify until their tokens expire")
     return 0
 
 

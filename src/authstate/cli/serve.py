@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import os
 import signal
 import socket
@@ -26,6 +27,7 @@ from authstate.cli._common import UsageError, display_url, opened, settings_from
 from authstate.cli._fd_limit import connection_budget
 from authstate.server.app import create_app
 from authstate.server.logs import configure_logging
+from authstate.server.metrics_route import MISSING as METRICS_MISSING
 from authstate.server.users import DEMO_USERS, create_demo_users
 from authstate.settings import Settings
 
@@ -48,13 +50,24 @@ def register(commands: Any) -> None:
         "--demo", action="store_true", help="create users alice and bob; print their passwords"
     )
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        default=None,
+        help="serve GET /metrics in the Prometheus text format (needs authstate[metrics]; "
+        "default: $AUTHSTATE_METRICS or off)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    settings = settings_from(args, mode=args.mode, host=args.host, port=args.port)
+    settings = settings_from(
+        args, mode=args.mode, host=args.host, port=args.port, metrics=args.metrics
+    )
+    if settings.metrics and importlib.util.find_spec("prometheus_client") is None:
+        raise UsageError(METRICS_MISSING)
     if args.workers > 1 and settings.store.startswith("memory:"):
         raise UsageError("--workers needs a shared store: memory:// lives inside one process")
     configure_logging()
@@ -157,6 +170,7 @@ def _serve_workers(settings: Settings, sock: socket.socket, *, demo: bool, worke
             "AUTHSTATE_STORE": settings.store,
             "AUTHSTATE_HOST": settings.host,
             "AUTHSTATE_PORT": str(settings.port),
+            "AUTHSTATE_METRICS": "1" if settings.metrics else "0",
         }
     )
     config = _uvicorn_config(WORKER_APP, settings, workers=workers)

@@ -96,10 +96,10 @@ def run_passwd(args: argparse.Namespace) -> int:
 async def _passwd(settings: Settings, name: str, password: str) -> int:
     async with opened(settings, existing=True) as auth:
         user = await auth.accounts.get_by_name(name)
-        await auth.accounts.set_password(user.id, password)
         # A password is reset because it may be known to someone else: whoever logged in
         # with it must not stay logged in (as after a password change over HTTP).
-        await auth.logout_everywhere(user.id)
+        # set_password revokes them and emits PasswordChanged.
+        await auth.set_password(user.id, password)
     say(f"password changed for {user.username}; their sessions and tokens are revoked")
     return 0
 

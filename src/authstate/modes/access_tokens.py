@@ -76,6 +76,9 @@ class AccessTokens:
         self._now = ctx.clock.now
         self._is_fresh = ctx.freshness.is_fresh
         self._check_credential = ctx.revocation.check_credential
+        # Tokens checked / verified from scratch, for the metrics (hits are the difference).
+        self.lookups = 0
+        self.cold_verifications = 0
 
     def __len__(self) -> int:
         return len(self._verified)
@@ -131,6 +134,7 @@ class AccessTokens:
         this instant (verified from scratch unless a cached one is), then the freshness
         rule and the revocation state (jti, session handle, the user's generation)."""
         now = self._now()
+        self.lookups += 1
         entry = self._verified.get(token)
         if (
             entry is None
@@ -149,6 +153,7 @@ class AccessTokens:
     def _verify_cold(
         self, token: str, now: float, to_principal: PrincipalFactory | None
     ) -> _VerifiedToken:
+        self.cold_verifications += 1
         self._verified.pop(token, None)
         ring = self._ctx.keys.ring
         claims = self._verify_token(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from authstate._time import Clock
+from authstate.events import Subscribers
 from authstate.key_storage import KeyManager
 from authstate.modes.freshness import Freshness
 from authstate.revocation import RevocationState
@@ -25,3 +26,5 @@ class ModeContext:
     sessions: SessionCache
     freshness: Freshness
     refresh_key: bytes = field(repr=False)  # derives a refresh token's successor
+    # Lifecycle events (AuthState's subscribers): a mode emits the ones only it can see.
+    events: Subscribers = field(default_factory=Subscribers)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret
 from authstate.crypto.jwt import AccessClaims
 from authstate.errors import AuthenticationError, InvalidRefresh
+from authstate.events import RefreshReuseDetected
 from authstate.modes.access_tokens import token_info
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
@@ -26,8 +26,6 @@ from authstate.modes.records import create_record
 from authstate.principal import Principal, SessionInfo
 from authstate.rotation import RotationOutcome, rotate_refresh
 from authstate.stores.base import SessionRecord
-
-audit = logging.getLogger("authstate.audit")
 
 
 class HybridMode(JWTMode):
@@ -110,11 +108,12 @@ class HybridMode(JWTMode):
         )
         record = result.record
         if result.outcome is RotationOutcome.REUSED and record is not None:
-            audit.warning(
-                "refresh token reuse detected; family revoked",
-                extra={"event": "refresh_reuse", "user_id": record.user_id, "sid": record.handle},
-            )
             await self.revoke_handle(record)
+            ctx.events.emit(
+                RefreshReuseDetected(
+                    at=ctx.clock.now(), user_id=record.user_id, session_id=record.handle
+                )
+            )
             raise InvalidRefresh(reason="refresh token reuse")
         if record is None or result.outcome not in (RotationOutcome.ROTATED, RotationOutcome.GRACE):
             raise InvalidRefresh(reason="unknown refresh token")

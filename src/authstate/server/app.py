@@ -24,6 +24,7 @@ from authstate.asgi.routes import auth_router, well_known_routes
 from authstate.server.access_log import AccessLog
 from authstate.server.form_errors import FormErrorPages
 from authstate.server.hosts import AllowedHosts, allowed_hosts
+from authstate.server.metrics_route import metrics_route
 from authstate.server.pages import Pages
 from authstate.settings import Settings
 
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, auth: AuthState | None = Non
             Exception: _internal_error,
         },
     )
+    if auth.settings.metrics:  # opt-in: no /metrics (404) unless asked for
+        app.router.routes.append(metrics_route(auth))
     app.router.redirect_slashes = False
     app.state.auth = auth
     return app

@@ -1,9 +1,11 @@
 """A FastAPI app that keeps its own users and only hands the "who is this?" part to authstate.
 
-Its ``POST /login`` checks the password against the application's own table, then asks
-authstate for credentials and writes them as cookies. Everything after that (the
-middleware, ``auth.require``, ``/auth/logout``, ``/auth/me``) is the same as in
-``fastapi_app.py``. docs/quickstart.md ("Your own login route") walks through it.
+Its ``POST /login`` checks the password against the application's own table, then makes
+one call, ``auth.login_response(...)``, that issues the credentials and sets every cookie;
+``POST /logout`` is one call too. Everything else (the middleware, ``auth.require``,
+``/auth/refresh``, ``/auth/me``) is the same as in ``fastapi_app.py``. A subscriber to
+authstate's lifecycle events keeps each user's last login time. docs/quickstart.md ("Your
+own login route") walks through it.
 """
 
 import hashlib
@@ -11,24 +13,15 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request, Response
 from pydantic import BaseModel
 
-from authstate import AuthState, AuthStateError, Principal
-from authstate.asgi.client import client_info
-from authstate.asgi.middleware import get_auth_value, own_origin
-from authstate.asgi.responses import error_response, set_credentials
+from authstate import AuthState, InvalidCredentials, Principal
+from authstate.events import LoginSucceeded
 
 auth = AuthState(mode="hybrid")  # store: $AUTHSTATE_STORE, default sqlite:///authstate.db
 app = FastAPI(middleware=[auth.middleware()])
-app.mount("/auth", auth.routes())  # logout, refresh, me, sessions: they work for any login
-
-
-@app.exception_handler(AuthStateError)
-async def authstate_error(request: Request, exc: AuthStateError) -> Response:
-    """authstate's errors (here: a cross-site login refused) as its JSON bodies."""
-    return error_response(exc)
+app.mount("/auth", auth.routes())  # refresh, me, sessions: they work for any login
 
 
 @dataclass(frozen=True)
@@ -41,6 +34,13 @@ class User:
 USERS = {
     "carol": User("u-carol", ("staff",), hashlib.sha256(b"carol's long password").hexdigest()),
 }
+LAST_LOGIN: dict[str, float] = {}  # user id -> Unix time, kept by the subscriber below
+
+
+@auth.on(LoginSucceeded)
+def remember_last_login(event: LoginSucceeded) -> None:
+    """Called after every login, ours or /auth/login's, once the session is stored."""
+    LAST_LOGIN[event.user_id] = event.at
 
 
 def check_password(username: str, password: str) -> User | None:
@@ -59,26 +59,21 @@ class Credentials(BaseModel):
 
 @app.post("/login")
 async def login(body: Credentials, request: Request) -> Response:
-    # Login CSRF: refuse a cross-site post that would sign this browser in as someone else.
-    auth.csrf.check_login(
-        origin=request.headers.get("origin"),
-        sec_fetch_site=request.headers.get("sec-fetch-site"),
-        own_origin=own_origin(request.scope, trust_forwarded=auth.settings.trust_forwarded),
-    )
     user = check_password(body.username, body.password)
     if user is None:
-        raise HTTPException(401, "invalid username or password")
-    issued = await auth.login(
-        user.id,
-        user.roles,
-        client=client_info(request, trust_forwarded=auth.settings.trust_forwarded),
-        # The credential this browser had before, if any: it is retired (fixation defence).
-        previous_auth=get_auth_value(request),
-    )
-    csrf_token = auth.csrf_token(issued.principal.binding)
-    response = JSONResponse({"user_id": user.id, "csrf_token": csrf_token})
-    set_credentials(response, issued, auth.cookie_policy, csrf_token=csrf_token)
-    return response
+        # authstate's errors answer {"error": "invalid_credentials", "detail": ...}, 401,
+        # like its own routes (the middleware writes the answer).
+        raise InvalidCredentials()
+    # One call: refuses a cross-site login (403 csrf_failed), retires the browser's old
+    # credential, issues new ones and sets the auth, refresh and CSRF cookies. The body is
+    # the one of POST /auth/login: user, mode, csrf_token, expires_at.
+    return await auth.login_response(request, user.id, user.roles, username=body.username)
+
+
+@app.post("/logout")
+async def logout(request: Request) -> Response:
+    # Revokes this browser's session on every node and clears the cookies (204).
+    return await auth.logout_response(request)
 
 
 Staff = Annotated[Principal, Depends(auth.require(role="staff"))]

@@ -68,3 +68,48 @@ async def test_refresh_and_logout_come_from_the_mounted_routes(app_module: Modul
         assert (await http.get("/orders")).status_code == 200
         assert (await http.post("/auth/logout", headers={"X-CSRF-Token": csrf})).status_code == 204
         assert (await http.get("/orders")).status_code == 401
+
+
+async def test_the_one_call_login_answers_like_auth_login(app_module: ModuleType) -> None:
+    """login_response: the body of POST /auth/login, no-store, and the CSRF token in the
+    body is the one in the cookie."""
+    async with client(app_module) as http:
+        response = await http.post("/login", json=CAROL)
+        body = response.json()
+        assert body["user"] == {"id": "u-carol", "username": "carol", "roles": ["staff"]}
+        assert body["mode"] == "hybrid" and body["expires_at"] > 0
+        assert body["csrf_token"] == http.cookies.get("__Host-authstate-csrf")
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_the_wrong_password_answers_authstates_error_shape(app_module: ModuleType) -> None:
+    async with client(app_module) as http:
+        response = await http.post("/login", json={**CAROL, "password": "guess"})
+    assert response.json() == {
+        "error": "invalid_credentials",
+        "detail": "invalid username or password",
+    }
+
+
+async def test_the_one_call_logout_revokes_and_clears_the_cookies(app_module: ModuleType) -> None:
+    async with client(app_module) as http:
+        csrf = (await http.post("/login", json=CAROL)).json()["csrf_token"]
+        auth_cookie = http.cookies.get("__Host-authstate")
+        response = await http.post("/logout", headers={"X-CSRF-Token": csrf})
+        assert response.status_code == 204
+        cleared = [h for h in response.headers.get_list("set-cookie") if "Max-Age=0" in h]
+        assert len(cleared) == 3  # auth, refresh, CSRF
+        assert (await http.get("/orders")).status_code == 401
+        # The old cookie, replayed, is revoked server-side, not merely forgotten.
+        http.cookies.clear()
+        replay = await http.get("/orders", headers={"Cookie": f"__Host-authstate={auth_cookie}"})
+    assert replay.status_code == 401
+    assert replay.json()["error"] == "unauthenticated"
+
+
+async def test_the_apps_subscriber_hears_its_own_routes_logins(app_module: ModuleType) -> None:
+    """Events fire for logins made through the application's own route."""
+    assert app_module.LAST_LOGIN == {}
+    async with client(app_module) as http:
+        await http.post("/login", json=CAROL)
+    assert set(app_module.LAST_LOGIN) == {"u-carol"}

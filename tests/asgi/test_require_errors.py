@@ -74,7 +74,7 @@ def client(app: object, cookie: str | None = None) -> httpx.AsyncClient:
 
 
 async def test_no_credentials_is_the_routes_401_body(app: tuple[AuthState, object]) -> None:
-    auth, asgi = app
+    _auth, asgi = app
     async with client(asgi) as http:
         own = await http.get("/me")
         routes = await http.get("/auth/me")

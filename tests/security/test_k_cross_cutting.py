@@ -25,7 +25,7 @@ from authstate.cookies import AUTH_COOKIE, REFRESH_COOKIE
 from authstate.crypto.ids import b64url_decode, b64url_encode
 from authstate.crypto.jwt import parse_compact
 from authstate.crypto.keys import SigningKey
-from authstate.errors import InvalidToken
+from authstate.errors import InvalidRefresh, InvalidToken
 from authstate.server.logs import JSONLineFormatter
 from tests.cli.serve_process import cookie_header, run_cli, serve
 from tests.conftest import unavailable
@@ -530,3 +530,78 @@ def test_the_leak_finder_finds_pieces_and_whole_passwords() -> None:
     assert leaks([f"sid={session_id[:20]}"], {session_id}, set()) == [session_id[:24]]
     assert leaks(["user typed hunter2 hunter2"], set(), {"hunter2 hunter2"})
     assert leaks(["nothing here"], {token}, {"hunter2 hunter2"}) == []
+
+
+# -- events: nothing secret either ---------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+async def test_no_lifecycle_event_carries_a_password_token_or_session_id(mode: str) -> None:
+    """Issue 15: every event emitted over a run of every operation (good, wrong and
+    throttled logins, a password typed into the username field, /auth/me, refresh and
+    reuse, a revoked session, a password change and reset, logout, logout everywhere, a
+    disabled user, a key rotation) holds, in any field, no password, access token,
+    session ID, refresh token, CSRF token, stored hash of one, or key material."""
+    from authstate.events import AuthEvent
+
+    heard: list[AuthEvent] = []
+    new_password = "n3w password for the event test"
+    typed_in_name = "my secret password in the name field"
+    seen: list[str] = [PASSWORD, new_password, typed_in_name]
+    async with running(mode, login_max_attempts=2) as node:
+        node.auth.subscribe(heard.append)
+        seen += key_material(node.auth)
+        async with node.client(ip="198.51.100.7") as client:
+            for name in (typed_in_name, "alice", "alice"):  # the third is throttled: 429
+                await client.post("/auth/login", json={"username": name, "password": "wr0ng!!!"})
+        session = await node.login("alice")
+        other = await node.login("alice")
+        seen += [*session.cookies.values(), session.csrf, *other.cookies.values(), other.csrf]
+        await session.me()
+        if mode == "hybrid":
+            first_refresh = session.refresh
+            await session.refresh_now()
+            seen += [*session.cookies.values(), session.csrf]
+            node.clock.advance(node.auth.settings.refresh_grace_seconds + 1)
+            assert first_refresh is not None
+            with pytest.raises(InvalidRefresh):
+                await node.auth.refresh(first_refresh)  # reuse: the family is revoked
+            session = await node.login("alice")
+            seen += [*session.cookies.values(), session.csrf]
+        if mode != "stateless":
+            handle = other.token_claims()["sid"] if mode == "hybrid" else None
+            if handle is None:
+                listed = (await session.client.get("/auth/sessions")).json()["sessions"]
+                handle = next(s["id"] for s in listed if not s["current"])
+            await session.client.delete(f"/auth/sessions/{handle}", headers=session.headers)
+        changed = await session.post(
+            "/auth/password", json={"current_password": PASSWORD, "new_password": new_password}
+        )
+        assert changed.status_code == 204
+        seen += [*session.cookies.values(), session.csrf]
+        await session.post("/auth/logout")
+        again = await node.login("alice", new_password)
+        seen += [*again.cookies.values(), again.csrf]
+        await again.post("/auth/logout-all")
+        await node.auth.set_password(node.users["alice"], PASSWORD)
+        await node.auth.rotate_key()
+        seen += key_material(node.auth)
+        await node.auth.disable_user(node.users["alice"])
+    store_keys = [hashlib.sha256(s.encode()).hexdigest() for s in seen if len(s) == 43]
+    names = {event.name for event in heard}
+    expected = {
+        "login",
+        "login_failed",
+        "login_throttled",
+        "logout",
+        "logout_all",
+        "password_changed",
+        "user_disabled",
+        "key_rotated",
+    }
+    if mode != "stateless":
+        expected.add("session_revoked")
+    if mode == "hybrid":
+        expected |= {"refresh", "refresh_reuse"}
+    assert names == expected
+    text = "\n".join(repr(event) for event in heard)
+    for value in [*seen, *store_keys, *SECRETS, *PASSWORDS]:
+        assert value not in text, value[:12]

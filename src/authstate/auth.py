@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn, Self, TypeVar
 
 from authstate._time import Clock, SystemClock
 from authstate.accounts import Accounts
@@ -74,6 +74,8 @@ from authstate.stores.base import Change, ChangeKind, SessionRecord, Store, User
 from authstate.telemetry import StoreStats, instrument_store
 
 log = logging.getLogger("authstate")
+
+E = TypeVar("E", bound=AuthEvent)
 
 _MAINTENANCE_INTERVAL_SECONDS = 60.0
 # How long stop() waits for asynchronous event subscribers still running.
@@ -399,13 +401,15 @@ class AuthCore:
         return key.kid, key.alg
 
     # -- lifecycle events --------------------------------------------------------------------
-    def subscribe(self, subscriber: Subscriber, *event_types: type[AuthEvent]) -> Any:
+    def subscribe(
+        self, subscriber: Subscriber, *event_types: type[AuthEvent]
+    ) -> Callable[[], None]:
         """Call ``subscriber(event)`` (a function or an ``async`` function) for each event of
         ``event_types`` (default: all), after the change is durable. Returns a function that
         unsubscribes. See ``authstate.events``."""
         return self.events.subscribe(subscriber, *event_types)
 
-    def on(self, *event_types: type[AuthEvent]) -> Any:
+    def on(self, *event_types: type[E]) -> Callable[[Callable[[E], Any]], Callable[[E], Any]]:
         """Decorator form of ``subscribe``: ``@auth.on(LoginSucceeded)``."""
         return self.events.on(*event_types)
 

@@ -49,16 +49,21 @@ def test_the_settings_table_lists_every_setting_once_with_its_real_default() -> 
 
 
 def test_the_flags_in_the_settings_table_exist() -> None:
-    """`--mode`, `--store`, `--host`, `--port` are flags of `authstate serve`."""
+    """`--mode`, `--store`, `--host`, `--port`, `--metrics` are flags of `authstate serve`."""
     from authstate.cli import build_parser
 
     flags = [row[1] for row in settings_rows() if row[1]]
-    args = build_parser().parse_args(["serve", *[x for f in flags for x in (f, _sample(f))]])
+    words = [x for f in flags for x in (f, _sample(f)) if x is not None]
+    args = build_parser().parse_args(["serve", *words])
     assert args.command == "serve"
 
 
-def _sample(flag: str) -> str:
-    return {"--mode": "session", "--store": "memory://", "--host": "::1", "--port": "1"}[flag]
+def _sample(flag: str) -> str | None:
+    """A value for ``flag``; None for a switch (``--metrics``) that takes none."""
+    samples = {"--mode": "session", "--store": "memory://", "--host": "::1", "--port": "1"}
+    if flag == "--metrics":
+        return None
+    return samples[flag]
 
 
 # -- behind a TLS-terminating proxy ---------------------------------------------------------------

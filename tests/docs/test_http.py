@@ -39,7 +39,9 @@ def served(routes: list[BaseRoute], prefix: str = "") -> set[str]:
 
 
 def test_the_endpoint_table_lists_exactly_the_routes_of_the_app() -> None:
-    app = create_app(auth=AuthState(Settings.from_env({}, mode="hybrid", store="memory://")))
+    # Metrics on: the opt-in GET /metrics is a row of the table too.
+    settings = Settings.from_env({}, mode="hybrid", store="memory://", metrics="1")
+    app = create_app(auth=AuthState(settings))
     routes = served(app.routes)
     assert len(routes) >= 13  # the walk found the mounted /auth routes too
     assert documented() == routes

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from authstate.modes.issued import IssuedCredentials
 
 log = logging.getLogger("authstate.http")
-audit = logging.getLogger("authstate.audit")
 
 # RFC 6749 §5.1: "no-store" and, for HTTP/1.0 caches, "Pragma: no-cache".
 TOKEN_HEADERS = {
@@ -140,19 +139,9 @@ class TokenEndpoint:
         username = _required(parameters, "username")
         password = _required(parameters, "password")
         client = client_info(request, trust_forwarded=auth.settings.trust_forwarded)
-        try:
-            user = await auth.accounts.verify_login(username, password, ip=client.ip)
-        except AuthStateError as exc:
-            audit.info(
-                "login failed",
-                extra={"event": "login_failed", "error": exc.code, "ip": client.ip},
-            )
-            raise
-        issued = await auth.login(user.id, user.roles, client=client)
-        audit.info(
-            "login", extra={"event": "login", "user_id": user.id, "ip": client.ip, "via": "token"}
-        )
-        return issued
+        # The audit lines are the core's lifecycle events (login, login_failed, ...).
+        user = await auth.verify_login(username, password, ip=client.ip)
+        return await auth.login(user.id, user.roles, client=client)
 
 
 _GRANT_DETAIL = "invalid username, password or refresh token"

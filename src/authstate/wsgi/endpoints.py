@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from authstate.wsgi.bridge import SyncAuth
     from authstate.wsgi.gate import Passage
 
-audit = logging.getLogger("authstate.audit")
 
 MAX_BODY_BYTES = 16 * 1024
 _MAX_HANDLE_CHARS = 64
@@ -103,19 +102,11 @@ class SyncEndpoints:
         )
         fields = self._fields(request, ("username", "password"))
         client = self._client(request)
-        try:
-            user = sync.run(
-                core.accounts.verify_login(fields["username"], fields["password"], ip=client.ip)
-            )
-        except AuthStateError as exc:
-            audit.info(
-                "login failed", extra={"event": "login_failed", "error": exc.code, "ip": client.ip}
-            )
-            raise
+        # The audit lines are the core's lifecycle events (login, login_failed, ...).
+        user = sync.run(core.verify_login(fields["username"], fields["password"], ip=client.ip))
         issued = sync.run(
             core.login(user.id, user.roles, client=client, previous_auth=passage.auth_value)
         )
-        audit.info("login", extra={"event": "login", "user_id": user.id, "ip": client.ip})
         return self._issued(request, issued, user.username)
 
     def refresh(self, request: HttpRequest, passage: Passage) -> Reply:
@@ -139,13 +130,11 @@ class SyncEndpoints:
     def logout(self, request: HttpRequest, passage: Passage) -> Reply:
         principal = _require(passage)
         self.sync.run(self.core.logout(principal))
-        audit.info("logout", extra={"event": "logout", "user_id": principal.user_id})
         return self._logged_out(request)
 
     def logout_all(self, request: HttpRequest, passage: Passage) -> Reply:
         principal = _require(passage)
         self.sync.run(self.core.logout_everywhere(principal.user_id))
-        audit.info("logout everywhere", extra={"event": "logout_all", "user_id": principal.user_id})
         return self._logged_out(request)
 
     def password(self, request: HttpRequest, passage: Passage) -> Reply:
@@ -158,9 +147,6 @@ class SyncEndpoints:
                 fields["new_password"],
                 client=self._client(request),
             )
-        )
-        audit.info(
-            "password changed", extra={"event": "password_changed", "user_id": principal.user_id}
         )
         reply = _success(request, None, 204)
         csrf_token = self.core.csrf_token(issued.principal.binding)
@@ -203,9 +189,6 @@ class SyncEndpoints:
         if len(handle) > _MAX_HANDLE_CHARS:
             raise NotFound("no such session")
         self.sync.run(self.core.revoke_session(principal, handle))
-        audit.info(
-            "session revoked", extra={"event": "session_revoked", "user_id": principal.user_id}
-        )
         return _success(request, None, 204)
 
     def csrf(self, request: HttpRequest, passage: Passage) -> Reply:

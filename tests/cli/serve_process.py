@@ -67,7 +67,14 @@ class Served:
         return self.stderr_path.read_text()
 
     def demo_passwords(self) -> dict[str, str]:
-        return dict(re.findall(r"^  (alice|bob)\s+(\S+)", self.stdout, flags=re.M))
+        """The demo users' passwords from the banner. The server may answer before the
+        thread that reads its output has seen the banner's last lines: wait for both."""
+
+        def found() -> dict[str, str]:
+            return dict(re.findall(r"^  (alice|bob)\s+(\S+)", self.stdout, flags=re.M))
+
+        wait_until(lambda: len(found()) == 2, timeout=30)
+        return found()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         """Send ``sig`` and wait for the exit status."""

@@ -28,8 +28,16 @@ def test_the_atheris_harness_finds_nothing_in_a_bounded_run(tmp_path: Path) -> N
             "Linux with CPython < 3.13, where its wheels exist)"
         )
     corpus = tmp_path / "corpus"
+    # libFuzzer's RSS limit reads the process's peak RSS, which Linux carries across
+    # fork and exec: run straight from a pytest process grown large late in the suite, the
+    # harness would start "over" the limit. A shell that forks it (and does not exec it:
+    # the command after it prevents that) gives it a fresh peak of its own.
     result = subprocess.run(
         [
+            "/bin/sh",
+            "-c",
+            '"$@"; status=$?; exit $status',
+            "sh",
             sys.executable,
             str(HARNESS),
             f"-max_total_time={SECONDS}",

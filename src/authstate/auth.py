@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Self, TypeVar
 
 from authstate._time import Clock, SystemClock
-from authstate.accounts import Accounts
+from authstate.accounts import Accounts, check_roles
 from authstate.cookies import CookiePolicy
 from authstate.crypto.ids import b64url_encode, check_secret_format, hash_secret
 from authstate.crypto.sealing import Sealer, derive_key
 from authstate.csrf import CSRFEvidence, CSRFProtector
+from authstate.custom_claims import check_custom_claims
 from authstate.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -70,7 +71,7 @@ from authstate.session_cache import SessionCache
 from authstate.session_data import SessionData, load_session_data, update_session_data
 from authstate.settings import Settings
 from authstate.stores import open_store
-from authstate.stores.base import Change, ChangeKind, SessionRecord, Store, UserRecord
+from authstate.stores.base import Change, ChangeKind, SessionRecord, Store, UserGrants, UserRecord
 from authstate.telemetry import StoreStats, instrument_store
 
 log = logging.getLogger("authstate")
@@ -416,6 +417,38 @@ class AuthCore:
     def _emit(self, event_type: type[AuthEvent], **fields: Any) -> None:
         # The one way an operation reports itself: after its store writes returned.
         self.events.emit(event_type(at=self.clock.now(), **fields))
+
+    # -- live roles and claims (docs/concepts.md, "Live roles") -------------------------------
+    async def set_roles(self, user_id: str, roles: tuple[str, ...] | list[str]) -> UserGrants:
+        """Give ``user_id`` these roles from now on, on every node within the propagation
+        bound and in every mode: sessions and refresh families change in place, access
+        tokens carrying the old roles are refused with ``token_stale`` (the client
+        refreshes, or logs in again in stateless mode). A built-in user's record is updated
+        too; from now on the store's roles win over the ``roles`` passed to ``login``.
+
+        Raises ``BadRequest`` for a bad role (``accounts.check_roles``), ``StoreUnavailable``."""
+        checked = check_roles(roles)
+        grants = await self.store.set_user_grants(user_id, roles=checked)
+        await self.store.update_user(user_id, roles=checked)  # None for an application's user
+        await self._publish_grants(grants)
+        return grants
+
+    async def set_claims(self, user_id: str, claims: Mapping[str, Any]) -> UserGrants:
+        """Replace the user's custom claims (``Principal.claims``, and in the JWT modes the
+        access token) like ``set_roles`` replaces roles. ``BadRequest`` unless a JSON object
+        of at most ``MAX_CLAIMS_BYTES`` bytes without reserved names (``custom_claims``)."""
+        checked = check_custom_claims(claims)
+        grants = await self.store.set_user_grants(user_id, claims=checked)
+        await self._publish_grants(grants)
+        return grants
+
+    async def _publish_grants(self, grants: UserGrants) -> None:
+        # Nodes refuse (or re-read) what was written under an older version; the entry lives
+        # as long as the longest credential that could carry one.
+        ctx = self.context
+        until = ctx.clock.now() + self.mode.longest_lifetime() + ctx.settings.leeway_seconds
+        change = Change(ChangeKind.ROLES, grants.user_id, until, generation=grants.version)
+        ctx.revocation.apply(await ctx.store.publish(change))
 
     async def list_sessions(self, principal: Principal) -> list[SessionRecord]:
         return await self.mode.list_sessions(principal)

@@ -58,9 +58,7 @@ from authstate.stores.base import (
 )
 
 _TIMEOUT = 5.0
-_REVOCATION_KINDS = frozenset(
-    {ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER, ChangeKind.ROLES}
-)
+_REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER, ChangeKind.ROLES})
 
 
 @contextlib.contextmanager

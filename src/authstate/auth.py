@@ -30,6 +30,7 @@ from authstate.csrf import CSRFEvidence, CSRFProtector
 from authstate.custom_claims import check_custom_claims
 from authstate.errors import (
     AuthenticationError,
+    BadRequest,
     ConfigurationError,
     InvalidCredentials,
     InvalidRefresh,
@@ -428,6 +429,8 @@ class AuthCore:
 
         Raises ``BadRequest`` for a bad role (``accounts.check_roles``), ``StoreUnavailable``."""
         checked = check_roles(roles)
+        current = await self.store.get_user_grants(user_id)
+        self._check_token_fits(user_id, checked, {} if current is None else current.claims)
         grants = await self.store.set_user_grants(user_id, roles=checked)
         await self.store.update_user(user_id, roles=checked)  # None for an application's user
         await self._publish_grants(grants)
@@ -438,9 +441,33 @@ class AuthCore:
         access token) like ``set_roles`` replaces roles. ``BadRequest`` unless a JSON object
         of at most ``MAX_CLAIMS_BYTES`` bytes without reserved names (``custom_claims``)."""
         checked = check_custom_claims(claims)
+        current = await self.store.get_user_grants(user_id)
+        if current is not None and current.roles is not None:
+            roles: tuple[str, ...] = current.roles
+        else:
+            user = await self.store.get_user(user_id)
+            roles = () if user is None else user.roles
+        self._check_token_fits(user_id, roles, checked)
         grants = await self.store.set_user_grants(user_id, claims=checked)
         await self._publish_grants(grants)
         return grants
+
+    def _check_token_fits(
+        self, user_id: str, roles: tuple[str, ...], claims: Mapping[str, Any]
+    ) -> None:
+        # Roles and claims each fit alone, but not always together: refuse a change after
+        # which no access token of the user would fit in a cookie (logins would fail).
+        try:
+            self.tokens.issue(
+                user_id,
+                roles,
+                generation=2**53 - 1,
+                handle="h" * 43,  # a hybrid token's sid
+                claims=claims,
+                roles_version=2**53 - 1,
+            )
+        except ValueError as exc:
+            raise BadRequest("these roles and claims together exceed the token size cap") from exc
 
     async def _publish_grants(self, grants: UserGrants) -> None:
         # Nodes refuse (or re-read) what was written under an older version; the entry lives

@@ -14,10 +14,9 @@ from authstate import AuthState, BadRequest, StaleToken
 from authstate.errors import AuthenticationError, InvalidRefresh
 from authstate.principal import Principal
 from authstate.settings import Settings
-from tests.multinode.conftest import (  # noqa: F401 - fixtures
+from tests.multinode.conftest import (  # noqa: F401 - fixtures the stores come from
     postgres_schema_url,
     redis_prefixed_url,
-    shared_store,
 )
 
 pytestmark = pytest.mark.anyio
@@ -28,13 +27,23 @@ SECRET = "live-roles-test-secret-" + "x" * 24
 BOUND = 10.0
 
 
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """A store URL two nodes can share (PostgreSQL and Redis: a schema or prefix of its own)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/shared.db"
+    fixture = "postgres_schema_url" if request.param == "postgres" else "redis_prefixed_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
 @pytest.fixture
 async def two_nodes(
-    shared_store: str, request: pytest.FixtureRequest
+    store_url: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[AuthState, AuthState]]:
     mode = request.param
     nodes = [
-        AuthState(Settings.from_env({}, mode=mode, store=shared_store, secret=SECRET))
+        AuthState(Settings.from_env({}, mode=mode, store=store_url, secret=SECRET))
         for _ in range(2)
     ]
     for node in nodes:

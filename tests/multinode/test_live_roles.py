@@ -12,7 +12,7 @@ import pytest
 
 from authstate.cookies import REFRESH_COOKIE
 from tests.cli.serve_process import Served, cookie_header, run_cli, wait_until
-from tests.multinode.nodes import Session, cluster, login, node_env
+from tests.multinode.nodes import Session, cluster, node_env
 
 pytestmark = pytest.mark.slow
 

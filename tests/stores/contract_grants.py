@@ -33,6 +33,15 @@ class GrantsContract(ContractBase):
         assert grants.roles is None
         assert await store.get_user_grants("u1") == UserGrants("u1", 1, None, {"a": 1})
 
+    async def test_claims_and_version_round_trip_on_a_new_record(self, store: Store) -> None:
+        claims = {"org": "acme", "seats": [1, 2], "nested": {"ok": True, "none": None}}
+        await store.create_session(family("r1", claims=claims, roles_version=7))
+        for found in (await store.get_session("r1"), await store.find_refresh("r1")):
+            assert found is not None
+            assert (found.claims, found.roles_version) == (claims, 7)
+        listed = await store.list_sessions("u1")
+        assert [(r.claims, r.roles_version) for r in listed] == [(claims, 7)]
+
     async def test_every_record_of_the_user_changes_in_place(self, store: Store) -> None:
         await store.create_session(session("k1", roles=("admin",), data={"cart": 3}))
         await store.create_session(family("r1", roles=("admin",)))

@@ -76,6 +76,7 @@ from authstate.stores.base import Change, ChangeKind, SessionRecord, Store, User
 from authstate.telemetry import StoreStats, instrument_store
 
 log = logging.getLogger("authstate")
+audit = logging.getLogger("authstate.audit")
 
 E = TypeVar("E", bound=AuthEvent)
 
@@ -476,6 +477,17 @@ class AuthCore:
         until = ctx.clock.now() + self.mode.longest_lifetime() + ctx.settings.leeway_seconds
         change = Change(ChangeKind.ROLES, grants.user_id, until, generation=grants.version)
         ctx.revocation.apply(await ctx.store.publish(change))
+        # Roles are logged (who holds what is an audit question); claims only by name.
+        audit.info(
+            "roles or claims changed",
+            extra={
+                "event": "grants_changed",
+                "user_id": grants.user_id,
+                "roles_version": grants.version,
+                "roles": None if grants.roles is None else list(grants.roles),
+                "claim_names": sorted(grants.claims),
+            },
+        )
 
     async def list_sessions(self, principal: Principal) -> list[SessionRecord]:
         return await self.mode.list_sessions(principal)

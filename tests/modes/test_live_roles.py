@@ -229,3 +229,19 @@ async def test_bad_roles_and_claims_are_refused_without_a_change(
         with pytest.raises(BadRequest):
             await a.set_roles("erin", roles)  # type: ignore[arg-type]
     assert await a.store.get_user_grants("erin") is None
+
+
+@modes("session")
+async def test_a_change_is_audited_with_roles_and_claim_names_only(
+    two_nodes: tuple[AuthState, AuthState], caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _ = two_nodes
+    with caplog.at_level("INFO", logger="authstate.audit"):
+        await a.set_roles("frank", ("staff",))
+        await a.set_claims("frank", {"secret_plan": "launch-codes-1234"})
+    events = [r for r in caplog.records if getattr(r, "event", None) == "grants_changed"]
+    assert [(r.roles, r.roles_version, r.claim_names) for r in events] == [  # type: ignore[attr-defined]
+        (["staff"], 1, []),
+        (["staff"], 2, ["secret_plan"]),
+    ]
+    assert "launch-codes-1234" not in caplog.text

@@ -138,7 +138,6 @@ class AuthEndpoints:
             "mode": principal.mode,
             "session": session,
             "token": token,
-            "claims": dict(principal.claims),
         }
         return JSONResponse(body, headers=NO_STORE)
 

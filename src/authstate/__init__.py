@@ -21,6 +21,7 @@ from authstate.errors import NotFound as NotFound
 from authstate.errors import PayloadTooLarge as PayloadTooLarge
 from authstate.errors import PermissionDenied as PermissionDenied
 from authstate.errors import SessionDataTooLarge as SessionDataTooLarge
+from authstate.errors import StaleToken as StaleToken
 from authstate.errors import StoreUnavailable as StoreUnavailable
 from authstate.errors import TooManyAttempts as TooManyAttempts
 from authstate.modes.client import ClientInfo as ClientInfo
@@ -55,6 +56,7 @@ __all__ = [
     "SessionDataTooLarge",
     "SessionInfo",
     "Settings",
+    "StaleToken",
     "StoreUnavailable",
     "SystemClock",
     "TokenInfo",

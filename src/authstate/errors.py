@@ -4,6 +4,8 @@
     ├── ConfigurationError        a setting, store URL or key is unusable (at start)
     ├── AuthenticationError       no valid credentials -> 401 ``unauthenticated``
     │   ├── InvalidToken          a JWT failed the front layer, signature or claims
+    │   │   └── StaleToken        a JWT carries roles/claims older than a change -> 401
+    │   │                         ``token_stale`` (refresh, or log in again in stateless)
     │   ├── InvalidCredentials    wrong username or password -> 401
     │   └── InvalidRefresh        unknown, expired or reused refresh token -> 401
     ├── PermissionDenied          authenticated but lacks a role -> 403 ``forbidden``
@@ -48,6 +50,13 @@ class AuthenticationError(AuthStateError):
 
 class InvalidToken(AuthenticationError):
     pass
+
+
+class StaleToken(InvalidToken):
+    """An access token issued before the user's roles or claims changed (``set_roles``):
+    the client refreshes (hybrid) or logs in again (stateless) to get the new ones."""
+
+    code = "token_stale"
 
 
 class InvalidCredentials(AuthenticationError):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+_NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 
 Mode = Literal["stateless", "session", "hybrid"]
 
@@ -35,6 +39,8 @@ class Principal:
     mode: Mode
     session: SessionInfo | None = None
     token: TokenInfo | None = None
+    # The application's custom claims (``AuthState.set_claims``), read-only.
+    claims: Mapping[str, Any] = field(default_factory=lambda: _NO_CLAIMS, hash=False)
 
     @property
     def binding(self) -> str:

@@ -39,6 +39,7 @@ from authstate.errors import (
     InvalidToken,
     StoreUnavailable,
 )
+from authstate.modes.access_tokens import roles_version_of
 from authstate.revocation import RevocationState
 from authstate.stores.base import ChangeBus, Lifecycle
 
@@ -289,6 +290,8 @@ class Verifier:
             self._revocation.check(
                 user_id=claims.sub, generation=claims.gen, handle=claims.sid, jti=claims.jti
             )
+            # Roles changed since the token was issued (``AuthState.set_roles``): stale.
+            self._revocation.check_roles_version(claims.sub, roles_version_of(claims))
         return claims
 
     async def verify_request(

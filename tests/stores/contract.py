@@ -54,6 +54,7 @@ from tests.stores.contract_base import (
     session,
 )
 from tests.stores.contract_bus import ChangeBusContract, DataLossContract, GenerationsContract
+from tests.stores.contract_grants import GrantsContract
 from tests.stores.contract_lifecycle import LifecycleContract
 from tests.stores.contract_session_data import SessionDataContract
 from tests.stores.contract_sessions import SessionContract
@@ -82,6 +83,7 @@ class StoreContract(
     KeyContract,
     UserContract,
     ThrottleContract,
+    GrantsContract,
 ):
     """Every suite, for a store that offers every protocol (the built-in ones do)."""
 

@@ -21,6 +21,7 @@ from authstate.asgi.middleware import (
     get_principal,
     is_bearer_request,
     own_origin,
+    token_was_stale,
 )
 from authstate.asgi.responses import NO_STORE, clear_credentials, set_credentials
 from authstate.asgi.token_endpoint import token_response
@@ -30,6 +31,7 @@ from authstate.errors import (
     AuthenticationError,
     InvalidRefresh,
     NotFound,
+    StaleToken,
     StoreUnavailable,
 )
 from authstate.modes.client import ClientInfo
@@ -47,6 +49,8 @@ _MAX_HANDLE_CHARS = 64
 def _require(request: Request) -> Principal:
     principal = get_principal(request)
     if principal is None:
+        if token_was_stale(request):
+            raise StaleToken(reason="roles changed since the token was issued")
         raise AuthenticationError(reason="no valid auth cookie")
     return principal
 

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
-from authstate.asgi.middleware import get_principal
-from authstate.errors import AuthenticationError, PermissionDenied
+from authstate.asgi.middleware import get_principal, token_was_stale
+from authstate.errors import AuthenticationError, PermissionDenied, StaleToken
 from authstate.principal import Principal
 
 
@@ -25,6 +25,9 @@ def require(role: str | None = None) -> Callable[[Request], Awaitable[Principal]
     async def dependency(request: Request) -> Principal:
         principal = get_principal(request)
         if principal is None:
+            if token_was_stale(request):
+                # The token carries roles from before a change: the client refreshes.
+                raise StaleToken(reason="roles changed since the token was issued")
             raise AuthenticationError(reason="no valid auth cookie")
         if role is not None and not principal.has_role(role):
             raise PermissionDenied(f"the role {role!r} is required")

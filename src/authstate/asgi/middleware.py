@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authstate.asgi.credentials import CredentialReader
 from authstate.asgi.responses import error_response, vary_with
 from authstate.csrf import SAFE_METHODS
-from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge
+from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge, StaleToken
 from authstate.principal import Principal
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ PRINCIPAL_KEY = "authstate.principal"
 AUTH_VALUE_KEY = "authstate.auth_value"
 # "bearer" when the request's credential came in an Authorization header (else absent).
 TRANSPORT_KEY = "authstate.transport"
+# Set when the auth cookie held a token with outdated roles (``StaleToken``): the request
+# is anonymous, and a 401 for it says ``token_stale`` so that the client refreshes.
+STALE_KEY = "authstate.token_stale"
 # A form body is buffered to read its csrf_token; larger forms are refused rather than read.
 MAX_FORM_BYTES = 64 * 1024
 
@@ -45,6 +48,11 @@ def get_principal(conn: HTTPConnection) -> Principal | None:
 def is_bearer_request(conn: HTTPConnection) -> bool:
     """Whether the request's credential came in ``Authorization: Bearer`` (not a cookie)."""
     return conn.scope.get(TRANSPORT_KEY) == "bearer"
+
+
+def token_was_stale(conn: HTTPConnection) -> bool:
+    """Whether the request's auth cookie was refused only for carrying outdated roles."""
+    return conn.scope.get(STALE_KEY) is True
 
 
 def get_auth_value(conn: HTTPConnection) -> str | None:
@@ -117,6 +125,8 @@ class AuthMiddleware:
                         log.info("auth cookie rejected: %s", exc.reason)
                     else:
                         log.info("bearer header rejected: %s", exc.reason)
+                    if isinstance(exc, StaleToken):
+                        scope[STALE_KEY] = True
             scope[PRINCIPAL_KEY] = principal
             # A Bearer header is no ambient credential: a browser never attaches it to a
             # cross-site request, so there is no request forgery to check for.

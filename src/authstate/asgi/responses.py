@@ -36,6 +36,8 @@ _PUBLIC_401 = {
     "unauthenticated": "authentication required",
     "invalid_credentials": "invalid username or password",
     "invalid_refresh": "invalid refresh token",
+    # The client's answer is a refresh (hybrid) or a new login (stateless): docs/http.md.
+    "token_stale": "roles changed: refresh the access token",
 }
 
 

@@ -1,4 +1,4 @@
-"""``authstate users add|passwd|list``: accounts with argon2id passwords in the store."""
+"""``authstate users add|passwd|roles|list``: accounts with argon2id passwords in the store."""
 
 from __future__ import annotations
 
@@ -46,6 +46,14 @@ def register(commands: Any) -> None:
     _password_stdin(passwd)
     store_option(passwd)
     passwd.set_defaults(run=run_passwd)
+
+    roles: Parser = actions.add_parser(
+        "roles", help="set a user's roles, live on every node (sessions and tokens included)"
+    )
+    roles.add_argument("name", help="the user")
+    roles.add_argument("roles", help="comma-separated roles, e.g. staff,admin ('' or - for none)")
+    store_option(roles)
+    roles.set_defaults(run=run_roles)
 
     listing: Parser = actions.add_parser("list", help="list users")
     store_option(listing)
@@ -101,6 +109,24 @@ async def _passwd(settings: Settings, name: str, password: str) -> int:
         # set_password revokes them and emits PasswordChanged.
         await auth.set_password(user.id, password)
     say(f"password changed for {user.username}; their sessions and tokens are revoked")
+    return 0
+
+
+def run_roles(args: argparse.Namespace) -> int:
+    text = args.roles.strip()
+    wanted = () if text in ("", "-") else tuple(dict.fromkeys(r.strip() for r in text.split(",")))
+    roles = check_roles(wanted)  # before the store is opened, like ``add``
+    settings = settings_from(args)
+    require_existing_store(settings)
+    return asyncio.run(_roles(settings, args.name, roles))
+
+
+async def _roles(settings: Settings, name: str, roles: tuple[str, ...]) -> int:
+    async with opened(settings, existing=True) as auth:
+        user = await auth.accounts.get_by_name(name)
+        await auth.set_roles(user.id, roles)
+    shown = ",".join(roles) or "none"
+    say(f"roles of {user.username} are now {shown}, on every node within the propagation bound")
     return 0
 
 

@@ -156,6 +156,7 @@ def issue_encrypted_access_token(
     handle: str | None = None,
     gen: int = 0,
     jti: str | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> tuple[str, AccessClaims]:
     """``jwt.issue_access_token`` (same arguments, claims and errors), encrypted instead of
     signed."""
@@ -170,6 +171,7 @@ def issue_encrypted_access_token(
         handle=handle,
         gen=gen,
         jti=jti,
+        extra=extra,
         encoder=encrypt,
     )
 

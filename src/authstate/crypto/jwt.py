@@ -11,10 +11,17 @@ failed and never echoes the token or a secret.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Final
 
 from authstate.crypto._json import dumps_compact
-from authstate.crypto.claims import MAX_SAFE_INT, AccessClaims, check_claims
+from authstate.crypto.claims import (
+    _NO_EXTRA,
+    _REGISTERED_CLAIMS,
+    MAX_SAFE_INT,
+    AccessClaims,
+    check_claims,
+)
 from authstate.crypto.compact import (
     HEADER_MEMBERS,
     MAX_HEADER_CHARS,
@@ -79,10 +86,12 @@ def issue_access_token(
     gen: int = 0,
     jti: str | None = None,
     encoder: Callable[[Mapping[str, object], SigningKey], str] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> tuple[str, AccessClaims]:
     """Sign an access token valid from ``int(now)`` for ``ttl_seconds``; a fresh ``jti``
     unless given; the session ``handle`` (of a refresh family), if any, as the ``sid``
-    claim. Returns the token and its claims.
+    claim; ``extra`` claims (none of the registered names) beside them. Returns the token
+    and its claims.
 
     Raises ``ValueError`` for arguments the verifier would refuse (empty subject, non-positive
     lifetime, negative generation, non-string roles) or an oversized token. ``encoder``
@@ -97,6 +106,9 @@ def issue_access_token(
         raise ValueError("gen must be an int >= 0")
     if isinstance(roles, str) or not all(isinstance(role, str) for role in roles):
         raise ValueError("roles must be a sequence of strings")
+    extra = dict(extra or {})
+    if not _REGISTERED_CLAIMS.isdisjoint(extra):
+        raise ValueError("extra claims may not use a registered claim name")
     iat = int(now)
     claims = AccessClaims(
         iss=issuer,
@@ -110,8 +122,10 @@ def issue_access_token(
         roles=tuple(roles),
         sid=handle,
         gen=gen,
+        extra=MappingProxyType(extra) if extra else _NO_EXTRA,
     )
     payload: dict[str, object] = {
+        **extra,
         "iss": claims.iss,
         "aud": claims.aud,
         "sub": claims.sub,

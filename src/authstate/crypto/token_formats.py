@@ -7,7 +7,7 @@ Both carry the same claims and go through the same claim rules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, Literal, Protocol, TypeAlias, get_args
 
 from authstate.crypto import compact, jwe
@@ -34,6 +34,7 @@ class IssueToken(Protocol):
         handle: str | None = ...,
         gen: int = ...,
         jti: str | None = ...,
+        extra: Mapping[str, object] | None = ...,
     ) -> tuple[str, AccessClaims]: ...
 
 

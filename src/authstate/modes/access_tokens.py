@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from authstate.crypto.claims import validity_window
 from authstate.crypto.jwt import AccessClaims
 from authstate.crypto.token_formats import ISSUERS, VERIFIERS, forget_known_headers
-from authstate.errors import AuthenticationError, StoreUnavailable
+from authstate.errors import AuthenticationError, InvalidToken, StoreUnavailable
 from authstate.modes.context import ModeContext
 from authstate.principal import Principal, TokenInfo
 
@@ -23,7 +24,14 @@ class _VerifiedToken:
     ``exp``/``nbf``/``iat``/``max_age`` and of the signing key's retirement would pass again
     (``crypto.claims.validity_window``)."""
 
-    __slots__ = ("claims", "principal", "to_principal", "valid_from", "valid_until")
+    __slots__ = (
+        "claims",
+        "principal",
+        "roles_version",
+        "to_principal",
+        "valid_from",
+        "valid_until",
+    )
 
     def __init__(
         self,
@@ -38,6 +46,15 @@ class _VerifiedToken:
         self.to_principal = to_principal
         self.valid_from = valid_from
         self.valid_until = valid_until
+        self.roles_version = roles_version_of(claims)
+
+
+def roles_version_of(claims: AccessClaims) -> int:
+    """The roles version a token was issued under (its ``rv`` claim; absent: 0)."""
+    version = claims.extra.get("rv", 0)
+    if type(version) is not int or version < 0:
+        raise InvalidToken(reason="rv is not an int >= 0")
+    return version
 
 
 def token_info(claims: AccessClaims) -> TokenInfo:
@@ -76,6 +93,7 @@ class AccessTokens:
         self._now = ctx.clock.now
         self._is_fresh = ctx.freshness.is_fresh
         self._check_credential = ctx.revocation.check_credential
+        self._check_roles_version = ctx.revocation.check_roles_version
         # Tokens checked / verified from scratch, for the metrics (hits are the difference).
         self.lookups = 0
         self.cold_verifications = 0
@@ -94,11 +112,22 @@ class AccessTokens:
         forget_known_headers()
 
     def issue(
-        self, user_id: str, roles: tuple[str, ...], *, generation: int, handle: str | None = None
+        self,
+        user_id: str,
+        roles: tuple[str, ...],
+        *,
+        generation: int,
+        handle: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        roles_version: int = 0,
     ) -> tuple[str, AccessClaims]:
         """A new access token and its claims; ``handle`` (the session handle of a refresh
-        family) travels as the ``sid`` claim."""
+        family) travels as the ``sid`` claim, the application's custom ``claims`` beside
+        the registered ones, and ``roles_version`` (when above 0) as ``rv``."""
         settings = self._ctx.settings
+        extra: dict[str, Any] = dict(claims or {})
+        if roles_version:
+            extra["rv"] = roles_version
         return self._issue_token(
             self._ctx.keys.ring.signing_key(),
             issuer=settings.issuer,
@@ -109,6 +138,7 @@ class AccessTokens:
             ttl_seconds=settings.access_ttl_seconds,
             handle=handle,
             gen=generation,
+            extra=extra,
         )
 
     def verify(self, token: str) -> AccessClaims:
@@ -148,6 +178,7 @@ class AccessTokens:
             raise StoreUnavailable(reason="revocation state is stale and fail_closed is set")
         claims = entry.claims
         self._check_credential(claims.sub, claims.gen, claims.sid, claims.jti)
+        self._check_roles_version(claims.sub, entry.roles_version)
         return entry
 
     def _verify_cold(

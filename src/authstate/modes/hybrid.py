@@ -16,6 +16,7 @@ from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret
 from authstate.crypto.jwt import AccessClaims
+from authstate.custom_claims import public_claims
 from authstate.errors import AuthenticationError, InvalidRefresh
 from authstate.events import RefreshReuseDetected
 from authstate.modes.access_tokens import token_info
@@ -43,11 +44,18 @@ class HybridMode(JWTMode):
             raise AuthenticationError(reason="hybrid access token without sid")
         # Positional (user_id, roles, mode, session, token): the cold path.
         session, token = SessionInfo(claims.sid, float(claims.exp)), token_info(claims)
-        return Principal(claims.sub, claims.roles, "hybrid", session, token)
+        return Principal(
+            claims.sub, claims.roles, "hybrid", session, token, public_claims(claims.extra)
+        )
 
     def _issue(self, record: SessionRecord, refresh_token: str) -> IssuedCredentials:
         token, claims = self.tokens.issue(
-            record.user_id, record.roles, generation=record.generation, handle=record.handle
+            record.user_id,
+            record.roles,
+            generation=record.generation,
+            handle=record.handle,
+            claims=record.claims,
+            roles_version=record.roles_version,
         )
         principal = Principal(
             user_id=record.user_id,
@@ -56,6 +64,7 @@ class HybridMode(JWTMode):
             # The family's lifetime, not the token's: what the login response shows.
             session=SessionInfo(id=record.handle, expires_at=record.expires_at),
             token=token_info(claims),
+            claims=public_claims(claims.extra),
         )
         return self._credentials(
             principal,
@@ -125,6 +134,10 @@ class HybridMode(JWTMode):
             )
         except AuthenticationError as exc:
             raise InvalidRefresh(reason=exc.reason) from exc
+        if record.roles_version < ctx.revocation.roles_version(record.user_id):
+            # Written by a login that raced a roles change (``set_user_grants`` rewrote every
+            # other family): its roles may be the old ones. Log in again.
+            raise InvalidRefresh(reason="refresh family predates a roles change")
         return self._issue(record, successor)
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:

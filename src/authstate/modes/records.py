@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
@@ -11,6 +12,28 @@ from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext
 from authstate.principal import SessionInfo
 from authstate.stores.base import SessionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """What a new credential carries of the user's live roles and claims."""
+
+    roles: tuple[str, ...]
+    claims: Mapping[str, Any]
+    version: int
+
+
+async def current_grants(ctx: ModeContext, user_id: str, roles: tuple[str, ...]) -> Grants:
+    """The roles, claims and roles version a new credential of ``user_id`` carries: once
+    roles were set live (``AuthState.set_roles``) the store's roles win over ``roles`` (the
+    caller's), so a login racing a downgrade can never mint the old roles under the new
+    version."""
+    stored = await ctx.store.get_user_grants(user_id)
+    if stored is None:
+        return Grants(roles, {}, 0)
+    return Grants(
+        roles if stored.roles is None else stored.roles, dict(stored.claims), stored.version
+    )
 
 
 async def create_record(
@@ -28,6 +51,7 @@ async def create_record(
     and the record, which the store keys by the secret's hash. The record carries a fresh
     public session handle and the user's current generation."""
     generation = await ctx.store.get_user_generation(user_id)
+    grants = await current_grants(ctx, user_id, roles)
     now = ctx.clock.now()
     while True:
         secret = new_secret_id()
@@ -40,11 +64,13 @@ async def create_record(
             last_seen_at=now,
             expires_at=now + ttl_seconds,
             idle_timeout=float(idle_seconds),
-            roles=roles,
+            roles=grants.roles,
             user_agent=client.user_agent[:256],
             ip=client.ip[:64],
             data=dict(data or {}),
             generation=generation,
+            claims=grants.claims,
+            roles_version=grants.version,
         )
         try:
             await ctx.store.create_session(record)

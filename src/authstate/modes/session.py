@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from authstate.crypto.ids import check_secret_format, hash_secret, new_secret_id
+from authstate.custom_claims import EMPTY_CLAIMS
 from authstate.errors import AuthenticationError
 from authstate.modes.base import BaseMode
 from authstate.modes.client import ClientInfo
@@ -61,6 +63,8 @@ class SessionMode(BaseMode):
         if not now < entry.live_until or now - record.last_seen_at >= self._last_seen_interval:
             return None  # expired or due for a last_seen write: authenticate() handles it
         self._revocation.check_credential(record.user_id, record.generation, record.handle, None)
+        if record.roles_version < self._revocation.roles_version(record.user_id):
+            return None  # roles changed since it was cached: authenticate() reads the store
         return entry.principal
 
     async def authenticate(self, auth_value: str) -> Principal:
@@ -71,6 +75,13 @@ class SessionMode(BaseMode):
         ctx = self.ctx
         now = ctx.clock.now()
         entry = ctx.sessions.entry(key) if ctx.freshness.is_fresh() else None
+        if entry is not None and entry.record.roles_version < ctx.revocation.roles_version(
+            entry.record.user_id
+        ):
+            # The user's roles or claims changed (a ROLES change on the bus): the store has
+            # the record rewritten in place.
+            ctx.sessions.drop(key)
+            entry = None
         if entry is not None and not now < entry.live_until:
             # Expired as cached, but another node may have recorded use since: the store
             # decides (rare: only once per session as it dies).
@@ -82,6 +93,9 @@ class SessionMode(BaseMode):
             record = await ctx.store.get_session(key)
             if record is None or record.kind != "session":
                 raise AuthenticationError(reason="unknown session")
+            if record.roles_version < ctx.revocation.roles_version(record.user_id):
+                # Written by a login that raced a roles change: it may hold the old roles.
+                raise AuthenticationError(reason="session predates a roles change")
             entry = ctx.sessions.put(record, self._principal(record), since=since)
         record = entry.record
         # A hit is re-checked like a fresh record: liveness, then the revocation state.
@@ -115,6 +129,7 @@ class SessionMode(BaseMode):
             roles=record.roles,
             mode="session",
             session=session_info(record),
+            claims=MappingProxyType(dict(record.claims)) if record.claims else EMPTY_CLAIMS,
         )
 
     async def login(

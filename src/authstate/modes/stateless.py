@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from authstate.crypto.jwt import AccessClaims
+from authstate.custom_claims import public_claims
 from authstate.modes.access_tokens import token_info
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
 from authstate.modes.jwt_mode import JWTMode
+from authstate.modes.records import current_grants
 from authstate.principal import Principal, SessionInfo
 from authstate.stores.base import Change, ChangeKind
 
@@ -25,7 +27,9 @@ class StatelessMode(JWTMode):
         # A hybrid node sharing the store issued a token with a refresh family (sid): keep
         # it, so that logging the token out here ends the family too.
         session = None if claims.sid is None else SessionInfo(claims.sid, float(claims.exp))
-        return Principal(claims.sub, claims.roles, "stateless", session, token)
+        return Principal(
+            claims.sub, claims.roles, "stateless", session, token, public_claims(claims.extra)
+        )
 
     async def login(
         self,
@@ -37,7 +41,14 @@ class StatelessMode(JWTMode):
         data: Mapping[str, Any] | None = None,
     ) -> IssuedCredentials:
         generation = await self.current_generation(user_id)
-        token, claims = self.tokens.issue(user_id, roles, generation=generation)
+        grants = await current_grants(self.ctx, user_id, roles)
+        token, claims = self.tokens.issue(
+            user_id,
+            grants.roles,
+            generation=generation,
+            claims=grants.claims,
+            roles_version=grants.version,
+        )
         return self._credentials(self._principal(claims), token, claims)
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:

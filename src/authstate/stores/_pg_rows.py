@@ -74,6 +74,8 @@ def session_row(record: SessionRecord) -> tuple[Any, ...]:
         opt_to_db(record.previous_key),
         record.rotated_at,
         record.generation,
+        json.dumps(dict(record.claims)),
+        record.roles_version,
     )
 
 
@@ -94,6 +96,8 @@ def session(row: Any) -> SessionRecord:
         previous_key=opt_from_db(row["previous_key"]),
         rotated_at=row["rotated_at"],
         generation=row["generation"],
+        claims=json.loads(row["claims"]),
+        roles_version=row["roles_version"],
     )
 
 

@@ -102,8 +102,21 @@ CREATE INDEX authstate_failures_bucket ON authstate_failures (bucket, at);
 CREATE INDEX authstate_failures_forget ON authstate_failures (forget_at);
 """
 
+# Live roles and claims (``_pg_grants``): the user's record, and its copy in every session.
+_V2 = """
+ALTER TABLE authstate_sessions
+    ADD COLUMN claims text NOT NULL DEFAULT '{}',      -- JSON object
+    ADD COLUMN roles_version bigint NOT NULL DEFAULT 0;
+CREATE TABLE authstate_grants (
+    user_id  text PRIMARY KEY,
+    version  bigint NOT NULL,
+    roles    text,                                     -- JSON array; NULL: never set
+    claims   text NOT NULL                             -- JSON object
+);
+"""
+
 # Append only: migration N (1-based) upgrades a schema at version N-1.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 
 async def migrate(conn: Any) -> int:

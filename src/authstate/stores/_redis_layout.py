@@ -8,6 +8,7 @@ still spreads over the cluster:
     P{u:<user>}:i            zset     the user's handles by created_at     per-user slot
     P{u:<user>}:n            string   insertion counter (newest-first ties) per-user slot
     P{u:<user>}:g            string   the user's revocation generation     per-user slot
+    P{u:<user>}:r            hash     the user's live roles and claims     per-user slot
     P:k:<key>                string   key -> [user, handle] (a pointer)    its own slot
     P:h:<handle>             string   handle -> user (a pointer)           its own slot
     P:f:<bucket>             zset     login failures of one bucket         its own slot
@@ -121,6 +122,9 @@ class Layout:
     def generation(self, user_id: str) -> bytes:
         return self._tag(user_id) + b"g"
 
+    def grants(self, user_id: str) -> bytes:
+        return self._tag(user_id) + b"r"
+
     def key_pointer(self, key: str) -> bytes:
         return self.prefix + b"k:" + enc(key)
 
@@ -178,6 +182,8 @@ def session_fields(record: SessionRecord) -> list[bytes]:
         b"ip", enc(record.ip),
         b"data", json.dumps(dict(record.data)).encode(),
         b"generation", str(int(record.generation)).encode(),
+        b"claims", json.dumps(dict(record.claims)).encode(),
+        b"roles_version", str(int(record.roles_version)).encode(),
     ]  # fmt: skip
     if record.previous_key is not None:
         fields += [b"previous_key", enc(record.previous_key)]
@@ -213,6 +219,9 @@ def session_record(raw: Mapping[bytes, bytes] | list[bytes]) -> SessionRecord:
         previous_key=None if previous is None else dec(previous),
         rotated_at=None if rotated is None else float(rotated),
         generation=int(f[b"generation"]),
+        # Absent in records written before live roles existed.
+        claims=json.loads(f.get(b"claims", b"{}")),
+        roles_version=int(f.get(b"roles_version", b"0")),
     )
 
 

@@ -302,3 +302,25 @@ if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
 return 1
 """
+
+# KEYS: grants hash, then the user's records. ARGV: '1' to set roles, roles JSON, '1' to set
+# claims, claims JSON. Bumps the roles version and copies roles, claims and version into
+# every record that still exists (a deleted one is never re-created). Returns
+# {version, roles JSON or false, claims JSON}.
+SET_USER_GRANTS = """
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'roles', ARGV[2]) end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'claims', ARGV[4])
+elseif redis.call('HEXISTS', KEYS[1], 'claims') == 0 then
+  redis.call('HSET', KEYS[1], 'claims', '{}')
+end
+local g = redis.call('HMGET', KEYS[1], 'roles', 'claims')
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    if g[1] then redis.call('HSET', KEYS[i], 'roles', g[1]) end
+    redis.call('HSET', KEYS[i], 'claims', g[2], 'roles_version', version)
+  end
+end
+return {version, g[1], g[2]}
+"""

@@ -42,7 +42,7 @@ _CHANGES_SINCE = (
 )
 _ACTIVE_REVOCATIONS = (
     "SELECT seq, kind, value, until, generation FROM changes"
-    " WHERE kind IN ('jti', 'sid', 'user') AND until >= ? ORDER BY seq"
+    " WHERE kind IN ('jti', 'sid', 'user', 'roles') AND until >= ? ORDER BY seq"
 )
 
 

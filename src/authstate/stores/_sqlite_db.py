@@ -34,7 +34,7 @@ SNAPSHOT = "BEGIN"  # several reads that must agree with each other
 _BUSY_TIMEOUT_MS = 10
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Created in one IMMEDIATE transaction guarded by PRAGMA user_version, so two processes
 # starting at once cannot both build it; IF NOT EXISTS keeps a rerun harmless anyway.
 SCHEMA = (
@@ -97,6 +97,17 @@ SCHEMA = (
         forget_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS login_failures_by_bucket ON login_failures (bucket, at)",
     "CREATE INDEX IF NOT EXISTS login_failures_by_expiry ON login_failures (forget_at)",
+)
+
+# Version 2: live roles and claims (``_sqlite_grants``). Run after SCHEMA on a new file too.
+SCHEMA_V2 = (
+    "ALTER TABLE sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE sessions ADD COLUMN roles_version INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE IF NOT EXISTS user_grants (
+        user_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        roles TEXT,
+        claims TEXT NOT NULL)""",
 )
 
 _MMAP_BYTES = 1 << 30  # 1 GiB: about two million sessions
@@ -250,9 +261,13 @@ class SQLiteBase:
                 f"the SQLite store {self.path!r} has schema version {version}; "
                 f"this authstate knows up to {SCHEMA_VERSION} (upgrade authstate)"
             )
-        if version < SCHEMA_VERSION:
+        if version < 1:
             for statement in SCHEMA:
                 db.execute(statement)
+        if version < 2:
+            for statement in SCHEMA_V2:
+                db.execute(statement)
+        if version < SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # an int constant
         _make_epoch(db)
 

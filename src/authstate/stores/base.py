@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from authstate.stores.protocols import (
     ChangeBus,
     Generations,
+    GrantStore,
     KeyStore,
     Lifecycle,
     LoginThrottle,
@@ -39,6 +40,7 @@ from authstate.stores.records import (
     Reconciler,
     SessionRecord,
     StoredKey,
+    UserGrants,
     UserRecord,
 )
 
@@ -49,6 +51,7 @@ __all__ = [
     "ChangeKind",
     "ChangeListener",
     "Generations",
+    "GrantStore",
     "KeyStore",
     "Lifecycle",
     "LogRead",
@@ -60,6 +63,7 @@ __all__ = [
     "Store",
     "StoreFactory",
     "StoredKey",
+    "UserGrants",
     "UserRecord",
     "UserStore",
 ]
@@ -75,6 +79,7 @@ class Store(
     KeyStore,
     UserStore,
     LoginThrottle,
+    GrantStore,
     Protocol,
 ):
     """Every store protocol (``protocols``): what ``open_store`` returns and what the

@@ -30,20 +30,24 @@ from authstate.stores.base import (
     Reconciler,
     SessionRecord,
     StoredKey,
+    UserGrants,
     UserRecord,
 )
 from authstate.stores.session_data import check_update, merge
 
 log = logging.getLogger("authstate")
 
-REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER})
+REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER, ChangeKind.ROLES})
 
 
 def _json_copy(record: SessionRecord) -> SessionRecord:
     # Same data semantics as a durable store (tuples become lists, keys become strings) and
     # no aliasing: a caller mutating a returned dict cannot change the stored session.
     return replace(
-        record, data=json.loads(json.dumps(dict(record.data))), roles=tuple(record.roles)
+        record,
+        data=json.loads(json.dumps(dict(record.data))),
+        roles=tuple(record.roles),
+        claims=json.loads(json.dumps(dict(record.claims))),
     )
 
 
@@ -70,6 +74,7 @@ class MemoryStore:
         self._epoch = new_epoch()
         self._listeners: list[ChangeListener] = []
         self._generations: dict[str, int] = {}
+        self._grants: dict[str, UserGrants] = {}
         self._keys: dict[str, StoredKey] = {}
         self._users: dict[str, UserRecord] = {}
         self._failures: dict[str, list[tuple[float, float]]] = {}  # bucket -> [(at, forget_at)]
@@ -336,3 +341,32 @@ class MemoryStore:
 
     async def clear_failures(self, bucket: str) -> None:
         self._failures.pop(bucket, None)
+
+    # -- live roles and claims ------------------------------------------------------------
+    async def set_user_grants(
+        self,
+        user_id: str,
+        *,
+        roles: tuple[str, ...] | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> UserGrants:
+        current = self._grants.get(user_id) or UserGrants(user_id, 0, None, {})
+        grants = UserGrants(
+            user_id,
+            current.version + 1,
+            current.roles if roles is None else tuple(roles),
+            json.loads(json.dumps(dict(current.claims if claims is None else claims))),
+        )
+        self._grants[user_id] = grants
+        for handle, record in self._sessions.items():
+            if record.user_id == user_id:
+                self._sessions[handle] = replace(
+                    record,
+                    roles=record.roles if grants.roles is None else grants.roles,
+                    claims=grants.claims,
+                    roles_version=grants.version,
+                )
+        return grants
+
+    async def get_user_grants(self, user_id: str) -> UserGrants | None:
+        return self._grants.get(user_id)

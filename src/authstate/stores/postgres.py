@@ -33,6 +33,7 @@ from authstate.stores import _pg_rows as rows
 from authstate.stores._bus import new_epoch
 from authstate.stores._pg_accounts import PgAccounts
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
+from authstate.stores._pg_grants import PgGrants
 from authstate.stores._pg_rows import affected, to_db
 from authstate.stores._pg_schema import migrate
 from authstate.stores._pg_sessions import PgSessions
@@ -78,7 +79,12 @@ class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
-_REVOCATION_KINDS = [ChangeKind.JTI.value, ChangeKind.SID.value, ChangeKind.USER.value]
+_REVOCATION_KINDS = [
+    ChangeKind.JTI.value,
+    ChangeKind.SID.value,
+    ChangeKind.USER.value,
+    ChangeKind.ROLES.value,
+]
 
 
 @contextlib.contextmanager
@@ -108,7 +114,7 @@ def _retryable(exc: StoreUnavailable, *, read_only: bool) -> bool:
     return read_only and isinstance(cause, asyncpg.ConnectionDoesNotExistError | ConnectionError)
 
 
-class PostgresStore(PgSessions, PgAccounts):
+class PostgresStore(PgSessions, PgAccounts, PgGrants):
     """A ``Store`` in PostgreSQL, shared by every node that uses the same database and schema."""
 
     url_scheme = "postgresql"

@@ -22,6 +22,7 @@ from authstate.stores.records import (
     Reconciler,
     SessionRecord,
     StoredKey,
+    UserGrants,
     UserRecord,
 )
 
@@ -250,3 +251,25 @@ class LoginThrottle(Protocol):
         ...
 
     async def clear_failures(self, bucket: str) -> None: ...
+
+
+@runtime_checkable
+class GrantStore(Protocol):
+    """Live roles and claims: a per-user record, and every session or refresh family of the
+    user rewritten in place with it (session data is never touched)."""
+
+    async def set_user_grants(
+        self,
+        user_id: str,
+        *,
+        roles: tuple[str, ...] | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> UserGrants:
+        """Atomically: replace the user's roles and/or claims (None keeps the current value),
+        increment the user's roles version (starts at 0), and write the roles, claims and
+        version into every session and refresh family of the user. Returns the new grants."""
+        ...
+
+    async def get_user_grants(self, user_id: str) -> UserGrants | None:
+        """The user's grants, or None if ``set_user_grants`` never ran for the user."""
+        ...

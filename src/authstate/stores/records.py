@@ -15,6 +15,9 @@ class ChangeKind(StrEnum):
     USER = "user"  # value: user id; generation: credentials below it are revoked
     SESSION = "session"  # value: a session key (hash) whose cached copy must be dropped
     KEYS = "keys"  # value: "" ; the key ring changed, reload it
+    # value: user id; generation: the user's roles version (``set_user_grants``): credentials
+    # carrying an older one carry outdated roles or claims; until: as for USER
+    ROLES = "roles"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,10 @@ class SessionRecord:
     previous_key: str | None = None
     rotated_at: float | None = None
     generation: int = 0  # user's revocation generation when the session was created
+    # Live roles (``set_user_grants``): the application's custom claims and the user's roles
+    # version the record's roles and claims were written under.
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    roles_version: int = 0
 
     def idle_expires_at(self) -> float:
         return self.last_seen_at + self.idle_timeout if self.idle_timeout > 0 else self.expires_at
@@ -91,6 +98,18 @@ class UserRecord:
     roles: tuple[str, ...] = ()
     created_at: float = 0.0
     disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UserGrants:
+    """A user's live roles and custom claims (``set_user_grants``), and their version: the
+    count of changes so far. ``roles`` is None until roles were set this way (logins then
+    use the roles the application passes)."""
+
+    user_id: str
+    version: int
+    roles: tuple[str, ...] | None
+    claims: Mapping[str, Any]
 
 
 ChangeListener = Callable[[Change], None]

@@ -38,6 +38,7 @@ from authstate.stores import _redis_scripts as lua
 from authstate.stores._bus import new_epoch
 from authstate.stores._redis_accounts import RedisAccounts
 from authstate.stores._redis_bus import PubSubBus
+from authstate.stores._redis_grants import RedisGrants
 from authstate.stores._redis_layout import (
     DEFAULT_PREFIX,
     Layout,
@@ -57,7 +58,7 @@ from authstate.stores.base import (
 )
 
 _TIMEOUT = 5.0
-_REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER})
+_REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER, ChangeKind.ROLES})
 
 
 @contextlib.contextmanager
@@ -101,7 +102,7 @@ def _parse_url(url: str) -> tuple[str, bool, str]:
     return client_url, cluster, prefix
 
 
-class RedisStore(RedisSessionData, RedisAccounts):
+class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
     """A ``Store`` in Redis or Redis Cluster, shared by every node with the same prefix."""
 
     url_scheme = "redis"

@@ -9,8 +9,8 @@ design does not ask us to survive; pass ``synchronous="FULL"`` to pay for it.
 
 One part per concern: the connection, schema and error translation (``_sqlite_db``: no
 thread hop, write lock and busy handling), sessions and refresh families
-(``_sqlite_sessions``), the change log and its poller (``_sqlite_bus``), and keys, users
-and login throttling (``_sqlite_accounts``).
+(``_sqlite_sessions``), the change log and its poller (``_sqlite_bus``), keys, users
+and login throttling (``_sqlite_accounts``), and live roles and claims (``_sqlite_grants``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from __future__ import annotations
 from authstate.stores._sqlite_accounts import SQLiteAccounts
 from authstate.stores._sqlite_bus import SQLiteBus
 from authstate.stores._sqlite_db import SCHEMA, SCHEMA_VERSION, sqlite_path
+from authstate.stores._sqlite_grants import SQLiteGrants
 from authstate.stores._sqlite_sessions import SQLiteSessions
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "SQLiteStore", "sqlite_path"]
 
 
-class SQLiteStore(SQLiteSessions, SQLiteBus, SQLiteAccounts):
+class SQLiteStore(SQLiteSessions, SQLiteBus, SQLiteAccounts, SQLiteGrants):
     """A ``Store`` in one SQLite file, safe for several processes on one machine.
 
     ``SessionRecord.data`` must be JSON-serialisable (``TypeError`` otherwise). Text that is

@@ -48,7 +48,7 @@ class AuthState(AuthCore):
         ``form_renderer`` renders a page for a failed HTML form post (else JSON errors)."""
         return auth_router(self, form_renderer=form_renderer)
 
-    def require(self, role: str | None = None) -> Callable[[Request], Awaitable[Principal]]:
+    def require(self, role: str | None = None) -> Callable[[HTTPConnection], Awaitable[Principal]]:
         """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without ``role``)."""
         return require(role)
 

@@ -126,30 +126,34 @@ class AuthEndpoints:
     # -- who am I, where am I logged in -------------------------------------------------------
     async def me(self, request: Request) -> Response:
         """``GET /auth/me``: the principal, its session and its token."""
-        principal = _require(request)
+        return JSONResponse(await self.me_body(_require(request)), headers=NO_STORE)
+
+    async def me_body(self, principal: Principal) -> dict[str, object]:
+        """The body of ``GET /auth/me`` for ``principal`` (also the first /auth/ws message)."""
         session = None
         if principal.session is not None:
             session = {"id": principal.session.id, "expires_at": int(principal.session.expires_at)}
         token = None
         if principal.token is not None:
             token = {"iat": principal.token.iat, "exp": principal.token.exp}
-        body = {
+        return {
             "user": await self._user_json(principal.user_id, principal.roles),
             "mode": principal.mode,
             "session": session,
             "token": token,
         }
-        return JSONResponse(body, headers=NO_STORE)
 
     async def sessions(self, request: Request) -> Response:
         """``GET /auth/sessions`` (session, hybrid): the user's live sessions."""
         if self.auth.settings.mode == "stateless":
             raise NotFound("no sessions in stateless mode")
-        principal = _require(request)
+        return JSONResponse(await self.sessions_body(_require(request)), headers=NO_STORE)
+
+    async def sessions_body(self, principal: Principal) -> dict[str, object]:
+        """The body of ``GET /auth/sessions`` for ``principal`` (session, hybrid modes)."""
         current = principal.session.id if principal.session else None
         records = await self.auth.list_sessions(principal)
-        body = {"sessions": [_session_json(record, current) for record in records]}
-        return JSONResponse(body, headers=NO_STORE)
+        return {"sessions": [_session_json(record, current) for record in records]}
 
     async def delete_session(self, request: Request) -> Response:
         """``DELETE /auth/sessions/{handle}`` (also a form ``POST``): revoke one session."""

@@ -1,28 +1,29 @@
 """A FastAPI dependency: ``Depends(auth.require(role="staff"))`` returns the ``Principal``.
 
-It needs nothing from FastAPI itself: FastAPI injects Starlette's ``Request``; the refusal
-is rendered by ``AuthMiddleware``.
+It needs nothing from FastAPI itself: FastAPI injects Starlette's ``HTTPConnection`` (the
+``Request`` of an HTTP route, the ``WebSocket`` of a WebSocket route); the refusal is
+rendered by ``AuthMiddleware`` (on a WebSocket route: before accept, ``asgi.websocket``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from authstate.asgi.middleware import get_principal, token_was_stale
 from authstate.errors import AuthenticationError, PermissionDenied, StaleToken
 from authstate.principal import Principal
 
 
-def require(role: str | None = None) -> Callable[[Request], Awaitable[Principal]]:
+def require(role: str | None = None) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """401 without a valid auth cookie, 403 when ``role`` is given and missing.
 
     The refusal is an ``AuthStateError``, answered by ``AuthMiddleware`` with the body of
     the ``/auth/*`` routes (``{"error": "unauthenticated", "detail": ...}``), in FastAPI
     and Starlette alike."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(request: HTTPConnection) -> Principal:
         principal = get_principal(request)
         if principal is None:
             if token_was_stale(request):

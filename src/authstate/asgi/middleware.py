@@ -16,7 +16,9 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authstate.asgi.credentials import CredentialReader
+from authstate.asgi.live import serve_watched
 from authstate.asgi.responses import error_response, vary_with
+from authstate.asgi.websocket import handshake_own_origin, refuse_from_app, refuse_handshake
 from authstate.csrf import SAFE_METHODS
 from authstate.errors import AuthenticationError, AuthStateError, PayloadTooLarge, StaleToken
 from authstate.principal import Principal
@@ -100,6 +102,8 @@ class AuthMiddleware:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await self._lifespan(scope, receive, send)
+            elif scope["type"] == "websocket":
+                await self._websocket(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
             return
@@ -178,6 +182,53 @@ class AuthMiddleware:
             own_origin=own_origin(scope, trust_forwarded=self.auth.settings.trust_forwarded),
         )
         return receive
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake: authenticated from the auth cookie or, with the bearer
+        transport, the ``Authorization: Bearer`` header (both at once: 400), as a request
+        is. A handshake carrying the cookie must pass the ``Origin`` check first
+        (cross-site WebSocket hijacking is CSRF's WebSocket form); an authenticated socket
+        is closed when its credential is revoked or expires (``asgi.live``). Refusals and
+        close codes: ``asgi.websocket``."""
+        auth = self.auth
+        if not auth.started:
+            await auth.start()
+        try:
+            credential = self._credentials.read(scope)
+            value = credential.value
+            if credential.had_cookie:
+                # The rules of a cookie-authenticated unsafe request, without the token: a
+                # handshake cannot carry one, and every browser sends Origin on it. A
+                # Bearer header is no ambient credential: no page can make a browser add it.
+                auth.csrf.check_login(
+                    origin=header(scope, b"origin"),
+                    sec_fetch_site=header(scope, b"sec-fetch-site"),
+                    own_origin=handshake_own_origin(
+                        own_origin(scope, trust_forwarded=auth.settings.trust_forwarded)
+                    ),
+                )
+            if credential.transport == "bearer":
+                scope[TRANSPORT_KEY] = "bearer"
+            principal = None
+            if value is not None:
+                if credential.transport == "cookie":
+                    scope[AUTH_VALUE_KEY] = value
+                try:
+                    principal = await auth.authenticate(value)
+                except AuthenticationError as exc:
+                    log.info("websocket credential rejected: %s", exc.reason)
+            scope[PRINCIPAL_KEY] = principal
+        except AuthStateError as exc:
+            await refuse_handshake(scope, receive, send, exc)
+            return
+        try:
+            if principal is None or value is None:
+                await self.app(scope, receive, send)
+            else:
+                await serve_watched(auth, principal, value, self.app, scope, receive, send)
+        except AuthStateError as exc:
+            # require() on a WebSocket route: refused as a handshake is, before accept.
+            await refuse_from_app(scope, receive, send, exc)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         auth = self.auth

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, Router
+from starlette.routing import Route, Router, WebSocketRoute
 
 from authstate.asgi.endpoints import AuthEndpoints
 from authstate.asgi.forms import Endpoint, FormRenderer, answering_errors
 from authstate.asgi.responses import NO_STORE, error_response
 from authstate.asgi.session_data_endpoint import session_data_endpoint
+from authstate.asgi.session_feed import SessionFeed
 from authstate.asgi.token_endpoint import TokenEndpoint
 from authstate.errors import StoreUnavailable
 
@@ -46,6 +47,7 @@ def auth_router(auth: AuthCore, *, form_renderer: FormRenderer | None = None) ->
             route("/session/data", session_data_endpoint(auth), "GET", "PATCH"),
             # RFC 6749 errors of its own, never a form page: its clients are programs.
             Route("/token", TokenEndpoint(auth).token, methods=["POST"]),
+            WebSocketRoute("/ws", SessionFeed(endpoints)),
         ],
         # A trailing-slash redirect takes its Location from the Host header (and would
         # send a credential POST elsewhere): /auth/me/ is an unknown path instead.

@@ -11,6 +11,8 @@ red-team report F4). This protocol adds, per connection:
 - a head cap: an unfinished head longer than ``max_header_bytes`` gets 431 and the
   connection is closed, so at most the cap plus one socket read is ever buffered;
 - a connection cap: connections beyond ``max_connections`` get 503 and are closed at once;
+- WebSocket upgrades (``websocket_protocol``) leave these deadlines behind once the head
+  is read, and stay counted in the connection cap;
 - ``TCP_NODELAY`` on every accepted socket: with Nagle on, a response written as head and
   body waits for the client's delayed ACK, about 40 ms per keep-alive request (chaos F1).
 
@@ -41,6 +43,22 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+# uvicorn's WebSocket protocol on the ``websockets`` package (in ``authstate[server]``).
+WEBSOCKET_PROTOCOL = "websockets-sansio"
+# /auth/ws and typical application messages are small: a bigger frame closes the socket.
+WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
+
+
+def websocket_protocol() -> str | None:
+    """uvicorn's ``ws`` setting: the ``websockets`` protocol, or None when the package is
+    missing (then Upgrade requests are plain HTTP and /auth/ws answers 404)."""
+    try:
+        import websockets  # noqa: F401
+    except ImportError:
+        return None
+    return WEBSOCKET_PROTOCOL
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -108,10 +126,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _unsupported_upgrade_warning(self) -> None:
-        # No WebSocket routes (ws="none"): an Upgrade request is served as plain HTTP and
-        # logged once by the access log; uvicorn's two warnings per request would let any
-        # client triple the log.
+        # Without a WebSocket implementation (ws="none") an Upgrade request is served as
+        # plain HTTP and logged once by the access log; uvicorn's two warnings per request
+        # would let any client triple the log.
         return
+
+    def handle_websocket_upgrade(self) -> None:
+        # The connection leaves this protocol for the WebSocket one: the head/body deadline
+        # armed for the upgrade request must not close the socket later. The WebSocket
+        # protocol keeps counting in the connection cap (it joins the same set), and its
+        # pings close a peer that stopped answering.
+        self._disarm()
+        super().handle_websocket_upgrade()
 
     def _arm(self, seconds: float) -> None:
         self._disarm()

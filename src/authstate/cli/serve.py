@@ -106,6 +106,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _banner(settings: Settings, sock: socket.socket, workers: int) -> None:
+    from authstate.cli._http import websocket_protocol
+
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     # Secure cookies work over plain HTTP on the loopback address: point browsers there.
@@ -115,6 +117,12 @@ def _banner(settings: Settings, sock: socket.socket, workers: int) -> None:
     print(f"  store: {display_url(settings.store)}", flush=True)
     if workers > 1:
         print(f"  workers: {workers}", flush=True)
+    if websocket_protocol() is None:
+        print(
+            "  websocket: off (GET /auth/ws needs the websockets package:"
+            " pip install 'authstate[server]')",
+            flush=True,
+        )
     if browse:
         print(
             f"  open {browse} in a browser (loopback: Secure cookies work over plain HTTP)",
@@ -188,7 +196,11 @@ async def _demo_users(settings: Settings) -> dict[str, str]:
 def _uvicorn_config(app: Starlette | str, settings: Settings, *, workers: int = 1) -> Any:
     import uvicorn
 
-    from authstate.cli._http import GuardedHttpProtocol
+    from authstate.cli._http import (
+        WEBSOCKET_MAX_MESSAGE_BYTES,
+        GuardedHttpProtocol,
+        websocket_protocol,
+    )
 
     # This process's copy; each --workers process configures its own in worker_app.
     max_connections = connection_budget(settings.max_connections)
@@ -211,9 +223,12 @@ def _uvicorn_config(app: Starlette | str, settings: Settings, *, workers: int = 
         # already at the cap itself (it compares with >=).
         http=GuardedHttpProtocol,
         timeout_keep_alive=int(settings.keepalive_timeout.total_seconds()),
-        # No WebSocket routes: an Upgrade request is plain HTTP, and no connection leaves
-        # the protocol that enforces the limits.
-        ws="none",
+        # WebSocket (/auth/ws, docs/http.md) when the websockets package is installed; the
+        # HTTP protocol hands a connection over only after its head passed the limits.
+        ws=websocket_protocol() or "none",
+        ws_max_size=WEBSOCKET_MAX_MESSAGE_BYTES,
+        # Small JSON messages: compression would cost ~100 KiB of zlib state per socket.
+        ws_per_message_deflate=False,
     )
 
 

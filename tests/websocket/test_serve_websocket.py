@@ -1,0 +1,137 @@
+"""``GET /auth/ws`` and WebSocket authentication through a real ``authstate serve``, with the
+``websockets`` client library."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.serve_process import serve
+from tests.multinode.nodes import Session, add_user, login, node_env, post
+from tests.websocket.client import close_code, next_json, open_socket, refused_status
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "correct horse battery"
+
+
+def me_body(node_url: str, session: Session) -> object:
+    response = httpx.get(f"{node_url}/auth/me", headers={"cookie": session.cookie}, timeout=5)
+    assert response.status_code == 200
+    return response.json()
+
+
+DISABLE = """
+import asyncio, sys
+from authstate import AuthState
+
+async def main() -> None:
+    async with AuthState(store=sys.argv[1]) as auth:
+        user = await auth.store.get_user_by_name(sys.argv[2])
+        await auth.disable_user(user.id)
+
+asyncio.run(main())
+"""
+
+
+def disable_user(store: str, name: str) -> None:
+    """``AuthState.disable_user`` in a process of its own (the CLI has no such command)."""
+    env = node_env(PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run(
+        [sys.executable, "-c", DISABLE, store, name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/ws.db"
+
+
+@pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])
+def test_the_first_message_is_the_me_body_and_a_logout_closes_the_socket_with_4401(
+    tmp_path: Path, store: str, mode: str
+) -> None:
+    name = add_user(store)
+    with serve(tmp_path, "--mode", mode, "--store", store, env=node_env()) as node:
+        session = login(node, name)
+        with open_socket(node, session.cookie) as socket:
+            assert next_json(socket) == me_body(node.url, session)
+            assert post(node, "/auth/logout", session).status_code == 204
+            assert close_code(socket) == 4401
+
+
+def test_a_handshake_without_a_valid_cookie_or_from_a_foreign_origin_is_refused(
+    tmp_path: Path, store: str
+) -> None:
+    name = add_user(store)
+    with serve(tmp_path, "--store", store, env=node_env()) as node:
+        session = login(node, name)
+        assert refused_status(node, None) == 401
+        auth_cookie = session.cookie.split("; ")[0]
+        forged = auth_cookie.split("=", 1)[0] + "=" + "A" * 40
+        assert refused_status(node, forged) == 401
+        # Cross-site WebSocket hijacking: a page elsewhere opens a socket with the cookie.
+        assert refused_status(node, session.cookie, origin="https://evil.example") == 403
+        assert refused_status(node, session.cookie, origin="null") == 403
+        # The same cookie from the server's own page, or from a client that sends no Origin.
+        with open_socket(node, session.cookie) as socket:
+            assert next_json(socket)["user"]["username"] == name
+        with open_socket(node, session.cookie, origin=None) as socket:
+            assert next_json(socket)["user"]["username"] == name
+
+
+@pytest.mark.parametrize("mode", ["session", "hybrid"])
+def test_the_session_list_is_pushed_when_the_user_logs_in_elsewhere_or_out(
+    tmp_path: Path, store: str, mode: str
+) -> None:
+    name = add_user(store)
+    with serve(tmp_path, "--mode", mode, "--store", store, env=node_env()) as node:
+        first = login(node, name)
+        with open_socket(node, first.cookie) as socket:
+            next_json(socket)
+            second = login(node, name)  # a login elsewhere: seen within the poll interval
+            pushed = next_json(socket)
+            assert pushed["type"] == "sessions"
+            assert len(pushed["sessions"]) == 2
+            assert [s["current"] for s in pushed["sessions"]].count(True) == 1
+            assert post(node, "/auth/logout", second).status_code == 204
+            pushed = next_json(socket)
+            assert [s["current"] for s in pushed["sessions"]] == [True]
+            # The socket's own session is untouched by the other one's logout.
+            assert socket.close_code is None
+
+
+@pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])
+@pytest.mark.parametrize("revoke", ["logout-all", "password", "disable"])
+def test_revoking_the_user_closes_the_socket_with_4401(
+    tmp_path: Path, store: str, mode: str, revoke: str
+) -> None:
+    name = add_user(store)
+    with serve(tmp_path, "--mode", mode, "--store", store, env=node_env()) as node:
+        session = login(node, name)
+        with open_socket(node, session.cookie) as socket:
+            next_json(socket)
+            if revoke == "logout-all":
+                assert post(node, "/auth/logout-all", session).status_code == 204
+            elif revoke == "password":
+                response = httpx.post(
+                    f"{node.url}/auth/password",
+                    json={"current_password": PASSWORD, "new_password": "a new horse battery"},
+                    headers={"cookie": session.cookie, "x-csrf-token": session.csrf},
+                    timeout=10,
+                )
+                assert response.status_code == 204, response.text
+            else:  # another process, as an admin tool would: the change comes by the bus
+                disable_user(store, name)
+            assert close_code(socket) == 4401

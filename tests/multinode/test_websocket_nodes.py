@@ -1,0 +1,46 @@
+"""Three nodes on Redis and on PostgreSQL: a revocation made on one node closes the
+WebSocket held open on another, within the propagation bound."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.multinode.nodes import add_user, cluster, login, percentiles, post
+from tests.websocket.client import close_code, next_json, open_socket
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def server_store(request: pytest.FixtureRequest) -> str:
+    fixture = "postgres_schema_url" if request.param == "postgres" else "redis_prefixed_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])
+def test_a_revocation_on_one_node_closes_sockets_on_the_others_with_4401(
+    tmp_path: Path, server_store: str, mode: str
+) -> None:
+    name = add_user(server_store)
+    with cluster(tmp_path, server_store, mode) as nodes:
+        samples = []
+        for revoke in ("/auth/logout", "/auth/logout-all"):
+            session = login(nodes[0], name)
+            with ExitStack() as stack:
+                # One socket on each of the two other nodes, opened with the same cookie.
+                sockets = [stack.enter_context(open_socket(n, session.cookie)) for n in nodes[1:]]
+                for socket in sockets:
+                    assert next_json(socket)["user"]["username"] == name
+                started = time.monotonic()
+                assert post(nodes[0], revoke, session).status_code == 204
+                for socket in sockets:
+                    # close_code waits at most 15 s: far beyond the bound (max_staleness, 5 s).
+                    assert close_code(socket) == 4401
+                    samples.append(time.monotonic() - started)
+        backend = server_store.split(":")[0]
+        print(f"\nwebsocket closed after revocation, {mode} on {backend}: {percentiles(samples)}")

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authstate.asgi.middleware import header
 from authstate.asgi.responses import json_error
+from authstate.asgi.websocket import can_deny_with_http, close_code
 
 log = logging.getLogger("authstate.http")
 
@@ -65,7 +66,8 @@ class AllowedHosts:
         self._any = "*" in hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._any:
+        # WebSocket handshakes too: the Origin check of a handshake compares with this host.
+        if scope["type"] not in ("http", "websocket") or self._any:
             await self.app(scope, receive, send)
             return
         # Check the host the app will take its origin from (see asgi.middleware.own_origin).
@@ -76,6 +78,9 @@ class AllowedHosts:
         if not host_matches(host, self.hosts):
             # The operator's clue when a real name is missing from AUTHSTATE_ALLOWED_HOSTS.
             log.info("host not in AUTHSTATE_ALLOWED_HOSTS: %r", host[:100])
+            if scope["type"] == "websocket" and not can_deny_with_http(scope):
+                await send({"type": "websocket.close", "code": close_code(400)})
+                return
             response = json_error(400, "invalid_host", "this server does not answer for that host")
             await response(scope, receive, send)
             return

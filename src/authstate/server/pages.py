@@ -115,9 +115,11 @@ def _page_headers(nonce: str) -> dict[str, str]:
     return {
         "Cache-Control": "no-store",
         "Vary": "Cookie",
-        # Only our own inline <style> (by nonce) and forms posting back to us.
+        # Only our own inline <style> and <script> (by nonce), forms posting back to us, and
+        # fetch / WebSocket (/auth/ws: the live session list) to this origin.
         "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
+            f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+            "connect-src 'self'; img-src 'self' data:; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         ),
         "X-Content-Type-Options": "nosniff",

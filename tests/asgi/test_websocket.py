@@ -1,10 +1,10 @@
 """WebSocket routes behind ``AuthMiddleware``: ``require()`` on FastAPI and Starlette routes,
 the Origin check, and sockets closed when their credential is revoked or expires."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI reads the route's Annotated parameter
+# at definition time, and it names a local ``auth``.
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI
@@ -28,11 +28,10 @@ def make_auth(mode: str = "hybrid", clock: FrozenClock | None = None) -> AuthSta
 def fastapi_app(auth: AuthState) -> FastAPI:
     app = FastAPI()
     app.add_middleware(auth.middleware().cls, auth=auth)
+    staff = Annotated[Principal, Depends(auth.require(role="staff"))]
 
     @app.websocket("/ws")
-    async def staff_socket(
-        websocket: WebSocket, principal: Principal = Depends(auth.require(role="staff"))
-    ) -> None:
+    async def staff_socket(websocket: WebSocket, principal: staff) -> None:
         await websocket.accept()
         await websocket.send_json({"user": principal.user_id})
         await websocket.receive()  # until the client or authstate ends it
@@ -105,9 +104,11 @@ def test_a_cookie_handshake_from_a_foreign_origin_is_refused_with_403(
     served: tuple[TestClient, AuthState], origin: str
 ) -> None:
     client, auth = served
-    with pytest.raises(WebSocketDenialResponse) as refused:
-        with connect(client, cookie_for(client, auth), origin=origin):
-            pass
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        connect(client, cookie_for(client, auth), origin=origin),
+    ):
+        pass
     assert refused.value.status_code == 403
     assert refused.value.json()["error"] == "csrf_failed"
 

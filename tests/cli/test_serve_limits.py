@@ -244,14 +244,26 @@ def _healthy(served: Served) -> bool:
         return False
 
 
-def test_an_upgrade_request_is_plain_http_under_the_same_limits(tmp_path: Path) -> None:
-    # No WebSocket routes: a connection that asks to upgrade must not leave the protocol
-    # that enforces the limits, nor write extra warnings per request.
+def test_an_upgrade_to_a_route_without_websocket_is_refused_without_warnings(
+    tmp_path: Path,
+) -> None:
+    # The head passed the limits before the connection left the HTTP protocol; a route
+    # that is not a WebSocket refuses the handshake, and nothing extra is logged per request.
     with serve(tmp_path, *MEMORY) as server, connection(server) as client:
         client.sendall(
             b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
             b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
         )
-        assert read_response(client).startswith(b"HTTP/1.1 200")
+        assert read_response(client).startswith(b"HTTP/1.1 403")
     assert "upgrade" not in server.stderr.lower()
+
+
+def test_an_upgrade_request_gets_the_head_cap_like_any_other(tmp_path: Path) -> None:
+    with serve(tmp_path, *MEMORY) as server, connection(server) as client:
+        client.sendall(
+            b"GET /auth/ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+            b"Upgrade: websocket\r\nX-Filler: " + b"a" * (1024 * 1024)
+        )
+        answer = closed_by_server(client)
+    assert answer is not None and answer.startswith(b"HTTP/1.1 431"), answer

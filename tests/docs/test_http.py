@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from authstate import AuthState
 from authstate.server.app import create_app
@@ -35,6 +35,9 @@ def served(routes: list[BaseRoute], prefix: str = "") -> set[str]:
             # Starlette answers HEAD wherever it answers GET; the page lists GET.
             for method in (route.methods or set()) - {"HEAD"}:
                 found.add(f"{method} {_normalized(prefix + route.path)}")
+        elif isinstance(route, WebSocketRoute):
+            # A WebSocket opens with a GET (the Upgrade handshake); the row says WebSocket.
+            found.add(f"GET {_normalized(prefix + route.path)}")
     return found
 
 
@@ -50,3 +53,4 @@ def test_the_endpoint_table_lists_exactly_the_routes_of_the_app() -> None:
 def test_the_table_reader_sees_every_row() -> None:
     rows = documented()
     assert "DELETE /auth/sessions/{}" in rows and "GET /.well-known/jwks.json" in rows
+    assert "GET /auth/ws" in rows

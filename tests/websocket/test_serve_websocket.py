@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -135,3 +137,31 @@ def test_revoking_the_user_closes_the_socket_with_4401(
             else:  # another process, as an admin tool would: the change comes by the bus
                 disable_user(store, name)
             assert close_code(socket) == 4401
+
+
+def test_an_open_socket_outlives_the_http_timeouts_and_counts_in_the_connection_cap(
+    tmp_path: Path, store: str
+) -> None:
+    name = add_user(store)
+    env = node_env(
+        AUTHSTATE_HEADER_TIMEOUT="0.5", AUTHSTATE_BODY_TIMEOUT="0.5", AUTHSTATE_MAX_CONNECTIONS="2"
+    )
+    with serve(tmp_path, "--store", store, env=env) as node:
+        session = login(node, name)
+        with open_socket(node, session.cookie) as first, open_socket(node, session.cookie):
+            next_json(first)
+            time.sleep(1.5)  # three header timeouts: an HTTP connection would be gone
+            assert first.ping().wait(10)
+            # Both sockets hold the two connections the cap allows.
+            with socket.create_connection(("127.0.0.1", node.port), timeout=10) as extra:
+                assert extra.recv(1024).startswith(b"HTTP/1.1 503")
+
+
+def test_a_message_over_64_kib_closes_the_socket_with_1009(tmp_path: Path, store: str) -> None:
+    name = add_user(store)
+    with serve(tmp_path, "--store", store, env=node_env()) as node:
+        session = login(node, name)
+        with open_socket(node, session.cookie) as socket_:
+            next_json(socket_)
+            socket_.send("x" * (64 * 1024 + 1))
+            assert close_code(socket_) == 1009

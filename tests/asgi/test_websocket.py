@@ -188,3 +188,18 @@ async def test_without_the_denial_extension_a_refusal_is_a_close_code_before_acc
             assert sent[0]["code"] == expected
     finally:
         await auth.stop()
+
+
+def test_sockets_are_still_watched_after_the_app_restarted_its_auth_state() -> None:
+    # A secret of its own: the memory store outlives the restart, sealed keys and all.
+    settings = Settings.from_env({}, mode="session", store="memory://", secret="s" * 43)
+    auth = AuthState(settings)
+    app = starlette_app(auth)
+    for _ in range(2):  # a second lifespan: stop, then start on the same AuthState
+        with TestClient(app) as client, connect(client, cookie_for(client, auth)) as socket:
+            socket.receive_json()
+            assert client.portal is not None
+            client.portal.call(auth.logout_everywhere, "user-1")
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+            assert closed.value.code == 4401

@@ -18,7 +18,6 @@ Session-list feeds (``/auth/ws``) subscribe to the same changes with ``add_feed`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Callable, Coroutine
@@ -86,7 +85,9 @@ class LiveSockets:
         self._auth = auth
         self._sockets: set[LiveSocket] = set()
         self._feeds: set[FeedListener] = set()
-        self._listening = False
+        # The running parts of ``auth`` this registry listens for: a restarted AuthState
+        # (stop, then start) has a new context and a bus without our listener.
+        self._listening_for: object = None
         self._listen_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Task[None] | None = None
@@ -124,14 +125,15 @@ class LiveSockets:
         await self._listen()
 
     async def _listen(self) -> None:
-        if self._listening:
+        context = self._auth.context
+        if self._listening_for is context:
             return
         async with self._listen_lock:
-            if not self._listening:
+            if self._listening_for is not context:
                 # Registered after the node's own listener: by the time a change reaches
                 # here, the revocation state and the session cache have applied it.
-                await self._auth.store.listen(self._on_change, reconcile=self._recheck_all)
-                self._listening = True
+                await context.store.listen(self._on_change, reconcile=self._recheck_all)
+                self._listening_for = context
 
     def _on_change(self, change: Change) -> None:
         for live in [live for live in self._sockets if live.is_named_by(change)]:
@@ -180,13 +182,6 @@ class LiveSockets:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def aclose(self) -> None:
-        """Stop the background work (tests; the bus itself stops with the store)."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
 
 
 _BY_AUTH: weakref.WeakKeyDictionary[AuthCore, LiveSockets] = weakref.WeakKeyDictionary()

@@ -66,3 +66,12 @@ def test_the_session_list_updates_live_when_the_user_logs_in_and_out_elsewhere(
     finally:
         watcher.close()
         elsewhere.close()
+
+
+def test_the_dashboard_title_is_plain_text(browser: Browser, server: Served) -> None:
+    context = browser.new_context()
+    try:
+        page = sign_in(context, server, "alice", server.demo_passwords()["alice"])
+        assert page.title() == "alice · authstate"
+    finally:
+        context.close()

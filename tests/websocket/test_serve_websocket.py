@@ -165,3 +165,24 @@ def test_a_message_over_64_kib_closes_the_socket_with_1009(tmp_path: Path, store
             next_json(socket_)
             socket_.send("x" * (64 * 1024 + 1))
             assert close_code(socket_) == 1009
+
+
+# authstate serve in an interpreter where the websockets package cannot be imported.
+WITHOUT_WEBSOCKETS = [
+    sys.executable,
+    "-c",
+    "import sys; sys.modules['websockets'] = None\n"
+    "from authstate.cli import main\n"
+    "sys.exit(main())",
+]
+
+
+def test_without_the_websockets_package_serve_starts_and_says_what_is_missing(
+    tmp_path: Path, store: str
+) -> None:
+    with serve(tmp_path, "--store", store, env=node_env(), command=WITHOUT_WEBSOCKETS) as node:
+        assert "GET /auth/ws needs the websockets package" in node.stdout
+        assert httpx.get(f"{node.url}/healthz", timeout=5).status_code == 200
+        upgrade = {"connection": "upgrade", "upgrade": "websocket", "sec-websocket-version": "13"}
+        answer = httpx.get(f"{node.url}/auth/ws", headers=upgrade, timeout=5)
+        assert answer.status_code == 404

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.test_pages import browser, home, sign_in
+from tests.browser.test_pages import Console, browser, home, sign_in
 from tests.cli.serve_process import Served, serve
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ def test_the_session_list_updates_live_when_the_user_logs_in_and_out_elsewhere(
     )
     try:
         page = sign_in(watcher, server, "alice", password)
+        console = Console()
+        console.watch(page)
         rows = page.locator("#sessions tbody tr")
         expect(rows).to_have_count(1)
         expect(page.locator("#sessions")).to_have_attribute("data-live", "on", timeout=WAIT_MS)
@@ -56,6 +58,8 @@ def test_the_session_list_updates_live_when_the_user_logs_in_and_out_elsewhere(
         other.get_by_role("button", name="Log out", exact=True).click()
         expect(rows).to_have_count(1, timeout=WAIT_MS)
         assert page.evaluate("window.notReloaded === true")
+        # No CSP violation, script error or failed request while the list was updated.
+        assert console.errors == []
 
         # Revoked from elsewhere: the socket closes with 4401 and the page shows the login.
         other = sign_in(elsewhere, server, "alice", password)

@@ -86,6 +86,9 @@ class GuardedSocket:
         self._receive = receive
         self._send = send
         self._closed = asyncio.Event()
+        # Resolved by close(): what a pending receive() races against (one per socket,
+        # not a waiter task per message).
+        self._closed_signal: asyncio.Future[None] | None = None
         self._code = 1000
         self._finished = False  # the app or the client ended it: nothing left to close
         self._pending: asyncio.Future[Message] | None = None
@@ -101,11 +104,10 @@ class GuardedSocket:
             if self._pending is None:
                 self._pending = asyncio.ensure_future(self._receive())
             pending: asyncio.Future[Message] = self._pending
-            closed: asyncio.Future[Any] = asyncio.ensure_future(self._closed.wait())
-            try:
-                await asyncio.wait({pending, closed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                closed.cancel()
+            if self._closed_signal is None:
+                self._closed_signal = asyncio.get_running_loop().create_future()
+            signal: asyncio.Future[Any] = self._closed_signal
+            await asyncio.wait({pending, signal}, return_when=asyncio.FIRST_COMPLETED)
             if not self._closed.is_set() and pending.done():
                 message, self._pending = pending.result(), None
                 if message["type"] == "websocket.disconnect":
@@ -127,6 +129,8 @@ class GuardedSocket:
             return
         self._code = code
         self._closed.set()
+        if self._closed_signal is not None and not self._closed_signal.done():
+            self._closed_signal.set_result(None)
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None

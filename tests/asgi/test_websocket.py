@@ -203,3 +203,53 @@ def test_sockets_are_still_watched_after_the_app_restarted_its_auth_state() -> N
             with pytest.raises(WebSocketDisconnect) as closed:
                 socket.receive_json()
             assert closed.value.code == 4401
+
+
+def bearer_app(transports: str = "cookie,bearer") -> tuple[Starlette, AuthState]:
+    settings = Settings.from_env({}, mode="hybrid", store="memory://", transports=transports)
+    auth = AuthState(settings)
+    return starlette_app(auth), auth
+
+
+def test_a_bearer_handshake_is_authenticated_and_needs_no_origin_check() -> None:
+    app, auth = bearer_app()
+    with TestClient(app) as client:
+        value = cookie_for(client, auth).split("=", 1)[1]
+        # A foreign Origin does not matter: no page can make a browser send the header.
+        headers = {"authorization": f"Bearer {value}", "origin": "https://evil.example"}
+        with client.websocket_connect("/ws", headers=headers) as socket:
+            assert socket.receive_json() == {"user": "user-1"}
+            assert client.portal is not None
+            client.portal.call(auth.logout_everywhere, "user-1")
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+            assert closed.value.code == 4401
+
+
+def test_a_handshake_with_a_cookie_and_a_bearer_header_is_refused_with_400() -> None:
+    app, auth = bearer_app()
+    with TestClient(app) as client:
+        cookie = cookie_for(client, auth)
+        headers = {
+            "cookie": cookie,
+            "authorization": f"Bearer {cookie.split('=', 1)[1]}",
+            "origin": OWN_ORIGIN,
+        }
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("/ws", headers=headers),
+        ):
+            pass
+        assert refused.value.status_code == 400
+
+
+def test_a_bearer_header_is_ignored_while_the_transport_is_off() -> None:
+    app, auth = bearer_app(transports="cookie")
+    with TestClient(app) as client:
+        value = cookie_for(client, auth).split("=", 1)[1]
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("/ws", headers={"authorization": f"Bearer {value}"}),
+        ):
+            pass
+        assert refused.value.status_code == 401

@@ -7,6 +7,7 @@ WS1 cross-site hijacking: the victim's cookie from a foreign page -> 403, no soc
 WS2 unauthenticated handshake: no, forged, expired or revoked cookie -> 401, nothing sent.
 WS3 a revoked credential closes the open socket (4401) and the app hears a disconnect.
 WS4 a handshake for a host the server does not answer for -> 400 (DNS rebinding).
+WS5 with the bearer transport: a cookie and a Bearer header on one handshake -> 400.
 """
 
 from __future__ import annotations
@@ -134,3 +135,25 @@ def test_ws4_a_handshake_for_a_foreign_host_is_refused(ws_node: WsNode) -> None:
     headers = {"cookie": cookie, "host": "rebound.evil.example", "origin": OWN}
     refused = ws_node.refused(headers)
     assert refused.status_code == 400
+
+
+def test_ws5_a_handshake_with_a_cookie_and_a_bearer_header_is_refused() -> None:
+    """With the bearer transport on, a handshake carrying both credentials is 400: picking
+    one would let whoever planted the other choose the account."""
+    settings = Settings.from_env(
+        {}, mode="hybrid", store="memory://", allowed_hosts="testserver", transports="cookie,bearer"
+    )
+    auth = AuthState(settings, clock=FrozenClock(), password_hasher=fast_hasher())
+    with TestClient(create_app(auth=auth), base_url="https://testserver") as client:
+        assert client.portal is not None
+        client.portal.call(auth.accounts.add_user, "mallory", PASSWORD, ("staff",))
+        node = WsNode(auth, client, FrozenClock())
+        cookie = node.login()
+        bearer = f"Bearer {cookie.split('=', 1)[1]}"
+        for headers in (
+            {"cookie": cookie, "authorization": bearer, "origin": OWN},
+            {"cookie": f"{AUTH_COOKIE}={'A' * 43}", "authorization": bearer},
+        ):
+            refused = node.refused(headers)
+            assert refused.status_code == 400
+            assert refused.json()["error"] == "bad_request"

@@ -17,11 +17,18 @@ def ws_url(node: Served, path: str = "/auth/ws") -> str:
 
 
 def open_socket(
-    node: Served, cookie: str | None, *, origin: str | None = "own", path: str = "/auth/ws"
+    node: Served,
+    cookie: str | None,
+    *,
+    origin: str | None = "own",
+    path: str = "/auth/ws",
+    headers: dict[str, str] | None = None,
 ) -> ClientConnection:
-    """Connect to ``path`` with ``cookie``; ``origin="own"`` sends the node's own origin
-    (what a page of the server sends), None sends none."""
-    headers = {"cookie": cookie} if cookie else {}
+    """Connect to ``path`` with ``cookie`` (and ``headers``); ``origin="own"`` sends the
+    node's own origin (what a page of the server sends), None sends none."""
+    headers = dict(headers or {})
+    if cookie:
+        headers["cookie"] = cookie
     if origin == "own":
         origin = node.url
     return connect(
@@ -33,10 +40,16 @@ def open_socket(
     )
 
 
-def refused_status(node: Served, cookie: str | None, *, origin: str | None = "own") -> int:
+def refused_status(
+    node: Served,
+    cookie: str | None,
+    *,
+    origin: str | None = "own",
+    headers: dict[str, str] | None = None,
+) -> int:
     """The HTTP status a refused handshake gets (fails if the handshake succeeds)."""
     try:
-        with open_socket(node, cookie, origin=origin):
+        with open_socket(node, cookie, origin=origin, headers=headers):
             pass
     except InvalidStatus as exc:
         return int(exc.response.status_code)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from tests.cli.serve_process import serve
 from tests.multinode.nodes import Session, add_user, login, node_env, post
-from tests.websocket.client import close_code, next_json, open_socket, refused_status
+from tests.websocket.client import close_code, next_json, open_socket, refused_status, ws_url
 
 pytestmark = pytest.mark.slow
 
@@ -186,3 +187,26 @@ def test_without_the_websockets_package_serve_starts_and_says_what_is_missing(
         upgrade = {"connection": "upgrade", "upgrade": "websocket", "sec-websocket-version": "13"}
         answer = httpx.get(f"{node.url}/auth/ws", headers=upgrade, timeout=5)
         assert answer.status_code == 404
+
+
+def test_a_bearer_client_opens_auth_ws_and_is_closed_with_4401_on_logout_everywhere(
+    tmp_path: Path, store: str
+) -> None:
+    name = add_user(store)
+    env = node_env(AUTHSTATE_TRANSPORTS="cookie,bearer")
+    with serve(tmp_path, "--store", store, env=env) as node:
+        token = httpx.post(
+            f"{node.url}/auth/token",
+            data={"grant_type": "password", "username": name, "password": PASSWORD},
+            timeout=10,
+        ).json()["access_token"]
+        bearer = {"authorization": f"Bearer {token}"}
+        body = httpx.get(f"{node.url}/auth/me", headers=bearer, timeout=5).json()
+        with connect(ws_url(node), additional_headers=bearer, open_timeout=10) as socket:
+            assert next_json(socket) == body
+            response = httpx.post(f"{node.url}/auth/logout-all", headers=bearer, timeout=10)
+            assert response.status_code == 204
+            assert close_code(socket) == 4401
+        # A cookie beside the header: which one was meant cannot be known.
+        cookie = login(node, name).cookie
+        assert refused_status(node, cookie, headers=bearer) == 400

@@ -253,3 +253,17 @@ def test_a_bearer_header_is_ignored_while_the_transport_is_off() -> None:
         ):
             pass
         assert refused.value.status_code == 401
+
+
+@pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])
+def test_a_roles_change_closes_the_socket_so_the_client_reconnects_under_the_new_roles(
+    mode: str,
+) -> None:
+    auth = make_auth(mode)
+    with TestClient(starlette_app(auth)) as client, connect(client, cookie_for(client, auth)) as ws:
+        ws.receive_json()
+        assert client.portal is not None
+        client.portal.call(auth.set_roles, "user-1", ["viewer"])
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4401

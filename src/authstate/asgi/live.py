@@ -3,11 +3,13 @@
 A socket lives no longer than its credential. Each one is re-checked (``authenticate``
 again, which consults the revocation state and, in session mode, the store) whenever the
 change bus delivers a change that could revoke it: its token ``jti``, its session or
-refresh family handle, its session key, or its user's generation (logout everywhere,
-password change, disabled user). So a revocation made on any node closes the socket, with
-code 4401, within the bus's propagation bound. A timer closes it when the credential
-expires (the access token's ``exp``; the session's absolute expiry in session mode), and
-after a bus interruption (the bus reconciles) every socket is re-checked.
+refresh family handle, its session key, its user's generation (logout everywhere,
+password change, disabled user) or roles version (``set_roles``/``set_claims``: a socket
+whose roles or claims changed is closed too, so the client reconnects under the new
+ones). So a revocation made on any node closes the socket, with code 4401, within the
+bus's propagation bound. A timer closes it when the credential expires (the access
+token's ``exp``; the session's absolute expiry in session mode), and after a bus
+interruption (the bus reconciles) every socket is re-checked.
 
 While the bus is staler than ``max_staleness`` this node cannot know of revocations:
 sockets are closed with 1013 (try again later), as HTTP requests then get 503.
@@ -67,7 +69,7 @@ class LiveSocket:
     def is_named_by(self, change: Change) -> bool:
         """Whether ``change`` could revoke this socket's credential."""
         principal = self.principal
-        if change.kind is ChangeKind.USER:
+        if change.kind in (ChangeKind.USER, ChangeKind.ROLES):
             return change.value == principal.user_id
         if change.kind is ChangeKind.SID:
             return principal.session is not None and principal.session.id == change.value
@@ -150,7 +152,11 @@ class LiveSockets:
 
     async def _recheck(self, live: LiveSocket) -> None:
         try:
-            await self._auth.authenticate(live.auth_value)
+            now = await self._auth.authenticate(live.auth_value)
+            if now.roles != live.principal.roles or now.claims != live.principal.claims:
+                # Live roles (session mode: the same credential, new roles). The socket was
+                # authorized under the old ones: the client reconnects under the new.
+                raise AuthenticationError(reason="roles or claims changed")
         except AuthenticationError as exc:
             log.info("websocket closed: %s", exc.reason)
             self._close(live, CLOSE_UNAUTHENTICATED, "credential revoked")

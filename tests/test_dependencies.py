@@ -25,6 +25,9 @@ EXTRAS = {"redis", "asyncpg"}
 EXTRAS |= {"flask", "werkzeug", "django"}
 # The metrics and OpenTelemetry extras: imported only when asked for.
 EXTRAS |= {"prometheus_client", "opentelemetry"}
+# The server extra's WebSocket implementation: authstate serve looks for it and serves
+# /auth/ws only when it is installed (cli/_http.py), saying so in its banner otherwise.
+EXTRAS |= {"websockets"}
 
 
 def core_dependencies() -> set[str]:

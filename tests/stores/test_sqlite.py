@@ -482,6 +482,7 @@ def sqlite3_max_mmap() -> int:
     return 0x7FFF0000  # SQLite's default maximum
 
 
+@pytest.mark.anyio
 async def test_a_version_1_database_is_upgraded_and_keeps_its_sessions(tmp_path: Path) -> None:
     # A database written before step-up and remember-me: no auth_time/remember columns.
     path = tmp_path / "auth.db"

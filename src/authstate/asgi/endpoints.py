@@ -256,7 +256,6 @@ class AuthEndpoints:
             "mode": self.auth.settings.mode,
             "csrf_token": csrf_token,
             "expires_at": int(issued.expires_at),
-            "auth_time": principal.auth_time,
         }
         response = success(request, body)
         set_credentials(response, issued, self.policy, csrf_token=csrf_token)

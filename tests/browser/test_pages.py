@@ -324,6 +324,8 @@ def test_the_dashboard_shows_the_session_data_the_browser_saved(
         assert all("dark" not in c["value"] for c in context.cookies())
     finally:
         context.close()
+
+
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_remember_me_and_signing_out_other_devices_in_chromium(
     browser: Browser, server: Served, viewport: dict[str, int], screenshots: Path

@@ -266,3 +266,19 @@ async def test_require_fresh_guards_a_starlette_route() -> None:
             )
             assert reauth.status_code == 200
             assert (await client.get("/guarded")).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["stateless", "hybrid"])
+async def test_auth_time_and_remember_travel_inside_an_encrypted_token(mode: str) -> None:
+    """AUTHSTATE_TOKEN_FORMAT=jwe: the claims are sealed, step-up and remember-me still work."""
+    async with started("memory://", mode, token_format="jwe") as node:
+        forgetful = await node.login(remember=False)
+        assert not any(has_lifetime(h) for h in set_cookie_headers(forgetful.last).values())
+        assert (await forgetful.me()).json()["auth_time"] == int(node.clock.now())
+        node.clock.advance(FRESH_WINDOW + 1)
+        assert (await forgetful.post("/auth/sessions/revoke-others")).status_code == 401
+        assert (
+            await forgetful.post("/auth/reauth", json={"password": PASSWORD})
+        ).status_code == 200
+        assert not any(has_lifetime(h) for h in set_cookie_headers(forgetful.last).values())
+        assert (await forgetful.post("/auth/sessions/revoke-others")).status_code == 204

@@ -1,7 +1,7 @@
 """Step-up ("sudo mode"): a FastAPI route that needs a recent password check.
 
 ``/orders`` needs a login; refunding an order also needs the password to have been
-checked in the last five minutes. A stale login gets ``401`` with detail
+checked in the last five minutes. A stale login gets ``401`` with error
 ``reauth_required``; the client asks for the password, posts it to ``/auth/reauth``
 (``{"password": ...}`` with the ``X-CSRF-Token`` header) and retries.
 """

@@ -35,7 +35,7 @@ async def test_a_refund_needs_a_recent_password_check(step_up: ModuleType) -> No
         assert (await http.post("/orders/1001/refund", headers=headers)).status_code == 200
         clock.advance(301)
         stale = await http.post("/orders/1001/refund", headers=headers)
-        assert stale.status_code == 401 and stale.json()["detail"] == "reauth_required"
+        assert stale.status_code == 401 and stale.json()["error"] == "reauth_required"
         assert (await http.get("/orders")).status_code == 200  # a login is still a login
         reauth = await http.post("/auth/reauth", json={"password": PASSWORD}, headers=headers)
         assert reauth.status_code == 200

@@ -245,10 +245,9 @@ async def test_require_fresh_guards_a_starlette_route() -> None:
             user = await require_fresh(request)
             return JSONResponse({"user": user.user_id})
 
-        app = node.auth.wrap(
-            Starlette(
-                routes=[Route("/guarded", starlette_route), Mount("/auth", node.auth.routes())]
-            )
+        app = Starlette(
+            routes=[Route("/guarded", starlette_route), Mount("/auth", node.auth.routes())],
+            middleware=[node.auth.middleware()],
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:

@@ -278,7 +278,7 @@ _INSERT_PROBE = (
 )
 
 
-async def test_a_version_1_schema_is_upgraded_and_keeps_its_sessions(schema_url: str) -> None:
+async def test_a_version_2_schema_is_upgraded_and_keeps_its_sessions(schema_url: str) -> None:
     store = PostgresStore(schema_url)
     await store.open()
     await store.create_session(session("old", created_at=T0))
@@ -288,7 +288,7 @@ async def test_a_version_1_schema_is_upgraded_and_keeps_its_sessions(schema_url:
         await conn.execute(
             "ALTER TABLE authstate_sessions DROP COLUMN auth_time, DROP COLUMN remember"
         )
-        await conn.execute("DELETE FROM authstate_schema WHERE version > 1")
+        await conn.execute("DELETE FROM authstate_schema WHERE version > 2")
     finally:
         await conn.close()
     store = PostgresStore(schema_url)

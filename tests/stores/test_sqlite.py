@@ -483,7 +483,7 @@ def sqlite3_max_mmap() -> int:
 
 
 @pytest.mark.anyio
-async def test_a_version_1_database_is_upgraded_and_keeps_its_sessions(tmp_path: Path) -> None:
+async def test_a_version_2_database_is_upgraded_and_keeps_its_sessions(tmp_path: Path) -> None:
     # A database written before step-up and remember-me: no auth_time/remember columns.
     path = tmp_path / "auth.db"
     store = SQLiteStore(url_for(path))
@@ -493,7 +493,7 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_sessions(tmp_path:
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE sessions DROP COLUMN auth_time")
     db.execute("ALTER TABLE sessions DROP COLUMN remember")
-    db.execute("PRAGMA user_version = 1")
+    db.execute("PRAGMA user_version = 2")
     db.commit()
     db.close()
     store = SQLiteStore(url_for(path))

@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 
 from authstate import AuthState, FrozenClock
 from authstate.cookies import AUTH_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
+from authstate.events import SessionEvicted
 from authstate.server.app import create_app
 from authstate.settings import Settings
 from tests.multinode.conftest import postgres_schema_url, redis_prefixed_url
@@ -172,6 +173,8 @@ async def test_revoke_others_leaves_only_the_callers_session(node: Node) -> None
 async def test_the_session_cap_evicts_the_oldest(target: tuple[str, str]) -> None:
     mode, store = target
     async with started(store, mode, max_sessions_per_user=2) as node:
+        evicted: list[SessionEvicted] = []
+        node.auth.subscribe(evicted.append, SessionEvicted)
         browsers = []
         for _ in range(4):
             browsers.append(await node.login())
@@ -179,10 +182,17 @@ async def test_the_session_cap_evicts_the_oldest(target: tuple[str, str]) -> Non
         statuses = [(await b.me()).status_code for b in browsers]
         if mode == "stateless":  # no sessions to count
             assert statuses == [200, 200, 200, 200]
+            assert evicted == []
         else:
             assert statuses == [401, 401, 200, 200]
             listing = await browsers[-1].client.get("/auth/sessions")
             assert len(listing.json()["sessions"]) == 2
+            # One typed event per eviction, naming the evicted sessions, never the kept ones.
+            kept = {s["id"] for s in listing.json()["sessions"]}
+            alice = (await browsers[-1].me()).json()["user"]["id"]
+            assert len(evicted) == 2 and {e.user_id for e in evicted} == {alice}
+            assert len({e.session_id for e in evicted}) == 2
+            assert not kept & {e.session_id for e in evicted}
 
 
 # -- remember-me ---------------------------------------------------------------------------------

@@ -3,18 +3,16 @@ which work the same in all of them."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from authstate.errors import NotFound
+from authstate.events import SessionEvicted
 from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext
 from authstate.modes.issued import IssuedCredentials
 from authstate.principal import Mode, Principal
 from authstate.stores.base import Change, ChangeKind, SessionRecord
-
-audit = logging.getLogger("authstate.audit")
 
 
 class BaseMode:
@@ -166,10 +164,8 @@ class BaseMode:
         evicted = live[cap - 1 :]
         for record in evicted:
             await self.end_family(user_id, record.handle)
-            # To be wired to the typed events (SessionEvicted) once they exist.
-            audit.info(
-                "session evicted: over the per-user cap",
-                extra={"event": "session_evicted", "user_id": user_id, "sid": record.handle},
+            self.ctx.events.emit(
+                SessionEvicted(at=self.ctx.clock.now(), user_id=user_id, session_id=record.handle)
             )
         return evicted
 

@@ -20,6 +20,7 @@ from authstate.errors import InvalidToken as InvalidToken
 from authstate.errors import NotFound as NotFound
 from authstate.errors import PayloadTooLarge as PayloadTooLarge
 from authstate.errors import PermissionDenied as PermissionDenied
+from authstate.errors import ReauthRequired as ReauthRequired
 from authstate.errors import SessionDataTooLarge as SessionDataTooLarge
 from authstate.errors import StaleToken as StaleToken
 from authstate.errors import StoreUnavailable as StoreUnavailable
@@ -52,6 +53,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "Principal",
+    "ReauthRequired",
     "SessionData",
     "SessionDataTooLarge",
     "SessionInfo",

@@ -171,6 +171,17 @@ class Accounts:
         self._remember(user)  # the next /auth/me of this user needs no store read
         return user
 
+    async def verify_reauth(self, user_id: str, password: str, *, ip: str) -> UserRecord:
+        """Step-up: ``verify_login`` for the user ``user_id`` (the caller), so a reauth is
+        throttled with the same buckets (username and IP) and refused with the same
+        ``InvalidCredentials`` as a login; a vanished or disabled user is refused alike."""
+        user = await self._store.get_user(user_id)
+        # An unknown id still costs one (dummy) verification and one failure per bucket.
+        verified = await self.verify_login(user.username if user else "", password, ip=ip)
+        if verified.id != user_id:
+            raise InvalidCredentials(reason="reauth for another user")
+        return verified
+
     async def change_password(self, user_id: str, current: str, new: str) -> None:
         """``InvalidCredentials`` if ``current`` is wrong; ``BadRequest`` if ``new`` is weak;
         ``TooManyAttempts`` once the account's failure budget (shared with login) is spent,

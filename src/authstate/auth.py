@@ -35,6 +35,7 @@ from authstate.errors import (
     InvalidCredentials,
     InvalidRefresh,
     NotFound,
+    ReauthRequired,
     StoreUnavailable,
     TooManyAttempts,
 )
@@ -326,8 +327,14 @@ class AuthCore:
         client: ClientInfo | None = None,
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
+        remember: bool = True,
     ) -> IssuedCredentials:
         """Issue fresh credentials for ``user_id`` (after the application checked who it is).
+
+        The login counts as a password check (``auth_time`` = now). ``remember=False``
+        makes the cookies browser-session cookies (no ``Max-Age``) for the whole life of
+        this login, refreshes included; the server-side lifetime is the same either way.
+        With ``max_sessions_per_user`` set, the user's oldest sessions beyond it are ended.
         Emits ``LoginSucceeded``."""
         client = client or ClientInfo()
         issued = await self.mode.login(
@@ -336,6 +343,7 @@ class AuthCore:
             client=client,
             previous_auth=previous_auth,
             data=data,
+            remember=remember,
         )
         session = issued.principal.session
         self._emit(
@@ -493,18 +501,69 @@ class AuthCore:
         return await self.mode.list_sessions(principal)
 
     async def revoke_session(self, principal: Principal, handle: str) -> None:
-        """Revoke one of the principal's sessions by handle. Emits ``SessionRevoked``."""
+        """Revoke one of the principal's sessions. Another than its own needs a password
+        check within ``fresh_window`` (``ReauthRequired``): a stolen cookie must not be
+        able to sign its victim out of every other device. Emits ``SessionRevoked``."""
+        if principal.session is None or handle != principal.session.id:
+            self.require_fresh(principal, self.settings.fresh_window_seconds)
         await self.mode.revoke_session(principal, handle)
         self._emit(SessionRevoked, user_id=principal.user_id, session_id=handle)
 
     async def reissue(
         self, principal: Principal, *, client: ClientInfo | None = None
     ) -> IssuedCredentials:
-        """New credentials for a principal after ``logout_everywhere`` (password change);
-        not a login: no event."""
+        """New credentials for a principal after ``logout_everywhere`` (password change),
+        with its remember-me choice; they count as a fresh password check. Not a login:
+        no event."""
         return await self.mode.login(
-            principal.user_id, principal.roles, client=client or ClientInfo(), previous_auth=None
+            principal.user_id,
+            principal.roles,
+            client=client or ClientInfo(),
+            previous_auth=None,
+            remember=principal.remember,
         )
+
+    # -- step-up and device control -----------------------------------------------------------
+    def require_fresh(self, principal: Principal, max_age_seconds: float) -> None:
+        """Raise ``ReauthRequired`` unless the principal's password was checked within
+        ``max_age_seconds`` (an unknown ``auth_time`` is never fresh)."""
+        if not principal.authenticated_within(max_age_seconds, now=self.clock.now()):
+            raise ReauthRequired(reason=f"last password check older than {max_age_seconds}s")
+
+    async def step_up(self, principal: Principal) -> IssuedCredentials:
+        """New credentials stamped ``auth_time`` = now, for a caller whose password the
+        application has just checked itself: a new session ID / refresh family / token,
+        the old one revoked on every node (fixation defence). ``reauthenticate`` is this
+        with the built-in users' password check."""
+        return await self.mode.step_up(principal)
+
+    async def reauthenticate(
+        self, principal: Principal, password: str, *, client: ClientInfo | None = None
+    ) -> IssuedCredentials:
+        """Step-up for a built-in user: check ``password`` (throttled like a login, by the
+        same username and IP buckets), then ``step_up``.
+
+        Raises ``InvalidCredentials``, ``TooManyAttempts``, ``AuthenticationError`` when the
+        session was revoked meanwhile, ``StoreUnavailable``. A refusal emits ``LoginFailed``
+        or ``LoginThrottled``, as a login's does."""
+        ip = (client or ClientInfo()).ip
+        try:
+            await self.accounts.verify_reauth(principal.user_id, password, ip=ip)
+        except InvalidCredentials as exc:
+            self._emit(LoginFailed, ip=ip or None, error=exc.code)
+            raise
+        except TooManyAttempts as exc:
+            self._emit(LoginThrottled, ip=ip or None, retry_after=exc.retry_after)
+            raise
+        return await self.step_up(principal)
+
+    async def revoke_others(self, principal: Principal) -> IssuedCredentials | None:
+        """Sign out every other device: every session/family of the user but the
+        principal's own is revoked on every node. Needs a password check within
+        ``fresh_window`` (``ReauthRequired``). In stateless mode every token of the user
+        dies and the caller's replacement is returned (None elsewhere: nothing to set)."""
+        self.require_fresh(principal, self.settings.fresh_window_seconds)
+        return await self.mode.revoke_others(principal)
 
     def csrf_token(self, binding: str) -> str:
         return self.csrf.issue(binding)

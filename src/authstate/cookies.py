@@ -86,14 +86,16 @@ class CookiePolicy:
             auth_cookie_name=auth, refresh_cookie_name=refresh, csrf_cookie_name=csrf, secure=False
         )
 
-    def auth_cookie(self, value: str, max_age: int) -> str:
+    def auth_cookie(self, value: str, max_age: int | None) -> str:
         """``Path=/; HttpOnly; SameSite=Lax``: Lax so a top-level link into the app keeps
-        the user logged in. ``max_age`` in seconds. ``ValueError`` for an unsafe value."""
+        the user logged in. ``max_age`` in seconds; None writes a browser-session cookie
+        (no ``Max-Age``, no ``Expires``: remember-me off), as do the other writers.
+        ``ValueError`` for an unsafe value."""
         return self._format(
             self.auth_cookie_name, value, max_age, "/", http_only=True, same_site="Lax"
         )
 
-    def refresh_cookie(self, value: str, max_age: int) -> str:
+    def refresh_cookie(self, value: str, max_age: int | None) -> str:
         """``Path=/auth; HttpOnly; SameSite=Strict``: never sent on a cross-site request."""
         return self._format(
             self.refresh_cookie_name,
@@ -104,7 +106,7 @@ class CookiePolicy:
             same_site="Strict",
         )
 
-    def csrf_cookie(self, value: str, max_age: int) -> str:
+    def csrf_cookie(self, value: str, max_age: int | None) -> str:
         """``Path=/; SameSite=Lax`` and not ``HttpOnly``: page scripts read it to echo it in
         ``X-CSRF-Token``. It is signed and bound to the auth state, so reading it is harmless."""
         return self._format(
@@ -123,7 +125,14 @@ class CookiePolicy:
         return self._format(self.csrf_cookie_name, "", 0, "/", http_only=False, same_site="Lax")
 
     def _format(
-        self, name: str, value: str, max_age: int, path: str, *, http_only: bool, same_site: str
+        self,
+        name: str,
+        value: str,
+        max_age: int | None,
+        path: str,
+        *,
+        http_only: bool,
+        same_site: str,
     ) -> str:
         if max_age != 0 or value:
             # An empty value is only written by the clear_* methods (with Max-Age=0).
@@ -134,9 +143,14 @@ class CookiePolicy:
                     f"cookie {name} would be {len(name) + len(value)} bytes; "
                     f"browsers drop cookies over {MAX_COOKIE_BYTES}"
                 )
-        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        if max_age is None:
+            if not value:
+                raise ValueError(f"cookie {name}: clearing needs Max-Age=0, not a session cookie")
+            parts = [f"{name}={value}", f"Path={path}"]
+        elif isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
             raise ValueError(f"cookie {name} Max-Age must be a non-negative integer (seconds)")
-        parts = [f"{name}={value}", f"Max-Age={max_age}", f"Path={path}"]
+        else:
+            parts = [f"{name}={value}", f"Max-Age={max_age}", f"Path={path}"]
         if self.secure:
             parts.append("Secure")
         if http_only:

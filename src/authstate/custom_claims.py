@@ -28,6 +28,7 @@ RESERVED_CLAIM_NAMES: Final = frozenset(
         *("iss", "sub", "aud", "exp", "nbf", "iat", "jti", "typ", "cty", "alg", "kid"),
         # authstate's own: roles, session handle, generation, roles version, step-up
         *("roles", "sid", "gen", "rv", "auth_time", "amr", "acr"),
+        "rem",  # remember-me (``"rem": false``: browser-session cookies)
         # OpenID Connect and OAuth names a verifier may interpret
         *("azp", "nonce", "scope", "client_id", "cnf", "at_hash", "c_hash", "sid_hash"),
         *("act", "may_act", "groups", "entitlements", "permissions", "email_verified"),

@@ -7,7 +7,8 @@
     │   │   └── StaleToken        a JWT carries roles/claims older than a change -> 401
     │   │                         ``token_stale`` (refresh, or log in again in stateless)
     │   ├── InvalidCredentials    wrong username or password -> 401
-    │   └── InvalidRefresh        unknown, expired or reused refresh token -> 401
+    │   ├── InvalidRefresh        unknown, expired or reused refresh token -> 401
+    │   └── ReauthRequired        password check too old (step-up) -> 401 ``reauth_required``
     ├── PermissionDenied          authenticated but lacks a role -> 403 ``forbidden``
     ├── CSRFError                 CSRF token, Origin or Sec-Fetch-Site check failed -> 403
     ├── BadRequest                malformed input -> 400 ``bad_request``
@@ -65,6 +66,13 @@ class InvalidCredentials(AuthenticationError):
 
 class InvalidRefresh(AuthenticationError):
     code = "invalid_refresh"
+
+
+class ReauthRequired(AuthenticationError):
+    """Step-up: the caller is authenticated, but their last password check is older than
+    the operation allows; ``POST /auth/reauth`` (or a new login) makes it fresh again."""
+
+    code = "reauth_required"
 
 
 class PermissionDenied(AuthStateError):

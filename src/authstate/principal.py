@@ -41,6 +41,11 @@ class Principal:
     token: TokenInfo | None = None
     # The application's custom claims (``AuthState.set_claims``), read-only.
     claims: Mapping[str, Any] = field(default_factory=lambda: _NO_CLAIMS, hash=False)
+    # Step-up: when the user last proved their password (login, reauth, password change),
+    # Unix seconds; None when unknown (a token minted without it), which is never fresh.
+    auth_time: int | None = None
+    # Remember-me: False when this login's cookies are browser-session cookies.
+    remember: bool = True
 
     @property
     def binding(self) -> str:
@@ -53,3 +58,9 @@ class Principal:
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
+
+    def authenticated_within(self, seconds: float, *, now: float) -> bool:
+        """Whether the last password check is at most ``seconds`` old at ``now`` (Unix
+        seconds); False when unknown. A check dated in the future (clock skew between
+        nodes) counts as just now."""
+        return self.auth_time is not None and now - self.auth_time <= seconds

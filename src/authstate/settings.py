@@ -127,6 +127,12 @@ class Settings:
     # How credentials may travel: the auth cookie always; "bearer" adds the
     # Authorization: Bearer header and POST /auth/token for non-browser clients.
     transports: tuple[str, ...] = ("cookie",)
+    # Step-up: how recent a password check must be to sign out other devices
+    # (POST /auth/sessions/revoke-others, DELETE /auth/sessions/{another session}).
+    fresh_window: timedelta = timedelta(minutes=5)
+    # Concurrent sessions (refresh families in hybrid) per user; 0 = no cap. A login
+    # beyond it evicts the oldest.
+    max_sessions_per_user: int = 0
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -190,6 +196,8 @@ class Settings:
             )
         if self.token_format not in get_args(TokenFormat):
             fail("token_format", f"{self.token_format!r} is not a token format (use jws or jwe)")
+        if self.max_sessions_per_user < 0:
+            fail("max_sessions_per_user", "must be 0 (no cap) or more")
 
     def __repr__(self) -> str:
         parts = []
@@ -273,6 +281,10 @@ class Settings:
         return self.idle_ttl.total_seconds() + self.last_seen_interval_seconds
 
     @property
+    def fresh_window_seconds(self) -> int:
+        return int(self.fresh_window.total_seconds())
+
+    @property
     def max_staleness_seconds(self) -> float:
         """May be fractional: tests and latency-sensitive deployments use sub-second bounds."""
         return self.max_staleness.total_seconds()
@@ -301,6 +313,7 @@ _DURATIONS = (
     "header_timeout",
     "body_timeout",
     "keepalive_timeout",
+    "fresh_window",
 )
 _POSITIVE = (
     "access_ttl",
@@ -312,6 +325,7 @@ _POSITIVE = (
     "header_timeout",
     "body_timeout",
     "keepalive_timeout",
+    "fresh_window",
 )
 _FRACTIONAL = frozenset({"max_staleness", "header_timeout", "body_timeout"})
 _CONVERTERS: dict[str, Any] = {
@@ -336,6 +350,7 @@ _CONVERTERS: dict[str, Any] = {
     "session_data_max_bytes": to_int,
     "token_format": to_choice,
     "transports": to_transports,
+    "max_sessions_per_user": to_int,
     **{name: to_duration for name in _DURATIONS},
 }
 # Names people reach for that are not settings, with the one they want.

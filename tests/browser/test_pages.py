@@ -324,3 +324,55 @@ def test_the_dashboard_shows_the_session_data_the_browser_saved(
         assert all("dark" not in c["value"] for c in context.cookies())
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_remember_me_and_signing_out_other_devices_in_chromium(
+    browser: Browser, server: Served, viewport: dict[str, int], screenshots: Path
+) -> None:
+    """The "Remember me" box is on the login page, ticked, usable at phone and desktop
+    widths; unticked, the browser holds the login only in session cookies (Chromium's
+    expires = -1). "Sign out every other device" ends the other browser's session."""
+    from playwright.sync_api import expect
+
+    mode = next(m for m in ("stateless", "session", "hybrid") if f"mode:  {m}" in server.stdout)
+    password = server.demo_passwords()["alice"]
+    context = browser.new_context(viewport=viewport, user_agent=LONG_AGENT)
+    other = browser.new_context(viewport=viewport)
+    try:
+        page = context.new_page()
+        page.goto(home(server))
+        remember = page.get_by_label("Remember me")
+        expect(remember).to_be_checked()
+        remember.scroll_into_view_if_needed()
+        box = remember.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+        assert_fits(page, viewport["width"], "the login page with its Remember me box")
+        page.screenshot(
+            path=str(screenshots / f"{mode}-{viewport['width']}-remember.png"), full_page=True
+        )
+        remember.uncheck()
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+        ours = [c for c in context.cookies() if "authstate" in c["name"]]
+        assert ours and all(c["expires"] == -1 for c in ours), ours
+
+        elsewhere = sign_in(other, server, "alice", password)
+        expect(elsewhere.locator("#whoami")).to_have_text("Signed in as alice")
+        assert [c["expires"] > 0 for c in other.cookies()] == [True] * len(other.cookies())
+        page.reload()
+        button = page.get_by_role("button", name="Sign out every other device")
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= viewport["width"], box
+        button.click()
+        expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+        if mode != "stateless":
+            expect(page.locator("#sessions tbody tr")).to_have_count(1)
+        elsewhere.reload()
+        expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible()
+    finally:
+        context.close()
+        other.close()

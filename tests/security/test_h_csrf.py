@@ -38,6 +38,9 @@ async def targets(node: Node, session: Session) -> list[tuple[str, str, dict[str
         routes.append(("DELETE", f"/auth/sessions/{handle}", {}))
     if node.mode == "hybrid":
         routes.append(("POST", "/auth/refresh", {}))
+    # Step-up and device control (S02): as CSRF-checked as every other unsafe route.
+    routes.append(("POST", "/auth/reauth", {"json": {"password": PASSWORD}}))
+    routes.append(("POST", "/auth/sessions/revoke-others", {}))
     return routes
 
 

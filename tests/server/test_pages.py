@@ -74,7 +74,7 @@ async def test_logged_out_the_page_is_a_login_form(deployment: Deployment) -> No
     assert response.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     form = Page(response.text).form("/auth/login")
-    assert set(form.fields) == {"csrf_token", "username", "password"}
+    assert set(form.fields) == {"csrf_token", "username", "password", "remember"}
     assert form.fields["csrf_token"]
 
 
@@ -104,7 +104,8 @@ async def test_logged_in_the_page_is_a_dashboard_with_a_csrf_token_in_every_form
         payload = cookie.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         assert claims["sub"] in html and claims["jti"] in html
-    revoke = [a for a in actions if a.startswith("/auth/sessions/")]
+    revoke = [a for a in actions if a.startswith("/auth/sessions/") and "revoke-others" not in a]
+    assert "/auth/sessions/revoke-others" in actions  # "sign out every other device"
     if deployment.mode == "stateless":
         assert revoke == []
         assert "keeps no sessions" in html
@@ -326,7 +327,11 @@ async def test_the_revoke_button_ends_that_session(stateful_deployment: Deployme
         await form_login(first)
         await form_login(second)
         page = Page((await first.get("/")).text)
-        revoke = [f for f in page.forms if f.action.startswith("/auth/sessions/")]
+        revoke = [
+            f
+            for f in page.forms
+            if f.action.startswith("/auth/sessions/") and "revoke-others" not in f.action
+        ]
         assert len(revoke) == 2
         own = (await first.get("/auth/me")).json()["session"]["id"]
         other = next(f for f in revoke if not f.action.endswith(own))

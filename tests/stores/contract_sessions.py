@@ -295,3 +295,32 @@ class SessionContract(ContractBase):
         await store.purge_expired(T0 + 100)
         result = await rotate_refresh(store, "r0", "r1", now=T0 + 101, grace_seconds=GRACE)
         assert result.outcome is RotationOutcome.UNKNOWN
+
+    async def test_auth_time_and_remember_survive_touch_key_change_and_rotation(
+        self, store: Store
+    ) -> None:
+        # Step-up and remember-me live in the record: every later write keeps them.
+        await store.create_session(
+            session("s0", idle_timeout=3600, auth_time=T0 + 5, remember=False)
+        )
+        await store.create_session(family("r0", auth_time=T0 + 7, remember=False))
+        await store.touch_session("s0", T0 + 60)
+        moved = await store.replace_session_key("s0", "s1")
+        assert moved is not None and (moved.auth_time, moved.remember) == (T0 + 5, False)
+        fetched = await store.get_session("s1")
+        assert fetched is not None and (fetched.auth_time, fetched.remember) == (T0 + 5, False)
+        found = await store.find_refresh("r0")
+        assert found is not None
+        rotated = await store.swap_refresh_key(found, "r1", now=T0 + 60)
+        assert rotated is not None and (rotated.auth_time, rotated.remember) == (T0 + 7, False)
+        listed = {r.key: r for r in await store.list_sessions("u1")}
+        assert (listed["r1"].auth_time, listed["r1"].remember) == (T0 + 7, False)
+
+    async def test_a_record_without_auth_time_was_authenticated_at_creation(
+        self, store: Store
+    ) -> None:
+        await store.create_session(session(created_at=T0 + 3))
+        fetched = await store.get_session("k0")
+        assert fetched is not None
+        assert (fetched.auth_time, fetched.remember) == (0.0, True)
+        assert fetched.authenticated_at() == T0 + 3

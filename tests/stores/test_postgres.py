@@ -276,3 +276,28 @@ _INSERT_PROBE = (
     " expires_at, idle_timeout, roles, user_agent, ip, data, generation)"
     " VALUES ('probe', 'probe-handle', 'u', 'session', 0, 0, 1e12, 0, '[]', '', '', '{}', 0)"
 )
+
+
+async def test_a_version_2_schema_is_upgraded_and_keeps_its_sessions(schema_url: str) -> None:
+    store = PostgresStore(schema_url)
+    await store.open()
+    await store.create_session(session("old", created_at=T0))
+    await store.close()
+    conn = await asyncpg.connect(schema_url)
+    try:  # back to a schema written before step-up and remember-me
+        await conn.execute(
+            "ALTER TABLE authstate_sessions DROP COLUMN auth_time, DROP COLUMN remember"
+        )
+        await conn.execute("DELETE FROM authstate_schema WHERE version > 2")
+    finally:
+        await conn.close()
+    store = PostgresStore(schema_url)
+    await store.open()
+    try:
+        old = await store.get_session("old")
+        assert old is not None and (old.auth_time, old.remember) == (0.0, True)
+        await store.create_session(session("new", auth_time=T0 + 1, remember=False))
+        new = await store.get_session("new")
+        assert new is not None and (new.auth_time, new.remember) == (T0 + 1, False)
+    finally:
+        await store.close()

@@ -480,3 +480,30 @@ def sqlite3_max_mmap() -> int:
         if option.startswith("MAX_MMAP_SIZE="):
             return int(option.split("=", 1)[1], 0)
     return 0x7FFF0000  # SQLite's default maximum
+
+
+@pytest.mark.anyio
+async def test_a_version_2_database_is_upgraded_and_keeps_its_sessions(tmp_path: Path) -> None:
+    # A database written before step-up and remember-me: no auth_time/remember columns.
+    path = tmp_path / "auth.db"
+    store = SQLiteStore(url_for(path))
+    await store.open()
+    await store.create_session(session("old", created_at=T0))
+    await store.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE sessions DROP COLUMN auth_time")
+    db.execute("ALTER TABLE sessions DROP COLUMN remember")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    store = SQLiteStore(url_for(path))
+    await store.open()
+    try:
+        old = await store.get_session("old")
+        assert old is not None and (old.auth_time, old.remember) == (0.0, True)
+        await store.create_session(session("new", auth_time=T0 + 1, remember=False))
+        new = await store.get_session("new")
+        assert new is not None and (new.auth_time, new.remember) == (T0 + 1, False)
+    finally:
+        await store.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

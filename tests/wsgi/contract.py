@@ -144,7 +144,8 @@ def check_me(url: str, username: str) -> None:
     response = browser.request("GET", "/auth/me")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"user", "mode", "session", "token"}
+    assert set(body) == {"user", "mode", "session", "token", "auth_time"}
+    assert isinstance(body["auth_time"], int)  # step-up: the login's password check
     assert body["user"]["username"] == username and body["mode"] == "hybrid"
     assert set(body["session"]) == {"id", "expires_at"}
     assert set(body["token"]) == {"iat", "exp"}

@@ -14,6 +14,10 @@ MAX_BODY_BYTES = 16 * 1024
 # Scope key: the fields of the form just read, minus passwords and the CSRF token, so that
 # a page re-rendered after a refusal can show what was typed (the body is read only once).
 SUBMITTED_KEY = "authstate.submitted"
+# Scope key: the whole object ``read_fields`` read, for optional fields (``read_flag``).
+BODY_KEY = "authstate.body"
+_FORM_TRUE = ("1", "on", "true", "yes")
+_FORM_FALSE = ("0", "off", "false", "no")
 
 
 def _media_type(request: Request) -> str:
@@ -75,6 +79,7 @@ async def read_fields(request: Request, names: tuple[str, ...]) -> dict[str, str
             raise BadRequest("body must be a JSON object", reason=f"body: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
+    request.scope[BODY_KEY] = data
     fields: dict[str, str] = {}
     for name in names:
         value = data.get(name)
@@ -88,3 +93,22 @@ async def read_form_field(request: Request, name: str) -> str | None:
     """One field of a small urlencoded form body (None when absent)."""
     body = await read_body(request)
     return dict(parse_qsl(body.decode("latin-1"))).get(name)
+
+
+def read_flag(request: Request, name: str, *, default: bool) -> bool:
+    """An optional yes/no field of the body ``read_fields`` has read: a JSON boolean, or
+    in a form ``1``/``on``/``true``/``yes`` or ``0``/``off``/``false``/``no`` (a page sends
+    a hidden ``0`` before its checkbox: the last value wins). ``default`` when absent;
+    ``BadRequest`` for anything else."""
+    body = request.scope.get(BODY_KEY)
+    value = body.get(name) if isinstance(body, dict) else None
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and is_form(request):
+        if value.lower() in _FORM_TRUE:
+            return True
+        if value.lower() in _FORM_FALSE:
+            return False
+    raise BadRequest(f"field {name!r} must be true or false")

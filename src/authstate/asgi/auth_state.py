@@ -48,9 +48,14 @@ class AuthState(AuthCore):
         ``form_renderer`` renders a page for a failed HTML form post (else JSON errors)."""
         return auth_router(self, form_renderer=form_renderer)
 
-    def require(self, role: str | None = None) -> Callable[[HTTPConnection], Awaitable[Principal]]:
-        """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without ``role``)."""
-        return require(role)
+    def require(
+        self, role: str | None = None, *, fresh: float | None = None
+    ) -> Callable[[HTTPConnection], Awaitable[Principal]]:
+        """A FastAPI dependency returning the ``Principal`` (401 if none, 403 without
+        ``role``, 401 ``reauth_required`` when ``fresh`` seconds have passed since the last
+        password check: step-up, docs/concepts.md)."""
+        # Read the node's clock at request time (a test may set auth.clock before start).
+        return require(role, fresh=fresh, now=lambda: self.clock.now())
 
     async def session_data(self, request: HTTPConnection | Principal) -> SessionData:
         """The server-side data of the request's session (or of a ``Principal``'s), read from

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from authstate.asgi._body import is_form, read_fields, read_form_field
+from authstate.asgi._body import is_form, read_fields, read_flag, read_form_field
 from authstate.asgi.client import client_info
 from authstate.asgi.forms import success
 from authstate.asgi.middleware import (
@@ -74,12 +74,17 @@ class AuthEndpoints:
             own_origin=self._own_origin(request),
         )
         fields = await read_fields(request, ("username", "password"))
+        remember = read_flag(request, "remember", default=True)
         client = self._client(request)
         # The events (login, login_failed, login_throttled) are AuthCore's: they fire for
         # an application's own login route too.
         user = await auth.verify_login(fields["username"], fields["password"], ip=client.ip)
         issued = await auth.login(
-            user.id, user.roles, client=client, previous_auth=get_auth_value(request)
+            user.id,
+            user.roles,
+            client=client,
+            previous_auth=get_auth_value(request),
+            remember=remember,
         )
         return self._issued(request, issued, user.username)
 
@@ -141,6 +146,7 @@ class AuthEndpoints:
             "mode": principal.mode,
             "session": session,
             "token": token,
+            "auth_time": principal.auth_time,
         }
 
     async def sessions(self, request: Request) -> Response:
@@ -166,14 +172,37 @@ class AuthEndpoints:
         await self.auth.revoke_session(principal, handle)
         return success(request, None, 204)
 
+    # -- step-up and device control (docs/http.md) ---------------------------------------------
+    async def reauth(self, request: Request) -> Response:
+        """``POST /auth/reauth`` ``{"password"}``: check the caller's password again (throttled
+        like a login), then new credentials stamped ``auth_time`` = now; the old session ID,
+        refresh family or token dies on every node."""
+        principal = _require(request)
+        fields = await read_fields(request, ("password",))
+        client = self._client(request)
+        issued = await self.auth.reauthenticate(principal, fields["password"], client=client)
+        return self._issued(request, issued, await self._username_of(principal.user_id))
+
+    async def revoke_others(self, request: Request) -> Response:
+        """``POST /auth/sessions/revoke-others``: sign out every other device (needs a
+        password check within ``fresh_window``)."""
+        principal = _require(request)
+        issued = await self.auth.revoke_others(principal)
+        response = success(request, None, 204)
+        if issued is not None:  # stateless: the caller's token was replaced
+            csrf_token = self.auth.csrf_token(issued.principal.binding)
+            set_credentials(response, issued, self.policy, csrf_token=csrf_token)
+        return response
+
     async def csrf(self, request: Request) -> Response:
         """``GET /auth/csrf``: a CSRF token for the caller's binding, also as the cookie."""
         principal = get_principal(request)
         token = self.auth.csrf_token(principal.binding if principal else "")
         response = JSONResponse({"csrf_token": token}, headers=NO_STORE)
-        response.headers.append(
-            "set-cookie", self.policy.csrf_cookie(token, self.auth.settings.session_ttl_seconds)
-        )
+        # Without remember-me the CSRF cookie, like the others, ends with the browser session.
+        remember = principal is None or principal.remember
+        max_age = self.auth.settings.session_ttl_seconds if remember else None
+        response.headers.append("set-cookie", self.policy.csrf_cookie(token, max_age))
         return response
 
     # -- reading requests, writing answers ----------------------------------------------------

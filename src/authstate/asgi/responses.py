@@ -38,6 +38,7 @@ _PUBLIC_401 = {
     "invalid_refresh": "invalid refresh token",
     # The client's answer is a refresh (hybrid) or a new login (stateless): docs/http.md.
     "token_stale": "roles changed: refresh the access token",
+    "reauth_required": "confirm your password to continue",
 }
 
 
@@ -52,15 +53,19 @@ def json_error(
 def set_credentials(
     response: Response, issued: IssuedCredentials, policy: CookiePolicy, *, csrf_token: str
 ) -> None:
-    """Write the cookies of a login or refresh onto ``response`` (one writer: ``cookies.py``)."""
+    """Write the cookies of a login or refresh onto ``response`` (one writer: ``cookies.py``).
+    Without remember-me every cookie is a browser-session cookie (no ``Max-Age``)."""
+    remember = issued.remember
     response.headers.append(
-        "set-cookie", policy.auth_cookie(issued.auth_value, issued.auth_max_age)
+        "set-cookie",
+        policy.auth_cookie(issued.auth_value, issued.auth_max_age if remember else None),
     )
     if issued.refresh_value is not None:
+        refresh_max_age = issued.refresh_max_age if remember else None
         response.headers.append(
-            "set-cookie", policy.refresh_cookie(issued.refresh_value, issued.refresh_max_age)
+            "set-cookie", policy.refresh_cookie(issued.refresh_value, refresh_max_age)
         )
-    max_age = max(issued.auth_max_age, issued.refresh_max_age)
+    max_age = max(issued.auth_max_age, issued.refresh_max_age) if remember else None
     response.headers.append("set-cookie", policy.csrf_cookie(csrf_token, max_age))
     _no_store(response)
 

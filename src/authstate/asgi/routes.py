@@ -41,6 +41,8 @@ def auth_router(auth: AuthCore, *, form_renderer: FormRenderer | None = None) ->
             route("/logout", endpoints.logout, "POST"),
             route("/logout-all", endpoints.logout_all, "POST"),
             route("/sessions", endpoints.sessions, "GET"),
+            route("/sessions/revoke-others", endpoints.revoke_others, "POST"),
+            route("/reauth", endpoints.reauth, "POST"),
             route("/sessions/{handle}", endpoints.delete_session, "DELETE", "POST"),
             route("/password", endpoints.password, "POST"),
             route("/csrf", endpoints.csrf, "GET"),

@@ -137,3 +137,16 @@ def _refuse_numeric_date(name: str) -> NoReturn:
 
 def _refuse_non_empty_string(name: str) -> NoReturn:
     raise InvalidToken(reason=f"{name} is missing or not a non-empty string")
+
+
+def auth_time_claim(claims: AccessClaims) -> int | None:
+    """Step-up: the token's ``auth_time`` (Unix seconds of the last password check), or None
+    when absent or not a JSON integer in [0, 2**53) (then the token is never "fresh"; only
+    our own signing key can put it there, so a wrong type is not worth refusing the token)."""
+    value = claims.extra.get("auth_time")
+    return value if type(value) is int and 0 <= value <= MAX_SAFE_INT else None
+
+
+def remember_claim(claims: AccessClaims) -> bool:
+    """Remember-me: False only for a token carrying ``"rem": false``."""
+    return claims.extra.get("rem") is not False

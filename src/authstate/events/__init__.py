@@ -19,6 +19,7 @@ from authstate.events.types import LoginThrottled as LoginThrottled
 from authstate.events.types import PasswordChanged as PasswordChanged
 from authstate.events.types import Refreshed as Refreshed
 from authstate.events.types import RefreshReuseDetected as RefreshReuseDetected
+from authstate.events.types import SessionEvicted as SessionEvicted
 from authstate.events.types import SessionRevoked as SessionRevoked
 from authstate.events.types import UserDisabled as UserDisabled
 
@@ -34,6 +35,7 @@ __all__ = [
     "PasswordChanged",
     "RefreshReuseDetected",
     "Refreshed",
+    "SessionEvicted",
     "SessionRevoked",
     "Subscriber",
     "Subscribers",

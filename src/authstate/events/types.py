@@ -101,6 +101,16 @@ class SessionRevoked(AuthEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEvicted(AuthEvent):
+    """A login went past ``AUTHSTATE_MAX_SESSIONS_PER_USER``: the user's oldest session
+    (``session_id``) was revoked on every node to make room."""
+
+    name: ClassVar[str] = "session_evicted"
+    user_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PasswordChanged(AuthEvent):
     """A user's password changed (``POST /auth/password`` or ``authstate users passwd``);
     every other credential of the user was revoked."""
@@ -135,6 +145,7 @@ ALL_EVENTS: tuple[type[AuthEvent], ...] = (
     Refreshed,
     RefreshReuseDetected,
     SessionRevoked,
+    SessionEvicted,
     PasswordChanged,
     UserDisabled,
     KeyRotated,

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from authstate.crypto.claims import validity_window
+from authstate.crypto.claims import auth_time_claim, remember_claim, validity_window
 from authstate.crypto.jwt import AccessClaims
 from authstate.crypto.token_formats import ISSUERS, VERIFIERS, forget_known_headers
 from authstate.errors import AuthenticationError, InvalidToken, StoreUnavailable
@@ -55,6 +55,13 @@ def roles_version_of(claims: AccessClaims) -> int:
     if type(version) is not int or version < 0:
         raise InvalidToken(reason="rv is not an int >= 0")
     return version
+
+
+def step_up_fields(claims: AccessClaims) -> tuple[int | None, bool]:
+    """The principal's ``auth_time`` and ``remember`` from a token's claims."""
+    if not claims.extra:  # the common case: a remembered login minted before step-up
+        return None, True
+    return auth_time_claim(claims), remember_claim(claims)
 
 
 def token_info(claims: AccessClaims) -> TokenInfo:
@@ -120,14 +127,21 @@ class AccessTokens:
         handle: str | None = None,
         claims: Mapping[str, Any] | None = None,
         roles_version: int = 0,
+        auth_time: float | None = None,
+        remember: bool = True,
     ) -> tuple[str, AccessClaims]:
         """A new access token and its claims; ``handle`` (the session handle of a refresh
         family) travels as the ``sid`` claim, the application's custom ``claims`` beside
-        the registered ones, and ``roles_version`` (when above 0) as ``rv``."""
+        the registered ones, ``roles_version`` (when above 0) as ``rv``, step-up's
+        ``auth_time`` (Unix seconds) and ``remember=False`` as ``"rem": false``."""
         settings = self._ctx.settings
         extra: dict[str, Any] = dict(claims or {})
         if roles_version:
             extra["rv"] = roles_version
+        if auth_time is not None:
+            extra["auth_time"] = int(auth_time)
+        if not remember:
+            extra["rem"] = False
         return self._issue_token(
             self._ctx.keys.ring.signing_key(),
             issuer=settings.issuer,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from authstate.errors import NotFound
+from authstate.events import SessionEvicted
 from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext
 from authstate.modes.issued import IssuedCredentials
@@ -36,7 +37,14 @@ class BaseMode:
         client: ClientInfo,
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
+        remember: bool = True,
     ) -> IssuedCredentials:
+        raise NotImplementedError
+
+    async def step_up(self, principal: Principal) -> IssuedCredentials:
+        """New credentials for ``principal`` stamped ``auth_time`` = now (the caller has just
+        checked the password): a new session ID / refresh family / token, the old one dead
+        on every node. ``AuthenticationError`` if the old one is already gone."""
         raise NotImplementedError
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
@@ -129,3 +137,42 @@ class BaseMode:
 
     async def current_generation(self, user_id: str) -> int:
         return await self.ctx.store.get_user_generation(user_id)
+
+    # -- device control ----------------------------------------------------------------------
+    async def revoke_others(self, principal: Principal) -> IssuedCredentials | None:
+        """Revoke every session/family of the user but the principal's own, on every node;
+        return None (the caller's credentials stay valid). Stateless mode overrides it."""
+        if principal.session is None:
+            raise NotFound("no session to keep")
+        ctx = self.ctx
+        doomed = await ctx.store.delete_user_sessions(
+            principal.user_id, except_handle=principal.session.id
+        )
+        for record in doomed:
+            await self.revoke_handle(record)
+        return None
+
+    async def evict_beyond_cap(self, user_id: str, keep: str) -> list[SessionRecord]:
+        """With ``max_sessions_per_user`` set: end the user's oldest live sessions/families
+        beyond the cap (never ``keep``, the one just created) on every node; return them.
+        Concurrent logins may each evict: the count can dip below the cap, never stay over."""
+        cap = self.ctx.settings.max_sessions_per_user
+        if cap <= 0 or not self.has_sessions:
+            return []
+        live = [r for r in await self.list_sessions_of(user_id) if r.handle != keep]
+        live.sort(key=lambda r: (r.created_at, r.handle), reverse=True)  # newest first
+        evicted = live[cap - 1 :]
+        for record in evicted:
+            await self.end_family(user_id, record.handle)
+            self.ctx.events.emit(
+                SessionEvicted(at=self.ctx.clock.now(), user_id=user_id, session_id=record.handle)
+            )
+        return evicted
+
+    async def list_sessions_of(self, user_id: str) -> list[SessionRecord]:
+        """The user's live sessions (or refresh families) of this mode's kind."""
+        now = self.ctx.clock.now()
+        kind = "refresh" if self.has_refresh else "session"
+        records = await self.ctx.store.list_sessions(user_id, kind=kind)
+        minimum = self.ctx.revocation.minimum_generation(user_id)
+        return [r for r in records if r.is_live(now) and r.generation >= minimum]

@@ -19,11 +19,11 @@ from authstate.crypto.jwt import AccessClaims
 from authstate.custom_claims import public_claims
 from authstate.errors import AuthenticationError, InvalidRefresh
 from authstate.events import RefreshReuseDetected
-from authstate.modes.access_tokens import token_info
+from authstate.modes.access_tokens import step_up_fields, token_info
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
 from authstate.modes.jwt_mode import JWTMode
-from authstate.modes.records import create_record
+from authstate.modes.records import create_record, own_record, renew_record
 from authstate.principal import Principal, SessionInfo
 from authstate.rotation import RotationOutcome, rotate_refresh
 from authstate.stores.base import SessionRecord
@@ -42,10 +42,18 @@ class HybridMode(JWTMode):
     def _principal(claims: AccessClaims) -> Principal:
         if claims.sid is None:
             raise AuthenticationError(reason="hybrid access token without sid")
-        # Positional (user_id, roles, mode, session, token): the cold path.
+        # Positional (user_id, roles, mode, session, token, ...): the cold path.
         session, token = SessionInfo(claims.sid, float(claims.exp)), token_info(claims)
+        auth_time, remember = step_up_fields(claims)
         return Principal(
-            claims.sub, claims.roles, "hybrid", session, token, public_claims(claims.extra)
+            claims.sub,
+            claims.roles,
+            "hybrid",
+            session,
+            token,
+            public_claims(claims.extra),
+            auth_time,
+            remember,
         )
 
     def _issue(self, record: SessionRecord, refresh_token: str) -> IssuedCredentials:
@@ -56,6 +64,8 @@ class HybridMode(JWTMode):
             handle=record.handle,
             claims=record.claims,
             roles_version=record.roles_version,
+            auth_time=record.authenticated_at(),
+            remember=record.remember,
         )
         principal = Principal(
             user_id=record.user_id,
@@ -65,6 +75,8 @@ class HybridMode(JWTMode):
             session=SessionInfo(id=record.handle, expires_at=record.expires_at),
             token=token_info(claims),
             claims=public_claims(claims.extra),
+            auth_time=int(record.authenticated_at()),
+            remember=record.remember,
         )
         return self._credentials(
             principal,
@@ -82,6 +94,7 @@ class HybridMode(JWTMode):
         client: ClientInfo,
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
+        remember: bool = True,
     ) -> IssuedCredentials:
         refresh_token, record = await create_record(
             self.ctx,
@@ -92,7 +105,16 @@ class HybridMode(JWTMode):
             idle_seconds=0.0,
             client=client,
             data=data,
+            remember=remember,
         )
+        await self.evict_beyond_cap(user_id, keep=record.handle)
+        return self._issue(record, refresh_token)
+
+    async def step_up(self, principal: Principal) -> IssuedCredentials:
+        old = await own_record(self.ctx, principal)
+        refresh_token, record = await renew_record(self.ctx, old)
+        # The old family and its refresh token and access tokens die on every node.
+        await self.end_family(old.user_id, old.handle)
         return self._issue(record, refresh_token)
 
     async def refresh(self, refresh_token: str) -> IssuedCredentials:

@@ -17,3 +17,5 @@ class IssuedCredentials:
     expires_at: float  # when the auth credential expires (Unix seconds)
     refresh_value: str | None = field(default=None, repr=False)
     refresh_max_age: int = 0
+    # Remember-me: False writes every cookie as a browser-session cookie (no Max-Age).
+    remember: bool = True

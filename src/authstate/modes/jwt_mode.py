@@ -53,4 +53,5 @@ class JWTMode(BaseMode):
             expires_at=float(claims.exp),
             refresh_value=refresh_value,
             refresh_max_age=refresh_max_age,
+            remember=principal.remember,
         )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
-from authstate.errors import Conflict
+from authstate.errors import AuthenticationError, Conflict
 from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext
-from authstate.principal import SessionInfo
+from authstate.principal import Principal, SessionInfo
 from authstate.stores.base import SessionRecord
 
 
@@ -46,10 +46,12 @@ async def create_record(
     idle_seconds: float,
     client: ClientInfo,
     data: Mapping[str, Any] | None,
+    remember: bool = True,
 ) -> tuple[str, SessionRecord]:
     """Store a new session or refresh family; return its secret (for the cookie only)
     and the record, which the store keys by the secret's hash. The record carries a fresh
-    public session handle and the user's current generation."""
+    public session handle, the user's current generation, ``auth_time`` = now (a login
+    checked the password) and the remember-me choice."""
     generation = await ctx.store.get_user_generation(user_id)
     grants = await current_grants(ctx, user_id, roles)
     now = ctx.clock.now()
@@ -71,6 +73,8 @@ async def create_record(
             generation=generation,
             claims=grants.claims,
             roles_version=grants.version,
+            auth_time=now,
+            remember=remember,
         )
         try:
             await ctx.store.create_session(record)
@@ -84,3 +88,38 @@ def session_info(record: SessionRecord) -> SessionInfo:
     return SessionInfo(
         id=record.handle, expires_at=min(record.expires_at, record.idle_expires_at())
     )
+
+
+async def own_record(ctx: ModeContext, principal: Principal) -> SessionRecord:
+    """The stored session or refresh family behind ``principal``; ``AuthenticationError``
+    when it is gone (revoked meanwhile)."""
+    handle = None if principal.session is None else principal.session.id
+    if handle is not None:
+        for record in await ctx.store.list_sessions(principal.user_id):
+            if record.handle == handle and record.is_live(ctx.clock.now()):
+                return record
+    raise AuthenticationError(reason="the session behind the principal is gone")
+
+
+async def renew_record(ctx: ModeContext, old: SessionRecord) -> tuple[str, SessionRecord]:
+    """Step-up: store a copy of ``old`` under a new secret and a new handle, with
+    ``auth_time`` = now (the password was just checked) and the same lifetime, data,
+    generation and remember-me choice. The caller ends ``old`` afterwards (its ID and its
+    access tokens must die everywhere: fixation defence)."""
+    now = ctx.clock.now()
+    while True:
+        secret = new_secret_id()
+        record = replace(
+            old,
+            key=hash_secret(secret),
+            handle=new_handle(),
+            last_seen_at=now,
+            auth_time=now,
+            previous_key=None,
+            rotated_at=None,
+        )
+        try:
+            await ctx.store.create_session(record)
+        except Conflict:  # pragma: no cover - a 256-bit collision
+            continue
+        return secret, record

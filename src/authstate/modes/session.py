@@ -18,7 +18,7 @@ from authstate.modes.base import BaseMode
 from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext
 from authstate.modes.issued import IssuedCredentials
-from authstate.modes.records import create_record, session_info
+from authstate.modes.records import create_record, own_record, renew_record, session_info
 from authstate.principal import Principal
 from authstate.stores.base import Change, ChangeKind, SessionRecord
 
@@ -130,6 +130,8 @@ class SessionMode(BaseMode):
             mode="session",
             session=session_info(record),
             claims=MappingProxyType(dict(record.claims)) if record.claims else EMPTY_CLAIMS,
+            auth_time=int(record.authenticated_at()),
+            remember=record.remember,
         )
 
     async def login(
@@ -140,6 +142,7 @@ class SessionMode(BaseMode):
         client: ClientInfo,
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
+        remember: bool = True,
     ) -> IssuedCredentials:
         ctx = self.ctx
         if previous_auth is not None:
@@ -155,14 +158,32 @@ class SessionMode(BaseMode):
             idle_seconds=settings.session_idle_seconds,
             client=client,
             data=data,
+            remember=remember,
         )
         principal = self._principal(record)
         ctx.sessions.put(record, principal)
+        await self.evict_beyond_cap(user_id, keep=record.handle)
         return IssuedCredentials(
             principal=principal,
             auth_value=secret,
             auth_max_age=int(settings.session_ttl_seconds),
             expires_at=record.expires_at,
+            remember=remember,
+        )
+
+    async def step_up(self, principal: Principal) -> IssuedCredentials:
+        ctx = self.ctx
+        old = await own_record(ctx, principal)
+        secret, record = await renew_record(ctx, old)
+        await self.end_family(old.user_id, old.handle)
+        principal = self._principal(record)
+        ctx.sessions.put(record, principal)
+        return IssuedCredentials(
+            principal=principal,
+            auth_value=secret,
+            auth_max_age=max(1, int(record.expires_at - ctx.clock.now())),
+            expires_at=record.expires_at,
+            remember=record.remember,
         )
 
     async def rotate(
@@ -187,6 +208,7 @@ class SessionMode(BaseMode):
             auth_value=secret,
             auth_max_age=remaining,
             expires_at=record.expires_at,
+            remember=record.remember,
         )
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from authstate.crypto.jwt import AccessClaims
 from authstate.custom_claims import public_claims
-from authstate.modes.access_tokens import token_info
+from authstate.modes.access_tokens import step_up_fields, token_info
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
 from authstate.modes.jwt_mode import JWTMode
@@ -27,8 +27,16 @@ class StatelessMode(JWTMode):
         # A hybrid node sharing the store issued a token with a refresh family (sid): keep
         # it, so that logging the token out here ends the family too.
         session = None if claims.sid is None else SessionInfo(claims.sid, float(claims.exp))
+        auth_time, remember = step_up_fields(claims)
         return Principal(
-            claims.sub, claims.roles, "stateless", session, token, public_claims(claims.extra)
+            claims.sub,
+            claims.roles,
+            "stateless",
+            session,
+            token,
+            public_claims(claims.extra),
+            auth_time,
+            remember,
         )
 
     async def login(
@@ -39,8 +47,19 @@ class StatelessMode(JWTMode):
         client: ClientInfo,
         previous_auth: str | None = None,
         data: Mapping[str, Any] | None = None,
+        remember: bool = True,
     ) -> IssuedCredentials:
         generation = await self.current_generation(user_id)
+        return await self._issue(user_id, roles, generation, self.ctx.clock.now(), remember)
+
+    async def _issue(
+        self,
+        user_id: str,
+        roles: tuple[str, ...],
+        generation: int,
+        auth_time: float | None,
+        remember: bool,
+    ) -> IssuedCredentials:
         grants = await current_grants(self.ctx, user_id, roles)
         token, claims = self.tokens.issue(
             user_id,
@@ -48,8 +67,35 @@ class StatelessMode(JWTMode):
             generation=generation,
             claims=grants.claims,
             roles_version=grants.version,
+            auth_time=auth_time,
+            remember=remember,
         )
         return self._credentials(self._principal(claims), token, claims)
+
+    async def step_up(self, principal: Principal) -> IssuedCredentials:
+        # A new token stamped now; the old one is revoked by its jti on every node.
+        generation = await self.current_generation(principal.user_id)
+        issued = await self._issue(
+            principal.user_id,
+            principal.roles,
+            generation,
+            self.ctx.clock.now(),
+            principal.remember,
+        )
+        await self.logout(principal)
+        return issued
+
+    async def revoke_others(self, principal: Principal) -> IssuedCredentials:
+        """No sessions to list here: every token of the user dies (a new generation, on
+        every node) and the caller gets a new one, with its ``auth_time`` unchanged."""
+        generation = await self.logout_everywhere(principal.user_id)
+        return await self._issue(
+            principal.user_id,
+            principal.roles,
+            generation,
+            principal.auth_time,
+            principal.remember,
+        )
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
         if principal.token is None:

@@ -48,11 +48,12 @@ _MESSAGES = {
     "invalid_refresh": "Your session has ended. Please sign in again.",
     "csrf_failed": "This page was out of date, so nothing was changed. Please try again.",
     "not_found": "That session no longer exists.",
+    "reauth_required": "Please confirm your password first (below), then try again.",
     "payload_too_large": "That was far too long.",
     "store_unavailable": "The server cannot reach its store right now. Try again in a moment.",
 }
 _UNITS = (("day", 86400), ("h", 3600), ("min", 60))
-_TIME_CLAIMS = frozenset({"iat", "nbf", "exp"})
+_TIME_CLAIMS = frozenset({"iat", "nbf", "exp", "auth_time"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,15 @@ def relative_time(timestamp: float, now: float) -> str:
     count = max(1, round(seconds / size))
     text = f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
     return f"{text} ago" if delta < 0 else f"in {text}"
+
+
+def duration_text(seconds: int) -> str:
+    """``"5 min"``, ``"2 h"``, ``"90 s"``: a setting's duration in its largest whole unit."""
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
+    return f"{seconds} s"
 
 
 def format_micros(micros: float) -> str:
@@ -202,6 +212,8 @@ class Pages:
             "csrf_token": auth.csrf_token(""),
             "resume_token": resume_token,
             "username": username[:256],
+            # A refused login keeps the choice made; unticked by nobody, it is ticked.
+            "remember": submitted.get("remember", "1") != "0",
         }
 
     # -- logged in -------------------------------------------------------------------------
@@ -253,6 +265,10 @@ class Pages:
             "sessions": sessions,
             "sessions_error": sessions_error,
             "session_data": session_data,
+            "auth_time_ago": (
+                relative_time(principal.auth_time, now) if principal.auth_time is not None else ""
+            ),
+            "fresh_window": duration_text(auth.settings.fresh_window_seconds),
         }
 
     async def _cookie_cost(self, value: str) -> CookieCost | None:

@@ -76,6 +76,8 @@ def session_row(record: SessionRecord) -> tuple[Any, ...]:
         record.generation,
         json.dumps(dict(record.claims)),
         record.roles_version,
+        record.auth_time,
+        record.remember,
     )
 
 
@@ -98,6 +100,8 @@ def session(row: Any) -> SessionRecord:
         generation=row["generation"],
         claims=json.loads(row["claims"]),
         roles_version=row["roles_version"],
+        auth_time=row["auth_time"],
+        remember=row["remember"],
     )
 
 

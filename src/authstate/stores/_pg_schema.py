@@ -115,8 +115,15 @@ CREATE TABLE authstate_grants (
 );
 """
 
+# Step-up's auth_time (0: the session's created_at) and the remember-me choice.
+_V3 = """
+ALTER TABLE authstate_sessions
+    ADD COLUMN auth_time double precision NOT NULL DEFAULT 0,
+    ADD COLUMN remember boolean NOT NULL DEFAULT true;
+"""
+
 # Append only: migration N (1-based) upgrades a schema at version N-1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 
 async def migrate(conn: Any) -> int:

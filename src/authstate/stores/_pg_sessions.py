@@ -22,8 +22,9 @@ from authstate.stores.session_data import check_update, merge
 _INSERT_SESSION = (
     "INSERT INTO authstate_sessions (key, handle, user_id, kind, created_at, last_seen_at,"
     " expires_at, idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at, generation,"
-    " claims, roles_version)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    " claims, roles_version, auth_time, remember)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+    " $19)"
 )
 # The expression of the authstate_sessions_dies index, so the purge can use it.
 

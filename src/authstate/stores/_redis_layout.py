@@ -184,6 +184,8 @@ def session_fields(record: SessionRecord) -> list[bytes]:
         b"generation", str(int(record.generation)).encode(),
         b"claims", json.dumps(dict(record.claims)).encode(),
         b"roles_version", str(int(record.roles_version)).encode(),
+        b"auth_time", num(record.auth_time),
+        b"remember", b"1" if record.remember else b"0",
     ]  # fmt: skip
     if record.previous_key is not None:
         fields += [b"previous_key", enc(record.previous_key)]
@@ -222,6 +224,9 @@ def session_record(raw: Mapping[bytes, bytes] | list[bytes]) -> SessionRecord:
         # Absent in records written before live roles existed.
         claims=json.loads(f.get(b"claims", b"{}")),
         roles_version=int(f.get(b"roles_version", b"0")),
+        # Absent in records written before step-up and remember-me existed.
+        auth_time=float(f.get(b"auth_time", b"0")),
+        remember=f.get(b"remember", b"1") != b"0",
     )
 
 

@@ -34,7 +34,7 @@ SNAPSHOT = "BEGIN"  # several reads that must agree with each other
 _BUSY_TIMEOUT_MS = 10
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Created in one IMMEDIATE transaction guarded by PRAGMA user_version, so two processes
 # starting at once cannot both build it; IF NOT EXISTS keeps a rerun harmless anyway.
 SCHEMA = (
@@ -108,6 +108,12 @@ SCHEMA_V2 = (
         version INTEGER NOT NULL,
         roles TEXT,
         claims TEXT NOT NULL)""",
+)
+
+# Version 3: step-up's auth_time (0: the session's created_at) and the remember-me choice.
+SCHEMA_V3 = (
+    "ALTER TABLE sessions ADD COLUMN auth_time REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE sessions ADD COLUMN remember INTEGER NOT NULL DEFAULT 1",
 )
 
 _MMAP_BYTES = 1 << 30  # 1 GiB: about two million sessions
@@ -266,6 +272,9 @@ class SQLiteBase:
                 db.execute(statement)
         if version < 2:
             for statement in SCHEMA_V2:
+                db.execute(statement)
+        if version < 3:
+            for statement in SCHEMA_V3:
                 db.execute(statement)
         if version < SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # an int constant

@@ -15,7 +15,7 @@ from authstate.stores.session_data import check_update, merge
 _SESSION_SELECT = (
     "SELECT session_key, handle, user_id, kind, created_at, last_seen_at, expires_at,"
     " idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at, generation,"
-    " claims, roles_version FROM sessions"
+    " claims, roles_version, auth_time, remember FROM sessions"
 )
 _SESSION_BY_KEY = _SESSION_SELECT + " WHERE session_key = ?"
 _SESSION_BY_HANDLE = _SESSION_SELECT + " WHERE handle = ?"
@@ -23,8 +23,8 @@ _SESSIONS_OF_USER = _SESSION_SELECT + " WHERE user_id = ? ORDER BY created_at DE
 _INSERT_SESSION = (
     "INSERT INTO sessions (session_key, handle, user_id, kind, created_at, last_seen_at,"
     " expires_at, idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at,"
-    " generation, claims, roles_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " ?, ?)"
+    " generation, claims, roles_version, auth_time, remember) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Compare-and-swap: only while the family still has the key the caller found.
 _SWAP = (
@@ -44,7 +44,7 @@ def _session_row(r: SessionRecord) -> tuple[Any, ...]:
         *(r.key, r.handle, r.user_id, r.kind, r.created_at, r.last_seen_at, r.expires_at),
         *(r.idle_timeout, json.dumps(list(r.roles)), r.user_agent, r.ip, json.dumps(dict(r.data))),
         *(r.previous_key, r.rotated_at, r.generation),
-        *(json.dumps(dict(r.claims)), r.roles_version),
+        *(json.dumps(dict(r.claims)), r.roles_version, r.auth_time, int(r.remember)),
     )
 
 
@@ -67,6 +67,8 @@ def _session(row: Sequence[Any]) -> SessionRecord:
         generation=row[14],
         claims=json.loads(row[15]),
         roles_version=row[16],
+        auth_time=row[17],
+        remember=bool(row[18]),
     )
 
 

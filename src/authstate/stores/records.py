@@ -70,12 +70,21 @@ class SessionRecord:
     # version the record's roles and claims were written under.
     claims: Mapping[str, Any] = field(default_factory=dict)
     roles_version: int = 0
+    # Step-up: when the user last proved their password (Unix seconds; 0 = at created_at).
+    auth_time: float = 0.0
+    # Remember-me: False = the cookies are browser-session cookies (no Max-Age/Expires),
+    # kept through every rotation; the server-side lifetime is the same either way.
+    remember: bool = True
 
     def idle_expires_at(self) -> float:
         return self.last_seen_at + self.idle_timeout if self.idle_timeout > 0 else self.expires_at
 
     def is_live(self, now: float) -> bool:
         return now < self.expires_at and now < self.idle_expires_at()
+
+    def authenticated_at(self) -> float:
+        """When the user last checked their password for this session (Unix seconds)."""
+        return self.auth_time or self.created_at
 
 
 @dataclass(frozen=True, slots=True)

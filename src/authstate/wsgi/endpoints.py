@@ -171,6 +171,7 @@ class SyncEndpoints:
             "mode": principal.mode,
             "session": session,
             "token": token,
+            "auth_time": principal.auth_time,  # step-up: as GET /auth/me of the ASGI routes
         }
         return Reply.json(body)
 

@@ -48,3 +48,37 @@ def test_the_recorded_json_is_the_same_run() -> None:
 def test_no_page_still_waits_for_a_benchmark_figure() -> None:
     for page in documents():
         assert "TBD" not in page.read_text(), f"{page.relative_to(ROOT)} has a TBD"
+
+
+_CITED = re.compile(r"\(\.\./(benchmarks/results/[^)\s]+\.md)\)")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w.])")
+
+
+def sections_citing_a_recorded_run() -> list[tuple[str, str, str]]:
+    """(heading, the results file it cites, its text) for every ## section after the
+    latest results that quotes a recorded run of its own."""
+    text = PAGE.read_text()
+    found = []
+    for chunk in text.split("\n## ")[1:]:
+        heading, _, body = chunk.partition("\n")
+        cited = _CITED.findall(body)
+        has_table = any(line.startswith("| ") for line in body.splitlines())
+        if cited and has_table and heading not in ("Latest results", "Targets"):
+            found.append((heading, cited[0], body))
+    return found
+
+
+def test_every_figure_of_a_section_with_its_own_run_is_in_that_run() -> None:
+    """A section that cites a recorded file (JWE, WSGI, …) quotes only numbers that file
+    holds: each figure of its tables, ranges split, is in the recorded tables."""
+    sections = sections_citing_a_recorded_run()
+    assert {heading for heading, _, _ in sections} >= {
+        "Encrypted tokens (JWE)",
+        "WSGI adapters (Flask, Django)",
+    }
+    for heading, name, body in sections:
+        recorded = set(_NUMBER.findall((ROOT / name).read_text()))
+        rows = [line for line in body.splitlines() if line.startswith("| ")]
+        figures = {n for row in rows for n in _NUMBER.findall(row.replace("–", " "))}
+        assert figures, heading
+        assert figures - recorded == set(), (heading, sorted(figures - recorded))

@@ -79,6 +79,6 @@ def test_every_figure_of_a_section_with_its_own_run_is_in_that_run() -> None:
     for heading, name, body in sections:
         recorded = set(_NUMBER.findall((ROOT / name).read_text()))
         rows = [line for line in body.splitlines() if line.startswith("| ")]
-        figures = {n for row in rows for n in _NUMBER.findall(row.replace("–", " "))}
+        figures = {n for row in rows for n in _NUMBER.findall(row.replace("\u2013", " "))}
         assert figures, heading
         assert figures - recorded == set(), (heading, sorted(figures - recorded))

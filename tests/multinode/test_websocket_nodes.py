@@ -44,3 +44,24 @@ def test_a_revocation_on_one_node_closes_sockets_on_the_others_with_4401(
                     samples.append(time.monotonic() - started)
         backend = server_store.split(":")[0]
         print(f"\nwebsocket closed after revocation, {mode} on {backend}: {percentiles(samples)}")
+
+
+@pytest.mark.parametrize("mode", ["session", "hybrid"])
+def test_a_login_on_one_node_is_pushed_to_the_users_sockets_on_another(
+    tmp_path: Path, server_store: str, mode: str
+) -> None:
+    # Nothing polls the list: the login reaches node B only as a change on the store's bus.
+    name = add_user(server_store)
+    with cluster(tmp_path, server_store, mode, count=2) as (node_a, node_b):
+        first = login(node_b, name)
+        with open_socket(node_b, first.cookie) as socket:
+            assert next_json(socket)["user"]["username"] == name
+            second = login(node_a, name)
+            pushed = next_json(socket)  # a hang guard (15 s), not a latency claim
+            assert pushed["type"] == "sessions"
+            assert len(pushed["sessions"]) == 2
+            assert [s["current"] for s in pushed["sessions"]].count(True) == 1
+            # And a logout of that session on node A is pushed too, leaving B's own.
+            assert post(node_a, "/auth/logout", second).status_code == 204
+            assert [s["current"] for s in next_json(socket)["sessions"]] == [True]
+            assert socket.close_code is None

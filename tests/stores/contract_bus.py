@@ -54,6 +54,19 @@ class ChangeBusContract(ContractBase):
         assert active == [jti, sid, user]
         assert seq == keys.seq
 
+    async def test_a_login_change_reaches_other_instances_and_revokes_nothing(
+        self, store: Store, second: Store
+    ) -> None:
+        # /auth/ws lists on every node re-read on it; revocation state must not hold it.
+        received: list[Change] = []
+        await second.listen(received.append)
+        login = await store.publish(Change(ChangeKind.LOGIN, "user-1", until=T0 + 60))
+        assert login == Change(ChangeKind.LOGIN, "user-1", T0 + 60, 0, login.seq)
+        # A hang guard, not a latency claim.
+        await eventually(lambda: login in received, 30.0)
+        assert await second.changes_since(login.seq - 1) == [login]
+        assert await store.active_revocations(T0) == ([], login.seq)
+
     async def test_the_bus_says_how_changes_travel(self, store: Store) -> None:
         # Reports (the bench's revocation table, the serve banner) read it from the store.
         described = store.describe_bus()

@@ -103,7 +103,7 @@ def test_the_session_list_is_pushed_when_the_user_logs_in_elsewhere_or_out(
         first = login(node, name)
         with open_socket(node, first.cookie) as socket:
             next_json(socket)
-            second = login(node, name)  # a login elsewhere: seen within the poll interval
+            second = login(node, name)  # a login elsewhere: announced on the bus
             pushed = next_json(socket)
             assert pushed["type"] == "sessions"
             assert len(pushed["sessions"]) == 2

@@ -8,13 +8,20 @@ password change, disabled user) or roles version (``set_roles``/``set_claims``: 
 whose roles or claims changed is closed too, so the client reconnects under the new
 ones). So a revocation made on any node closes the socket, with code 4401, within the
 bus's propagation bound. A timer closes it when the credential expires (the access
-token's ``exp``; the session's absolute expiry in session mode), and after a bus
+token's ``exp``; in session mode the session's absolute or idle expiry, whichever comes
+first: when the timer fires the store says whether the session was used since, on any
+node, and the timer is set again for its new idle deadline), and after a bus
 interruption (the bus reconciles) every socket is re-checked.
+
+An open socket is not use of its session: the handshake is a request like any other
+(it may write ``last_seen``), but neither the timer nor a re-check writes it, so a tab
+left open does not keep an idle session alive.
 
 While the bus is staler than ``max_staleness`` this node cannot know of revocations:
 sockets are closed with 1013 (try again later), as HTTP requests then get 503.
 
-Session-list feeds (``/auth/ws``) subscribe to the same changes with ``add_feed``.
+Session-list feeds (``/auth/ws``) subscribe to the same changes with ``add_feed``; after a
+bus interruption they are called with ``None`` (anything may have changed).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,14 +44,15 @@ from authstate.asgi.websocket import (
 from authstate.crypto.ids import hash_secret
 from authstate.errors import AuthenticationError, StoreUnavailable
 from authstate.principal import Principal
-from authstate.stores.base import Change, ChangeKind
+from authstate.stores.base import Change, ChangeKind, SessionRecord
 
 if TYPE_CHECKING:
     from authstate.auth import AuthCore
 
 log = logging.getLogger("authstate.http")
 
-FeedListener = Callable[[Change], None]
+# Called with each change, or with None after a bus interruption (re-read everything).
+FeedListener = Callable[[Change | None], None]
 
 
 class LiveSocket:
@@ -101,11 +111,7 @@ class LiveSockets:
         """Watch ``live`` until ``remove``; closes it at once if already expired."""
         await self._listen()
         self._sockets.add(live)
-        expires = live.expires_at()
-        if expires is not None:
-            delay = max(0.0, expires - self._auth.clock.now())
-            loop = asyncio.get_running_loop()
-            live.timer = loop.call_later(delay, self._expired, live)
+        self._arm(live, live.expires_at())
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = asyncio.get_running_loop().create_task(self._watch_freshness())
 
@@ -137,6 +143,12 @@ class LiveSockets:
                 await context.store.listen(self._on_change, reconcile=self._recheck_all)
                 self._listening_for = context
 
+    def _arm(self, live: LiveSocket, expires: float | None) -> None:
+        """Set ``live``'s expiry timer for ``expires`` (Unix seconds; None: no expiry)."""
+        if expires is not None:
+            delay = max(0.0, expires - self._auth.clock.now())
+            live.timer = asyncio.get_running_loop().call_later(delay, self._expired, live)
+
     def _on_change(self, change: Change) -> None:
         for live in [live for live in self._sockets if live.is_named_by(change)]:
             self._spawn(self._recheck(live))
@@ -149,14 +161,20 @@ class LiveSockets:
     async def _recheck_all(self) -> None:
         for live in list(self._sockets):
             self._spawn(self._recheck(live))
+        for feed in list(self._feeds):
+            try:
+                feed(None)
+            except Exception:
+                log.exception("session feed failed")
 
     async def _recheck(self, live: LiveSocket) -> None:
         try:
-            now = await self._auth.authenticate(live.auth_value)
+            now = await self._current(live)
             if now.roles != live.principal.roles or now.claims != live.principal.claims:
                 # Live roles (session mode: the same credential, new roles). The socket was
                 # authorized under the old ones: the client reconnects under the new.
                 raise AuthenticationError(reason="roles or claims changed")
+            log.debug("websocket re-checked: its credential stands")
         except AuthenticationError as exc:
             log.info("websocket closed: %s", exc.reason)
             self._close(live, CLOSE_UNAUTHENTICATED, "credential revoked")
@@ -164,10 +182,52 @@ class LiveSockets:
             log.warning("websocket closed: %s", exc.reason)
             self._close(live, CLOSE_TRY_AGAIN_LATER, "store unavailable")
 
+    async def _current(self, live: LiveSocket) -> Principal:
+        """The socket's credential as it stands now (``AuthenticationError`` if revoked or
+        expired). A session is read from the store without recording use."""
+        if live.key is None:
+            return await self._auth.authenticate(live.auth_value)
+        record = self._checked(await self._auth.context.store.get_session(live.key))
+        return _principal_of(live.principal, record)
+
+    def _checked(self, record: SessionRecord | None) -> SessionRecord:
+        """What session mode's ``authenticate`` checks of a stored record, minus the use."""
+        revocation = self._auth.context.revocation
+        if record is None or record.kind != "session":
+            raise AuthenticationError(reason="unknown session")
+        if not record.is_live(self._auth.clock.now()):
+            raise AuthenticationError(reason="session expired")
+        if record.roles_version < revocation.roles_version(record.user_id):
+            raise AuthenticationError(reason="session predates a roles change")
+        revocation.check_credential(record.user_id, record.generation, record.handle, None)
+        return record
+
     def _expired(self, live: LiveSocket) -> None:
         live.timer = None
-        log.info("websocket closed: credential expired")
-        self._close(live, CLOSE_UNAUTHENTICATED, "credential expired")
+        if live.key is None:  # a token's exp is final
+            log.info("websocket closed: credential expired")
+            self._close(live, CLOSE_UNAUTHENTICATED, "credential expired")
+            return
+        # A session's idle deadline moves when it is used (on any node): ask the store.
+        self._spawn(self._session_deadline(live))
+
+    async def _session_deadline(self, live: LiveSocket) -> None:
+        if live not in self._sockets:
+            return
+        try:
+            record = self._checked(await self._auth.context.store.get_session(live.key or ""))
+        except AuthenticationError as exc:
+            log.info("websocket closed: %s", exc.reason)
+            self._close(live, CLOSE_UNAUTHENTICATED, "credential expired")
+            return
+        except StoreUnavailable as exc:
+            log.warning("websocket closed: %s", exc.reason)
+            self._close(live, CLOSE_TRY_AGAIN_LATER, "store unavailable")
+            return
+        if live in self._sockets and live.timer is None:
+            deadline = min(record.expires_at, record.idle_expires_at())
+            log.debug("websocket session used since it opened: next check at %.0f", deadline)
+            self._arm(live, deadline)
 
     def _close(self, live: LiveSocket, code: int, reason: str) -> None:
         self.remove(live)
@@ -188,6 +248,11 @@ class LiveSockets:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _principal_of(opened: Principal, record: SessionRecord) -> Principal:
+    """``opened`` with the roles and claims ``record`` carries now (what a re-check compares)."""
+    return replace(opened, roles=record.roles, claims=MappingProxyType(dict(record.claims)))
 
 
 _BY_AUTH: weakref.WeakKeyDictionary[AuthCore, LiveSockets] = weakref.WeakKeyDictionary()

@@ -3,10 +3,12 @@
 On connect it sends one JSON text message, the body of ``GET /auth/me``. Then, in session
 and hybrid modes, it sends ``{"type": "sessions", "sessions": [...]}`` (the body of
 ``GET /auth/sessions`` with a ``type``) whenever the user's list of live sessions
-changed: at once when a change on the bus names the user or one of the listed sessions
-(logout of another session, revocation, logout everywhere), and within
-``poll_seconds`` for what the bus does not announce (a login elsewhere). Messages from
-the client are read and ignored.
+changed. Every change is seen without polling: a login on any node (``ChangeKind.LOGIN``
+on the bus), a revocation naming the user or a listed session (logout of another
+session, logout everywhere), the expiry of a listed session (a timer at the earliest
+``expires_at`` of the list, which re-reads it: an idle deadline may have moved), and,
+after a bus interruption, anything (the list is re-read). Messages from the client are
+read and ignored.
 
 The socket closes with 4401 when its own credential is revoked or expires (the middleware
 watches it, ``asgi.live``); a handshake without a valid credential is refused (401).
@@ -34,16 +36,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("authstate.http")
 
-# How often a feed re-reads the session list for changes the bus does not carry (logins).
-SESSIONS_POLL_SECONDS = 5.0
+# Changes whose value is a user id that can change that user's list: logout everywhere
+# (and password change, disabled user), a new session anywhere.
+_USER_KINDS = frozenset({ChangeKind.USER, ChangeKind.LOGIN})
+
+# The floor of the wait for a listed session's expiry: a list whose earliest deadline has
+# already passed (clocks of the nodes apart) is re-read this often, not in a busy loop.
+_MIN_EXPIRY_WAIT_SECONDS = 1.0
 
 
 class SessionFeed:
     """The ``/auth/ws`` endpoint, an ASGI app for a ``WebSocketRoute``."""
 
-    def __init__(self, endpoints: AuthEndpoints, *, poll_seconds: float = SESSIONS_POLL_SECONDS):
+    def __init__(self, endpoints: AuthEndpoints):
         self._endpoints = endpoints
-        self._poll_seconds = poll_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
@@ -69,10 +75,9 @@ class SessionFeed:
         last = await endpoints.sessions_body(principal)
         listed = _handles(last)
 
-        def on_change(change: Change) -> None:
-            names_user = change.kind is ChangeKind.USER and change.value == principal.user_id
-            if names_user or (change.kind is ChangeKind.SID and change.value in listed):
-                changed.set()
+        def on_change(change: Change | None) -> None:
+            if change is None or _may_change_list(change, principal.user_id, listed):
+                changed.set()  # None: after a bus interruption, anything may have changed
 
         sockets = live_sockets(endpoints.auth)
         await sockets.listen()
@@ -83,7 +88,7 @@ class SessionFeed:
                 waiting = asyncio.get_running_loop().create_task(changed.wait())
                 await asyncio.wait(
                     {reader, waiting},
-                    timeout=self._poll_seconds,
+                    timeout=self._until_first_expiry(last),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 waiting.cancel()
@@ -104,6 +109,19 @@ class SessionFeed:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
                 await reader
 
+    def _until_first_expiry(self, body: dict[str, object]) -> float | None:
+        """Seconds until the first listed session expires (None: the list is empty)."""
+        deadlines = []
+        for session in _sessions(body):
+            expires_at = session.get("expires_at")
+            if isinstance(expires_at, int):
+                deadlines.append(expires_at)
+        if not deadlines:
+            return None
+        # ``expires_at`` is rounded down to whole seconds: one more and it is past.
+        wait = min(deadlines) + 1 - self._endpoints.auth.clock.now()
+        return max(_MIN_EXPIRY_WAIT_SECONDS, wait)
+
 
 async def _until_disconnect(websocket: WebSocket) -> None:
     """Read and drop the client's messages until the socket ends."""
@@ -113,8 +131,19 @@ async def _until_disconnect(websocket: WebSocket) -> None:
             return
 
 
-def _handles(body: dict[str, object]) -> set[str]:
+def _may_change_list(change: Change, user_id: str, listed: set[str]) -> bool:
+    """Whether ``change`` can change the session list of ``user_id`` (``listed``: handles)."""
+    if change.kind in _USER_KINDS:
+        return change.value == user_id
+    return change.kind is ChangeKind.SID and change.value in listed
+
+
+def _sessions(body: dict[str, object]) -> list[dict[str, object]]:
     sessions = body.get("sessions")
     if not isinstance(sessions, list):
-        return set()
-    return {str(s["id"]) for s in sessions if isinstance(s, dict)}
+        return []
+    return [s for s in sessions if isinstance(s, dict)]
+
+
+def _handles(body: dict[str, object]) -> set[str]:
+    return {str(s["id"]) for s in _sessions(body)}

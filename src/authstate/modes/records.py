@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
-from authstate.errors import AuthenticationError, Conflict
+from authstate.errors import AuthenticationError, Conflict, StoreUnavailable
 from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext
 from authstate.principal import Principal, SessionInfo
-from authstate.stores.base import SessionRecord
+from authstate.stores.base import Change, ChangeKind, SessionRecord
+
+log = logging.getLogger("authstate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,22 @@ async def create_record(
             await ctx.store.create_session(record)
         except Conflict:  # pragma: no cover - a 256-bit collision
             continue
+        await _announce_login(ctx, user_id, now)
         return secret, record
+
+
+async def _announce_login(ctx: ModeContext, user_id: str, now: float) -> None:
+    """Tell every node that ``user_id`` has a new session (their ``/auth/ws`` lists
+    re-read), once the record is durable. The change names the user only, no secret.
+
+    Best effort: the login stands without it (a node that misses the change re-reads its
+    lists when its bus reconciles); failing the login now would orphan the record."""
+    # Kept in the log as long as a node may lag behind it and still catch up from it.
+    until = now + ctx.settings.max_staleness_seconds
+    try:
+        await ctx.store.publish(Change(ChangeKind.LOGIN, user_id, until=until))
+    except StoreUnavailable as exc:
+        log.warning("login not announced on the bus: %s", exc.reason)
 
 
 def session_info(record: SessionRecord) -> SessionInfo:

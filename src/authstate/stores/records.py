@@ -18,6 +18,9 @@ class ChangeKind(StrEnum):
     # value: user id; generation: the user's roles version (``set_user_grants``): credentials
     # carrying an older one carry outdated roles or claims; until: as for USER
     ROLES = "roles"
+    # value: user id; a session or refresh family of the user was created (a login on any
+    # node). Revokes nothing: it tells live session lists (``/auth/ws``) to re-read.
+    LOGIN = "login"
 
 
 @dataclass(frozen=True, slots=True)

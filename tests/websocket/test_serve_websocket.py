@@ -15,7 +15,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.cli.serve_process import serve
-from tests.multinode.nodes import Session, add_user, login, node_env, post
+from tests.multinode.nodes import Session, add_user, login, me, node_env, post
 from tests.websocket.client import close_code, next_json, open_socket, refused_status, ws_url
 
 pytestmark = pytest.mark.slow
@@ -113,6 +113,21 @@ def test_the_session_list_is_pushed_when_the_user_logs_in_elsewhere_or_out(
             assert [s["current"] for s in pushed["sessions"]] == [True]
             # The socket's own session is untouched by the other one's logout.
             assert socket.close_code is None
+
+
+def test_a_socket_is_closed_with_4401_when_its_session_idles_out(
+    tmp_path: Path, store: str
+) -> None:
+    # AUTHSTATE_IDLE_TTL=2s: the session dies 2 to 2.5 s after its last recorded use, and
+    # the open socket is not use.
+    name = add_user(store)
+    env = node_env(AUTHSTATE_IDLE_TTL="2s")
+    with serve(tmp_path, "--mode", "session", "--store", store, env=env) as node:
+        session = login(node, name)
+        with open_socket(node, session.cookie) as socket:
+            assert next_json(socket)["session"] is not None
+            assert close_code(socket) == 4401  # a hang guard (15 s), not a latency claim
+        assert me(node, session) == 401
 
 
 @pytest.mark.parametrize("mode", ["stateless", "session", "hybrid"])

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 __all__ = ["browser"]  # the module-scoped fixture, shared with test_pages
 
-# A push for a login elsewhere comes within the feed's poll interval (5 s); revocations at once.
+# A hang guard, not a latency claim: logins and revocations elsewhere are pushed at once (bus).
 WAIT_MS = 20_000
 
 

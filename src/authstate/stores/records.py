@@ -21,6 +21,13 @@ class ChangeKind(StrEnum):
     # value: user id; a session or refresh family of the user was created (a login on any
     # node). Revokes nothing: it tells live session lists (``/auth/ws``) to re-read.
     LOGIN = "login"
+    # A kind this node does not know, written by a newer one during a rolling upgrade: it is
+    # read in sequence (the log's order is kept) and acted on by nobody. Never published.
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ChangeKind:
+        return cls.UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)

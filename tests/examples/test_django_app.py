@@ -70,3 +70,37 @@ def test_login_required_and_permission_required_see_the_authstate_user(
     answer = carol.get("/reports", secure=True)
     assert answer.status_code == 200
     assert carol.get("/staff", secure=True).status_code == 403
+
+
+def test_require_fresh_and_token_stale_answer_as_the_asgi_require(django_client: Any) -> None:
+    """``require(fresh=...)``: 401 ``reauth_required`` past the window; a token whose roles
+    changed: 401 ``token_stale`` (as FastAPI's ``auth.require``)."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from authstate.django.conf import get_auth
+    from authstate.django.middleware import AuthStateMiddleware
+    from authstate.django.views import require
+
+    def ok(request: Any) -> HttpResponse:
+        return HttpResponse("ok")
+
+    never_fresh = AuthStateMiddleware(require(fresh=0)(ok))
+    recent = AuthStateMiddleware(require(role="staff", fresh=10**9)(ok))
+    client, _ = _login(django_client, "alice")
+    cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    factory = RequestFactory()
+
+    def get(view: Any) -> Any:
+        return view(factory.get("/x", secure=True, HTTP_COOKIE=cookie))
+
+    assert get(recent).status_code == 200
+    refused = get(never_fresh)
+    assert refused.status_code == 401
+    assert json.loads(refused.content)["error"] == "reauth_required"
+    auth = get_auth()
+    alice = auth.run(auth.core.accounts.get_by_name("alice"))
+    auth.run(auth.core.set_roles(alice.id, ["viewer"]))
+    stale = get(recent)
+    assert stale.status_code == 401
+    assert json.loads(stale.content)["error"] == "token_stale"

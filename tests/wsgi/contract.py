@@ -235,6 +235,107 @@ def check_sessions_and_logout_all(url: str, username: str) -> None:
     assert third.request("GET", "/auth/me").status_code == 401
 
 
+def _session_cookies(response: httpx.Response) -> dict[str, str]:
+    cookies = _cookies(response)
+    assert cookies, response.text
+    for header in cookies.values():
+        attributes = header.lower()
+        assert "max-age" not in attributes and "expires" not in attributes, header
+    return cookies
+
+
+def check_remember_me(url: str, username: str) -> None:
+    """``"remember": false``: browser-session cookies, and they stay so through refresh,
+    ``GET /auth/csrf``, reauth and a password change, whichever server answers."""
+    browser = Browser(url)
+    response = browser.request(
+        "POST",
+        "/auth/login",
+        json={"username": username, "password": PASSWORD, "remember": False},
+    )
+    assert response.status_code == 200, response.text
+    assert len(_session_cookies(response)) == 3
+    refreshed = browser.request("POST", "/auth/refresh", headers={"x-csrf-token": browser.csrf})
+    assert refreshed.status_code == 200, refreshed.text
+    assert len(_session_cookies(refreshed)) == 3
+    _session_cookies(browser.request("GET", "/auth/csrf"))
+    reauth = browser.request(
+        "POST", "/auth/reauth", json={"password": PASSWORD}, headers={"x-csrf-token": browser.csrf}
+    )
+    assert reauth.status_code == 200, reauth.text
+    _session_cookies(reauth)
+    for current, new in ((PASSWORD, PASSWORD + " 2"), (PASSWORD + " 2", PASSWORD)):
+        changed = browser.request(
+            "POST",
+            "/auth/password",
+            json={"current_password": current, "new_password": new},
+            headers={"x-csrf-token": browser.csrf},
+        )
+        assert changed.status_code == 204, changed.text
+        _session_cookies(changed)
+    assert browser.request("GET", "/auth/me").status_code == 200
+    bad = httpx.post(
+        f"{url}/auth/login",
+        json={"username": username, "password": PASSWORD, "remember": "no"},
+        timeout=30,
+    )
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    remembered = login(url, username)  # the default keeps lifetime cookies
+    lifetime = remembered.request("GET", "/auth/csrf")
+    assert "Max-Age=" in lifetime.headers["set-cookie"]
+
+
+def check_reauth(url: str, username: str) -> None:
+    """``POST /auth/reauth``: CSRF as any unsafe route, the password checked again, then
+    new credentials (the old session dies) with a new ``auth_time``."""
+    anonymous = httpx.post(f"{url}/auth/reauth", json={"password": PASSWORD}, timeout=30)
+    assert anonymous.status_code == 401
+    browser = login(url, username)
+    old = dict(browser.jar)
+    no_token = browser.request("POST", "/auth/reauth", json={"password": PASSWORD})
+    assert no_token.status_code == 403 and no_token.json()["error"] == "csrf_failed"
+    wrong = browser.request(
+        "POST",
+        "/auth/reauth",
+        json={"password": "wrong password"},
+        headers={"x-csrf-token": browser.csrf},
+    )
+    assert wrong.status_code == 401
+    assert wrong.json() == {
+        "error": "invalid_credentials",
+        "detail": "invalid username or password",
+    }
+    response = browser.request(
+        "POST", "/auth/reauth", json={"password": PASSWORD}, headers={"x-csrf-token": browser.csrf}
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"user", "mode", "csrf_token", "expires_at"}
+    _assert_no_store(response)
+    assert browser.jar["__Host-authstate"] != old["__Host-authstate"]
+    me = browser.request("GET", "/auth/me")
+    assert me.status_code == 200 and isinstance(me.json()["auth_time"], int)
+    replay = Browser(url)
+    replay.jar = old
+    assert replay.request("GET", "/auth/me").status_code == 401
+
+
+def check_revoke_others(url: str, username: str) -> None:
+    """``POST /auth/sessions/revoke-others``: every other device is signed out, this one
+    stays (a login is a fresh password check); CSRF applies."""
+    first, second = login(url, username), login(url, username)
+    refused = first.request("POST", "/auth/sessions/revoke-others")
+    assert refused.status_code == 403
+    assert second.request("GET", "/auth/me").status_code == 200
+    response = first.request(
+        "POST", "/auth/sessions/revoke-others", headers={"x-csrf-token": first.csrf}
+    )
+    assert response.status_code == 204, response.text
+    assert second.request("GET", "/auth/me").status_code == 401
+    assert first.request("GET", "/auth/me").status_code == 200
+    anonymous = httpx.post(f"{url}/auth/sessions/revoke-others", timeout=30)
+    assert anonymous.status_code == 401
+
+
 CHECKS = [
     check_login_and_cookies,
     check_login_refusals,
@@ -243,4 +344,7 @@ CHECKS = [
     check_refresh,
     check_logout,
     check_sessions_and_logout_all,
+    check_remember_me,
+    check_reauth,
+    check_revoke_others,
 ]

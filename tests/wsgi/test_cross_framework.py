@@ -69,6 +69,21 @@ def test_one_sign_in_across_django_flask_and_serve(tmp_path: Path, store: str) -
         assert refreshed.status_code == 200
         for other in nodes:
             assert flask_browser.request("GET", "/auth/me", url=other.url).status_code == 200
+        # Remember-me off at a login on serve stays off through refreshes on Flask and Django.
+        brief = Browser(nodes[0].url)
+        signed_in = brief.request(
+            "POST",
+            "/auth/login",
+            json={"username": username, "password": contract.PASSWORD, "remember": False},
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        for other in nodes[1:]:
+            again = brief.request(
+                "POST", "/auth/refresh", url=other.url, headers={"x-csrf-token": brief.csrf}
+            )
+            assert again.status_code == 200, (other.kind, again.text)
+            for header in again.headers.get_list("set-cookie"):
+                assert "Max-Age" not in header and "Expires" not in header, (other.kind, header)
         # Logout everywhere on Django: every browser is refused on every node.
         django_browser = browsers["django"]
         held = [dict(b.jar) for b in browsers.values()]  # the logout clears one browser's jar

@@ -15,10 +15,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 
 from authstate.django.conf import parts
 from authstate.django.http import neutral, to_response
-from authstate.errors import AuthenticationError, PermissionDenied
+from authstate.errors import AuthStateError
 from authstate.principal import Principal
 from authstate.wsgi.endpoints import SyncEndpoints, answer
-from authstate.wsgi.gate import Passage
+from authstate.wsgi.gate import Passage, check_fresh_argument
 from authstate.wsgi.http import HttpRequest as Neutral
 from authstate.wsgi.http import Reply, error_reply
 
@@ -40,18 +40,21 @@ def get_principal(request: HttpRequest) -> Principal | None:
     return _passage(request).principal
 
 
-def require(role: str | None = None) -> Callable[[F], F]:
-    """A view decorator: 401 JSON without a valid auth cookie, 403 without ``role``
-    (``@login_required`` redirects to a login page instead; both work)."""
+def require(role: str | None = None, *, fresh: float | None = None) -> Callable[[F], F]:
+    """A view decorator with the answers of the ASGI ``require``: 401 JSON without a valid
+    auth cookie (``token_stale`` for a token with outdated roles), 403 without ``role``,
+    401 ``reauth_required`` when ``fresh`` (seconds) is given and the last password check
+    is older (``@login_required`` redirects to a login page instead; both work)."""
+    check_fresh_argument(fresh)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            principal = get_principal(request)
-            if principal is None:
-                return to_response(error_reply(AuthenticationError()))
-            if role is not None and not principal.has_role(role):
-                return to_response(error_reply(PermissionDenied()))
+            passage = _passage(request)
+            try:
+                parts()[1].guard(passage, role=role, fresh=fresh)
+            except AuthStateError as exc:
+                return to_response(error_reply(exc))
             return view(request, *args, **kwargs)
 
         return cast(F, guarded)
@@ -88,6 +91,8 @@ logout_all = endpoint(SyncEndpoints.logout_all, "POST")
 sessions = endpoint(SyncEndpoints.sessions, "GET", "HEAD")
 password = endpoint(SyncEndpoints.password, "POST")
 csrf = endpoint(SyncEndpoints.csrf, "GET", "HEAD")
+reauth = endpoint(SyncEndpoints.reauth, "POST")
+revoke_others = endpoint(SyncEndpoints.revoke_others, "POST")
 
 
 @_csrf_exempt

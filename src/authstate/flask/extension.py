@@ -22,18 +22,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.local import LocalProxy
 
 from authstate.auth import AuthCore
-from authstate.errors import (
-    AuthenticationError,
-    AuthStateError,
-    PayloadTooLarge,
-    PermissionDenied,
-)
+from authstate.errors import AuthStateError, PayloadTooLarge
 from authstate.principal import Principal
 from authstate.settings import Settings
 from authstate.stores.base import Store
 from authstate.wsgi.bridge import SyncAuth
 from authstate.wsgi.endpoints import SyncEndpoints, answer
-from authstate.wsgi.gate import Gate, Passage
+from authstate.wsgi.gate import Gate, Passage, check_fresh_argument
 from authstate.wsgi.http import HttpRequest, Reply, error_reply
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,17 +115,23 @@ class AuthState:
         view: on the process's loop thread, like the endpoints do."""
         return self.sync.run(coro)
 
-    def require(self, role: str | None = None) -> Callable[[F], F]:
-        """A view decorator: 401 without a valid auth cookie, 403 without ``role``."""
+    def require(self, role: str | None = None, *, fresh: float | None = None) -> Callable[[F], F]:
+        """A view decorator with the answers of the ASGI ``require``: 401 without a valid
+        auth cookie (``token_stale`` for a token with outdated roles), 403 without
+        ``role``, 401 ``reauth_required`` when ``fresh`` (seconds) is given and the last
+        password check is older (step-up: ``POST /auth/reauth``)."""
+        check_fresh_argument(fresh)
 
         def decorate(view: F) -> F:
             @functools.wraps(view)
             def guarded(*args: Any, **kwargs: Any) -> Any:
-                principal = get_principal()
-                if principal is None:
-                    return to_response(error_reply(AuthenticationError()))
-                if role is not None and not principal.has_role(role):
-                    return to_response(error_reply(PermissionDenied()))
+                passage = g.get(_PASSAGE)
+                if not isinstance(passage, Passage):
+                    passage = Passage(None, None, False)
+                try:
+                    self.gate.guard(passage, role=role, fresh=fresh)
+                except AuthStateError as exc:
+                    return to_response(error_reply(exc))
                 return view(*args, **kwargs)
 
             return cast(F, guarded)
@@ -181,6 +182,14 @@ class AuthState:
         bp.add_url_rule("/logout", "logout", view(endpoints.logout), methods=["POST"])
         bp.add_url_rule("/logout-all", "logout_all", view(endpoints.logout_all), methods=["POST"])
         bp.add_url_rule("/sessions", "sessions", view(endpoints.sessions), methods=["GET"])
+        # Before /sessions/<handle> (Werkzeug prefers static parts anyway; keep it explicit).
+        bp.add_url_rule(
+            "/sessions/revoke-others",
+            "revoke_others",
+            view(endpoints.revoke_others),
+            methods=["POST"],
+        )
+        bp.add_url_rule("/reauth", "reauth", view(endpoints.reauth), methods=["POST"])
         bp.add_url_rule(
             "/sessions/<handle>", "delete_session", delete_session, methods=["DELETE", "POST"]
         )

@@ -27,7 +27,7 @@ from authstate.errors import (
     StoreUnavailable,
 )
 from authstate.modes.client import ClientInfo
-from authstate.wsgi.gate import MAX_FORM_BYTES
+from authstate.wsgi.gate import MAX_FORM_BYTES, Gate
 from authstate.wsgi.http import (
     FORM_TYPE,
     HttpRequest,
@@ -49,6 +49,9 @@ MAX_BODY_BYTES = 16 * 1024
 _MAX_HANDLE_CHARS = 64
 MAX_USER_AGENT = 256
 MAX_IP = 64
+# A form's yes/no values, as asgi._body reads them (that module is Starlette's side).
+FORM_TRUE = ("1", "on", "true", "yes")
+FORM_FALSE = ("0", "off", "false", "no")
 
 Handler = Callable[[HttpRequest, "Passage"], Reply]
 
@@ -69,9 +72,7 @@ log = logging.getLogger("authstate.http")
 
 
 def _require(passage: Passage) -> Principal:
-    if passage.principal is None:
-        raise AuthenticationError(reason="no valid auth cookie")
-    return passage.principal
+    return Gate.required(passage)
 
 
 def _success(request: HttpRequest, body: dict[str, object] | None, status: int = 200) -> Reply:
@@ -101,11 +102,18 @@ class SyncEndpoints:
             own_origin=request.own_origin(trust_forwarded=self.trust_forwarded),
         )
         fields = self._fields(request, ("username", "password"))
+        remember = self._flag(request, "remember", default=True)
         client = self._client(request)
         # The audit lines are the core's lifecycle events (login, login_failed, ...).
         user = sync.run(core.verify_login(fields["username"], fields["password"], ip=client.ip))
         issued = sync.run(
-            core.login(user.id, user.roles, client=client, previous_auth=passage.auth_value)
+            core.login(
+                user.id,
+                user.roles,
+                client=client,
+                previous_auth=passage.auth_value,
+                remember=remember,
+            )
         )
         return self._issued(request, issued, user.username)
 
@@ -192,13 +200,37 @@ class SyncEndpoints:
         self.sync.run(self.core.revoke_session(principal, handle))
         return _success(request, None, 204)
 
+    # -- step-up and device control (docs/http.md) ---------------------------------------------
+    def reauth(self, request: HttpRequest, passage: Passage) -> Reply:
+        """``POST /auth/reauth`` ``{"password"}``: the core's ``reauthenticate`` (throttled
+        like a login), then new credentials stamped ``auth_time`` = now."""
+        principal = _require(passage)
+        fields = self._fields(request, ("password",))
+        client = self._client(request)
+        issued = self.sync.run(
+            self.core.reauthenticate(principal, fields["password"], client=client)
+        )
+        return self._issued(request, issued, self._username_of(principal.user_id))
+
+    def revoke_others(self, request: HttpRequest, passage: Passage) -> Reply:
+        """``POST /auth/sessions/revoke-others``: sign out every other device (needs a
+        password check within ``fresh_window``)."""
+        principal = _require(passage)
+        issued = self.sync.run(self.core.revoke_others(principal))
+        reply = _success(request, None, 204)
+        if issued is not None:  # stateless: the caller's token was replaced
+            csrf_token = self.core.csrf_token(issued.principal.binding)
+            set_credentials(reply, issued, self.policy, csrf_token=csrf_token)
+        return reply
+
     def csrf(self, request: HttpRequest, passage: Passage) -> Reply:
         principal = passage.principal
         token = self.core.csrf_token(principal.binding if principal else "")
         reply = Reply.json({"csrf_token": token})
-        reply.headers.append(
-            ("Set-Cookie", self.policy.csrf_cookie(token, self.core.settings.session_ttl_seconds))
-        )
+        # Without remember-me the CSRF cookie, like the others, ends with the browser session.
+        remember = principal is None or principal.remember
+        max_age = self.core.settings.session_ttl_seconds if remember else None
+        reply.headers.append(("Set-Cookie", self.policy.csrf_cookie(token, max_age)))
         return reply
 
     # -- reading requests, writing answers ----------------------------------------------------
@@ -227,10 +259,39 @@ class SyncEndpoints:
     def _form(request: HttpRequest, limit: int) -> dict[str, str]:
         return dict(parse_qsl(request.read_body(limit).decode("latin-1")))
 
-    @staticmethod
-    def _fields(request: HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
+    @classmethod
+    def _fields(cls, request: HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
         """The named string fields of a JSON object or urlencoded form (``asgi._body``'s
         rules: other media types are refused, JSON is parsed strictly)."""
+        data = cls._object(request)
+        fields: dict[str, str] = {}
+        for name in names:
+            value = data.get(name)
+            if not isinstance(value, str):
+                raise BadRequest(f"field {name!r} must be a string")
+            fields[name] = value
+        return fields
+
+    @classmethod
+    def _flag(cls, request: HttpRequest, name: str, *, default: bool) -> bool:
+        """An optional yes/no field, as ``asgi._body.read_flag`` reads it: a JSON boolean,
+        or in a form ``1``/``on``/``true``/``yes`` or ``0``/``off``/``false``/``no`` (the
+        last value wins); ``default`` when absent; ``BadRequest`` for anything else."""
+        value = cls._object(request).get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and request.is_form:
+            if value.lower() in FORM_TRUE:
+                return True
+            if value.lower() in FORM_FALSE:
+                return False
+        raise BadRequest(f"field {name!r} must be true or false")
+
+    @staticmethod
+    def _object(request: HttpRequest) -> dict[str, Any]:
+        """The body as a JSON object or urlencoded form (read once: the adapter caches it)."""
         media_type = request.media_type
         if media_type not in ("application/json", FORM_TYPE):
             raise BadRequest("send JSON (Content-Type: application/json) or a form")
@@ -251,13 +312,7 @@ class SyncEndpoints:
                 raise BadRequest("body must be a JSON object", reason=f"body: {exc}") from None
         if not isinstance(data, dict):
             raise BadRequest("body must be a JSON object")
-        fields: dict[str, str] = {}
-        for name in names:
-            value = data.get(name)
-            if not isinstance(value, str):
-                raise BadRequest(f"field {name!r} must be a string")
-            fields[name] = value
-        return fields
+        return data
 
     def _username_of(self, user_id: str) -> str | None:
         try:

@@ -11,7 +11,12 @@ from urllib.parse import parse_qsl
 
 from authstate.cookies import MAX_COOKIE_HEADER_BYTES, read_cookie
 from authstate.csrf import SAFE_METHODS
-from authstate.errors import AuthenticationError, PayloadTooLarge
+from authstate.errors import (
+    AuthenticationError,
+    PayloadTooLarge,
+    PermissionDenied,
+    StaleToken,
+)
 
 if TYPE_CHECKING:
     from authstate.principal import Principal
@@ -29,6 +34,12 @@ _READINGS_MAX_ENTRIES = 4096
 _READINGS_MAX_HEADER_CHARS = 4096
 
 
+def check_fresh_argument(fresh: float | None) -> None:
+    """``require(fresh=...)`` takes seconds >= 0, as the ASGI ``require`` does."""
+    if fresh is not None and (isinstance(fresh, bool) or fresh < 0):
+        raise ValueError("fresh must be a number of seconds >= 0")
+
+
 @dataclass(frozen=True, slots=True)
 class Passage:
     """What the gate established for one request."""
@@ -38,6 +49,9 @@ class Passage:
     auth_value: str | None
     # Whether the request carried any of authstate's cookies: its answer varies by Cookie.
     had_cookie: bool
+    # The auth cookie held a token with outdated roles (``StaleToken``): the request is
+    # anonymous, and a 401 for it says ``token_stale`` so that the client refreshes.
+    token_stale: bool = False
 
 
 class Gate:
@@ -56,14 +70,38 @@ class Gate:
         sync.ensure_started()
         value, had_cookie = self._auth_cookie(request)
         principal = None
+        stale = False
         if value is not None:
             try:
                 principal = sync.authenticate(value)
             except AuthenticationError as exc:
                 log.info("auth cookie rejected: %s", exc.reason)
+                stale = isinstance(exc, StaleToken)
         if principal is not None and request.method not in SAFE_METHODS:
             self._check_csrf(request, principal)
-        return Passage(principal, value, had_cookie)
+        return Passage(principal, value, had_cookie, stale)
+
+    @staticmethod
+    def required(passage: Passage) -> Principal:
+        """The passage's principal, or the refusal the ASGI routes give: 401
+        ``token_stale`` for a token with outdated roles, else 401 ``unauthenticated``."""
+        if passage.principal is None:
+            if passage.token_stale:
+                raise StaleToken(reason="roles changed since the token was issued")
+            raise AuthenticationError(reason="no valid auth cookie")
+        return passage.principal
+
+    def guard(self, passage: Passage, *, role: str | None, fresh: float | None) -> Principal:
+        """What ``require(role=..., fresh=...)`` checks, with the ASGI ``require``'s answers:
+        401 (``token_stale`` or ``unauthenticated``), 403 without ``role``, 401
+        ``reauth_required`` when the last password check is older than ``fresh`` seconds
+        (the core's ``require_fresh``). Raises ``AuthStateError``."""
+        principal = self.required(passage)
+        if role is not None and not principal.has_role(role):
+            raise PermissionDenied(f"the role {role!r} is required")
+        if fresh is not None:
+            self.sync.core.require_fresh(principal, fresh)
+        return principal
 
     def _auth_cookie(self, request: HttpRequest) -> tuple[str | None, bool]:
         raw = request.header("cookie")

@@ -27,6 +27,9 @@ _PUBLIC_401 = {
     "unauthenticated": "authentication required",
     "invalid_credentials": "invalid username or password",
     "invalid_refresh": "invalid refresh token",
+    # As asgi.responses: the client refreshes (hybrid) or logs in again (stateless).
+    "token_stale": "roles changed: refresh the access token",
+    "reauth_required": "confirm your password to continue",
 }
 
 
@@ -113,13 +116,17 @@ def error_reply(exc: AuthStateError) -> Reply:
 def set_credentials(
     reply: Reply, issued: IssuedCredentials, policy: CookiePolicy, *, csrf_token: str
 ) -> None:
-    """The cookies of a login or refresh (the one writer: ``cookies.py``)."""
-    reply.headers.append(("Set-Cookie", policy.auth_cookie(issued.auth_value, issued.auth_max_age)))
+    """The cookies of a login or refresh (the one writer: ``cookies.py``). Without
+    remember-me every cookie is a browser-session cookie (no ``Max-Age``), as over ASGI."""
+    remember = issued.remember
+    auth_max_age = issued.auth_max_age if remember else None
+    reply.headers.append(("Set-Cookie", policy.auth_cookie(issued.auth_value, auth_max_age)))
     if issued.refresh_value is not None:
+        refresh_max_age = issued.refresh_max_age if remember else None
         reply.headers.append(
-            ("Set-Cookie", policy.refresh_cookie(issued.refresh_value, issued.refresh_max_age))
+            ("Set-Cookie", policy.refresh_cookie(issued.refresh_value, refresh_max_age))
         )
-    max_age = max(issued.auth_max_age, issued.refresh_max_age)
+    max_age = max(issued.auth_max_age, issued.refresh_max_age) if remember else None
     reply.headers.append(("Set-Cookie", policy.csrf_cookie(csrf_token, max_age)))
 
 

@@ -336,6 +336,43 @@ def check_revoke_others(url: str, username: str) -> None:
     assert anonymous.status_code == 401
 
 
+def check_session_data(url: str, username: str) -> None:
+    """``GET``/``PATCH /auth/session/data``: per-key merge, ``null`` deletes, CSRF on the
+    patch, JSON only, the caps, and the data kept through a refresh (hybrid: the family's)."""
+    assert httpx.get(f"{url}/auth/session/data", timeout=30).status_code == 401
+    browser = login(url, username)
+    empty = browser.request("GET", "/auth/session/data")
+    assert (empty.status_code, empty.json()) == (200, {"data": {}})
+    _assert_no_store(empty)
+    csrf = {"x-csrf-token": browser.csrf}
+    forged = browser.request("PATCH", "/auth/session/data", json={"cart": [1]})
+    assert forged.status_code == 403 and forged.json()["error"] == "csrf_failed"
+    plain = browser.request(
+        "PATCH",
+        "/auth/session/data",
+        content=b'{"cart": [1]}',
+        headers={**csrf, "content-type": "text/plain"},
+    )
+    assert plain.status_code == 400 and plain.json()["error"] == "bad_request"
+    patched = browser.request(
+        "PATCH", "/auth/session/data", json={"cart": [1], "step": 2}, headers=csrf
+    )
+    assert (patched.status_code, patched.json()) == (200, {"data": {"cart": [1], "step": 2}})
+    removed = browser.request("PATCH", "/auth/session/data", json={"step": None}, headers=csrf)
+    assert removed.json() == {"data": {"cart": [1]}}
+    too_much = browser.request(
+        "PATCH", "/auth/session/data", json={"blob": "x" * 20_000}, headers=csrf
+    )
+    assert too_much.status_code == 413 and too_much.json()["error"] == "session_data_too_large"
+    huge = browser.request("PATCH", "/auth/session/data", json={"blob": "x" * 40_000}, headers=csrf)
+    assert huge.status_code == 413 and huge.json()["error"] == "payload_too_large"
+    refreshed = browser.request("POST", "/auth/refresh", headers=csrf)
+    assert refreshed.status_code == 200
+    assert browser.request("GET", "/auth/session/data").json() == {"data": {"cart": [1]}}
+    other = login(url, username)  # another session: its own data
+    assert other.request("GET", "/auth/session/data").json() == {"data": {}}
+
+
 CHECKS = [
     check_login_and_cookies,
     check_login_refusals,
@@ -347,4 +384,5 @@ CHECKS = [
     check_remember_me,
     check_reauth,
     check_revoke_others,
+    check_session_data,
 ]

@@ -84,6 +84,18 @@ def test_one_sign_in_across_django_flask_and_serve(tmp_path: Path, store: str) -
             assert again.status_code == 200, (other.kind, again.text)
             for header in again.headers.get_list("set-cookie"):
                 assert "Max-Age" not in header and "Expires" not in header, (other.kind, header)
+        # Session data written on serve is read on Flask and Django (one store, no cache).
+        written = flask_browser.request(
+            "PATCH",
+            "/auth/session/data",
+            url=nodes[0].url,
+            json={"cart": [7]},
+            headers={"x-csrf-token": flask_browser.csrf},
+        )
+        assert written.status_code == 200, written.text
+        for other in nodes[1:]:
+            read = flask_browser.request("GET", "/auth/session/data", url=other.url)
+            assert read.json() == {"data": {"cart": [7]}}, other.kind
         # Logout everywhere on Django: every browser is refused on every node.
         django_browser = browsers["django"]
         held = [dict(b.jar) for b in browsers.values()]  # the logout clears one browser's jar

@@ -20,4 +20,5 @@ urlpatterns = [
     path("sessions/<str:handle>", views.delete_session, name="delete-session"),
     path("password", views.password, name="password"),
     path("csrf", views.csrf, name="csrf"),
+    path("session/data", views.session_data, name="session-data"),
 ]

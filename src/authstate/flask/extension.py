@@ -195,4 +195,10 @@ class AuthState:
         )
         bp.add_url_rule("/password", "password", view(endpoints.password), methods=["POST"])
         bp.add_url_rule("/csrf", "csrf", view(endpoints.csrf), methods=["GET"])
+        bp.add_url_rule(
+            "/session/data",
+            "session_data",
+            view(endpoints.session_data),
+            methods=["GET", "PATCH"],
+        )
         return bp

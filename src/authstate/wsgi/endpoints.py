@@ -233,6 +233,24 @@ class SyncEndpoints:
         reply.headers.append(("Set-Cookie", self.policy.csrf_cookie(token, max_age)))
         return reply
 
+    # -- server-side session data (docs/http.md) ----------------------------------------------
+    def session_data(self, request: HttpRequest, passage: Passage) -> Reply:
+        """``GET`` / ``PATCH /auth/session/data``: the core's ``session_data`` and
+        ``update_session_data`` (their rules, caps and stateless 404), as over ASGI: a
+        patch member sets its key, ``null`` deletes it, other keys stay as stored."""
+        principal = passage.principal
+        if principal is None:
+            raise AuthenticationError(reason="no valid auth cookie")
+        core = self.core
+        if request.method == "PATCH":
+            patch = _read_patch(request, core.settings.session_data_max_bytes)
+            changes = {key: value for key, value in patch.items() if value is not None}
+            remove = [key for key, value in patch.items() if value is None]
+            data = self.sync.run(core.update_session_data(principal, changes, remove=remove))
+        else:
+            data = self.sync.run(core.session_data(principal))
+        return Reply.json({"data": data.to_dict()})
+
     # -- reading requests, writing answers ----------------------------------------------------
     def _client(self, request: HttpRequest) -> ClientInfo:
         """User-Agent (UTF-8, 256 characters at most) and IP, as ``asgi.client`` reads them."""
@@ -339,6 +357,23 @@ class SyncEndpoints:
         reply = _success(request, None, 204)
         clear_credentials(reply, self.policy, refresh=self.core.settings.mode == "hybrid")
         return reply
+
+
+_PATCH_TYPES = ("application/json", "application/merge-patch+json")
+# Room for a patch that sets values up to the cap and names as many keys to delete.
+_PATCH_OVERHEAD_BYTES = 1024
+
+
+def _read_patch(request: HttpRequest, cap: int) -> dict[str, Any]:
+    """A session-data patch: a JSON object sent as JSON (what a cross-site "simple
+    request" cannot send), at most twice the data cap (as ``asgi.session_data_endpoint``)."""
+    if request.media_type not in _PATCH_TYPES:
+        raise BadRequest("send a JSON object (Content-Type: application/json)")
+    body = request.read_body(2 * cap + _PATCH_OVERHEAD_BYTES)
+    try:
+        return loads_object(body)
+    except StrictJSONError as exc:
+        raise BadRequest("body must be a JSON object", reason=f"body: {exc}") from None
 
 
 def _session_json(record: SessionRecord, current: str | None) -> dict[str, object]:

@@ -10,10 +10,13 @@ field (RFC 6750 §2.2 and §2.3 are deliberately not supported: URLs end up in l
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
-from authstate.errors import AuthenticationError
+from authstate.errors import AuthenticationError, BadRequest
+
+log = logging.getLogger("authstate.http")
 
 # The answer to a request with both a credential cookie and a Bearer header (400): which
 # one was meant cannot be known, and picking one would let whoever planted the other
@@ -52,3 +55,23 @@ def read_bearer(values: Sequence[str]) -> str | None:
     if len(scheme) != len(_SCHEME) or not _B64TOKEN_RE.fullmatch(token):
         raise AuthenticationError(reason="malformed Authorization: Bearer header")
     return token
+
+
+def bearer_beside_cookie(values: Sequence[str], *, had_cookie: bool) -> tuple[bool, str | None]:
+    """The one rule for a request's ``Authorization`` values beside its cookies, for every
+    server kind: ``(False, None)`` when none is a Bearer one (the cookie decides), else
+    ``(True, token)`` with ``token`` None for a refused header (the request is then
+    anonymous: no fallback to the cookie). Raises ``BadRequest`` (``MIXED_CREDENTIALS``)
+    when a credential cookie (``had_cookie``, even an unreadable one) came too."""
+    try:
+        token = read_bearer(values)
+    except AuthenticationError as exc:
+        log.info("bearer header refused: %s", exc.reason)
+        token, refused = None, True
+    else:
+        if token is None:  # another scheme (Basic...): not authstate's
+            return False, None
+        refused = False
+    if had_cookie:
+        raise BadRequest(MIXED_CREDENTIALS, reason="auth cookie and bearer header together")
+    return True, None if refused else token

@@ -386,3 +386,35 @@ CHECKS = [
     check_revoke_others,
     check_session_data,
 ]
+
+
+# With AUTHSTATE_TRANSPORTS=cookie,bearer (tests/wsgi/test_contract.py runs these apart).
+def check_bearer_transport(url: str, username: str) -> None:
+    """``Authorization: Bearer`` with the auth cookie's value (the access token): the same
+    principal, no CSRF on unsafe routes, no cookie cleared at logout, 400 beside a cookie,
+    and ``WWW-Authenticate`` on a 401 (``invalid_token`` for a refused token)."""
+    anonymous = httpx.get(f"{url}/auth/me", timeout=30)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    browser = login(url, username)
+    token = browser.jar["__Host-authstate"]
+    header = {"authorization": f"Bearer {token}"}
+    me = httpx.get(f"{url}/auth/me", headers=header, timeout=30)
+    assert me.status_code == 200 and me.json()["user"]["username"] == username
+    mixed = browser.request("GET", "/auth/me", headers=header)
+    assert mixed.status_code == 400 and mixed.json()["error"] == "bad_request"
+    malformed = httpx.get(f"{url}/auth/me", headers={"authorization": "Bearer a b"}, timeout=30)
+    assert malformed.status_code == 401
+    assert malformed.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    basic = httpx.get(f"{url}/auth/me", headers={"authorization": "Basic eDp5"}, timeout=30)
+    assert basic.status_code == 401  # another scheme: not authstate's, anonymous
+    out = httpx.post(f"{url}/auth/logout", headers=header, timeout=30)  # no CSRF token
+    assert out.status_code == 204 and "set-cookie" not in out.headers
+    dead = httpx.get(f"{url}/auth/me", headers=header, timeout=30)
+    assert dead.status_code == 401
+    assert dead.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    # A cookie request is still CSRF-checked.
+    other = login(url, username)
+    assert other.request("POST", "/auth/logout").status_code == 403
+
+
+BEARER_CHECKS = [check_bearer_transport]

@@ -85,11 +85,21 @@ def gunicorn(
 
 
 @contextmanager
-def node(tmp_path: Path, kind: str, store: str, **options: int) -> Iterator[Node]:
-    """A node of ``kind``: ``serve`` (authstate serve, hybrid), ``flask`` or ``django``."""
+def node(
+    tmp_path: Path,
+    kind: str,
+    store: str,
+    *,
+    env: dict[str, str] | None = None,
+    **options: int,
+) -> Iterator[Node]:
+    """A node of ``kind``: ``serve`` (authstate serve, hybrid), ``flask`` or ``django``;
+    ``env``: more ``AUTHSTATE_*`` variables for it."""
+    extra = env or {}
     if kind == "serve":
-        with serve(tmp_path, "--mode", "hybrid", "--store", store, env=node_env()) as served:
+        served_env = node_env(**extra)
+        with serve(tmp_path, "--mode", "hybrid", "--store", store, env=served_env) as served:
             yield Node(kind, served.url, served.stderr_path)
     else:
-        with gunicorn(tmp_path, kind, store, **options) as started:
+        with gunicorn(tmp_path, kind, store, **options, **extra) as started:  # type: ignore[arg-type]
             yield started

@@ -20,3 +20,13 @@ def test_the_http_contract_holds_on_every_server_kind(tmp_path: Path, kind: str)
     with node(tmp_path, kind, store) as running:
         for check in contract.CHECKS:
             check(running.url, username)
+
+
+@pytest.mark.parametrize("kind", ["serve", "flask", "django"])
+def test_the_bearer_transport_holds_on_every_server_kind(tmp_path: Path, kind: str) -> None:
+    store = f"sqlite:///{tmp_path}/bearer.db"
+    username = add_user(store, contract.PASSWORD)
+    env = {"AUTHSTATE_TRANSPORTS": "cookie,bearer"}
+    with node(tmp_path, kind, store, env=env) as running:
+        for check in contract.BEARER_CHECKS:
+            check(running.url, username)

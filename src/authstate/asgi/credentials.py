@@ -22,9 +22,9 @@ from typing import Literal
 
 from starlette.types import Scope
 
-from authstate.bearer import MIXED_CREDENTIALS, read_bearer
+from authstate.bearer import bearer_beside_cookie
 from authstate.cookies import MAX_COOKIE_HEADER_BYTES, CookiePolicy, read_cookie
-from authstate.errors import AuthenticationError, BadRequest, PayloadTooLarge
+from authstate.errors import AuthenticationError, PayloadTooLarge
 
 log = logging.getLogger("authstate.http")
 
@@ -79,18 +79,12 @@ class CredentialReader:
         cookie = self._cookie(raws) if raws else _NONE
         if not authorizations:
             return cookie
-        try:
-            token = read_bearer([raw.decode("latin-1") for raw in authorizations])
-        except AuthenticationError as exc:
-            log.info("bearer header refused: %s", exc.reason)
-            token, refused = None, True
-        else:
-            if token is None:  # another scheme (Basic...): not authstate's
-                return cookie
-            refused = False
-        if cookie.had_cookie:
-            raise BadRequest(MIXED_CREDENTIALS, reason="auth cookie and bearer header together")
-        return Credential(None if refused else token, "bearer", False)
+        values = [raw.decode("latin-1") for raw in authorizations]
+        # The rule (Bearer only, strict, never beside a cookie) is shared with WSGI's gate.
+        present, token = bearer_beside_cookie(values, had_cookie=cookie.had_cookie)
+        if not present:
+            return cookie
+        return Credential(token, "bearer", False)
 
     def _cookie(self, raws: list[bytes]) -> Credential:
         if len(raws) == 1:  # HTTP/1.1 always; HTTP/2 clients may split cookies over several

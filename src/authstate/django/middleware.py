@@ -44,4 +44,7 @@ class AuthStateMiddleware:
         response = self.get_response(request)
         if passage.had_cookie:
             patch_vary_headers(response, ("Cookie",))
+        if passage.challenge is not None and response.status_code == 401:
+            # RFC 6750 §3: a 401 names the scheme a header client should use.
+            response.headers.setdefault("WWW-Authenticate", passage.challenge)
         return response

@@ -149,8 +149,11 @@ class AuthState:
 
     def _after_request(self, response: Response) -> Response:
         passage = g.get(_PASSAGE)
-        if isinstance(passage, Passage) and passage.had_cookie:
-            response.vary.add("Cookie")
+        if isinstance(passage, Passage):
+            if passage.had_cookie:
+                response.vary.add("Cookie")
+            if passage.challenge is not None and response.status_code == 401:
+                response.headers.setdefault("WWW-Authenticate", passage.challenge)
         return response
 
     # -- the /auth/* endpoints ---------------------------------------------------------------

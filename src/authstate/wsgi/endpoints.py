@@ -35,6 +35,7 @@ from authstate.wsgi.http import (
     clear_credentials,
     error_reply,
     set_credentials,
+    token_reply,
 )
 
 if TYPE_CHECKING:
@@ -138,12 +139,12 @@ class SyncEndpoints:
     def logout(self, request: HttpRequest, passage: Passage) -> Reply:
         principal = _require(passage)
         self.sync.run(self.core.logout(principal))
-        return self._logged_out(request)
+        return self._logged_out(request, passage)
 
     def logout_all(self, request: HttpRequest, passage: Passage) -> Reply:
         principal = _require(passage)
         self.sync.run(self.core.logout_everywhere(principal.user_id))
-        return self._logged_out(request)
+        return self._logged_out(request, passage)
 
     def password(self, request: HttpRequest, passage: Passage) -> Reply:
         principal = _require(passage)
@@ -156,6 +157,9 @@ class SyncEndpoints:
                 client=self._client(request),
             )
         )
+        if passage.bearer:
+            # A header client keeps no cookie: its new credentials come as /auth/token's.
+            return token_reply(issued, now=self.core.clock.now())
         reply = _success(request, None, 204)
         csrf_token = self.core.csrf_token(issued.principal.binding)
         set_credentials(reply, issued, self.policy, csrf_token=csrf_token)
@@ -353,7 +357,10 @@ class SyncEndpoints:
         set_credentials(reply, issued, self.policy, csrf_token=csrf_token)
         return reply
 
-    def _logged_out(self, request: HttpRequest) -> Reply:
+    def _logged_out(self, request: HttpRequest, passage: Passage) -> Reply:
+        if passage.bearer:
+            # A header client holds no cookie of ours: nothing to clear in a browser.
+            return Reply.empty(204)
         reply = _success(request, None, 204)
         clear_credentials(reply, self.policy, refresh=self.core.settings.mode == "hybrid")
         return reply

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from authstate.bearer import bearer_beside_cookie
 from authstate.cookies import MAX_COOKIE_HEADER_BYTES, read_cookie
 from authstate.csrf import SAFE_METHODS
 from authstate.errors import (
@@ -52,12 +53,19 @@ class Passage:
     # The auth cookie held a token with outdated roles (``StaleToken``): the request is
     # anonymous, and a 401 for it says ``token_stale`` so that the client refreshes.
     token_stale: bool = False
+    # The credential came in ``Authorization: Bearer`` (no CSRF: no browser sends it
+    # ambiently; logout clears no cookie).
+    bearer: bool = False
+    # ``WWW-Authenticate`` for a 401 (RFC 6750 §3), with the bearer transport on: None
+    # when the request is a cookie one.
+    challenge: str | None = None
 
 
 class Gate:
     def __init__(self, sync: SyncAuth, *, login_path: str = "/auth/login") -> None:
         self.sync = sync
         self.login_path = login_path
+        self._bearer_enabled = sync.core.settings.bearer_enabled
         # Cookie header -> (auth cookie value or None, any authstate cookie present). Worker
         # threads share it: each get and set is one atomic dict operation.
         self._readings: dict[str, tuple[str | None, bool, str | None]] = {}
@@ -69,17 +77,34 @@ class Gate:
         sync = self.sync
         sync.ensure_started()
         value, had_cookie = self._auth_cookie(request)
+        bearer = False
+        if self._bearer_enabled:
+            authorization = request.header("authorization")
+            if authorization is not None:
+                # The rule of asgi.credentials (shared): strict Bearer, never beside a cookie.
+                bearer, token = bearer_beside_cookie([authorization], had_cookie=had_cookie)
+                if bearer:
+                    value = token
         principal = None
         stale = False
         if value is not None:
             try:
                 principal = sync.authenticate(value)
             except AuthenticationError as exc:
-                log.info("auth cookie rejected: %s", exc.reason)
+                log.info(
+                    "%s rejected: %s", "bearer header" if bearer else "auth cookie", exc.reason
+                )
                 stale = isinstance(exc, StaleToken)
-        if principal is not None and request.method not in SAFE_METHODS:
+        # A Bearer header is no ambient credential: a browser never attaches it to a
+        # cross-site request, so there is no request forgery to check for.
+        if principal is not None and not bearer and request.method not in SAFE_METHODS:
             self._check_csrf(request, principal)
-        return Passage(principal, value, had_cookie, stale)
+        challenge = None
+        if bearer or (self._bearer_enabled and not had_cookie):
+            rejected = bearer and principal is None
+            challenge = 'Bearer error="invalid_token"' if rejected else "Bearer"
+        auth_value = None if bearer else value
+        return Passage(principal, auth_value, had_cookie, stale, bearer, challenge)
 
     @staticmethod
     def required(passage: Passage) -> Principal:

@@ -147,3 +147,23 @@ def vary_with(existing: str | None, name: str) -> str:
     if name.lower() in present or "*" in present:
         return existing
     return f"{existing}, {name}"
+
+
+def token_reply(issued: IssuedCredentials, *, now: float) -> Reply:
+    """The answer of ``asgi.token_endpoint.token_response`` (RFC 6749 §5.1): the access
+    token, its lifetime and, in hybrid mode, the refresh token; no cookie. A header
+    client's password change answers with it."""
+    body: dict[str, object] = {
+        "access_token": issued.auth_value,
+        "token_type": "Bearer",
+        "expires_in": max(0, int(issued.expires_at - now)),
+    }
+    if issued.refresh_value is not None:
+        body["refresh_token"] = issued.refresh_value
+    reply = Reply.json(body)
+    reply.headers = [
+        ("Cache-Control", "no-store"),
+        ("Pragma", "no-cache"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    return reply

@@ -417,4 +417,72 @@ def check_bearer_transport(url: str, username: str) -> None:
     assert other.request("POST", "/auth/logout").status_code == 403
 
 
-BEARER_CHECKS = [check_bearer_transport]
+def _token(url: str, **form: str) -> httpx.Response:
+    return httpx.post(f"{url}/auth/token", data=form, timeout=30)
+
+
+def check_token_endpoint(url: str, username: str) -> None:
+    """``POST /auth/token`` (RFC 6749): the password and refresh grants, the §5.1 body with
+    no cookie, one ``invalid_grant`` for a wrong password or refresh token, the other §5.2
+    errors, the login's cross-site rule; a header client's password change answers with
+    new tokens."""
+    issued = _token(url, grant_type="password", username=username, password=PASSWORD)
+    assert issued.status_code == 200, issued.text
+    body = issued.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert body["token_type"] == "Bearer" and body["expires_in"] > 0
+    assert issued.headers["cache-control"] == "no-store"
+    assert issued.headers["pragma"] == "no-cache"
+    assert "set-cookie" not in issued.headers
+    header = {"authorization": f"Bearer {body['access_token']}"}
+    me = httpx.get(f"{url}/auth/me", headers=header, timeout=30)
+    assert me.status_code == 200 and me.json()["user"]["username"] == username
+    rotated = _token(url, grant_type="refresh_token", refresh_token=body["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["refresh_token"] != body["refresh_token"]
+    wrong = _token(url, grant_type="password", username=username, password="wrong password")
+    unknown = _token(url, grant_type="refresh_token", refresh_token="x" * 43)
+    for refused in (wrong, unknown):
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "error": "invalid_grant",
+            "error_description": "invalid username, password or refresh token",
+        }
+    assert _token(url, grant_type="magic").json()["error"] == "unsupported_grant_type"
+    assert _token(url, grant_type="password").json()["error"] == "invalid_request"
+    scoped = _token(url, grant_type="password", username=username, password=PASSWORD, scope="x")
+    assert scoped.json()["error"] == "invalid_scope"
+    as_json = httpx.post(
+        f"{url}/auth/token",
+        json={"grant_type": "password", "username": username, "password": PASSWORD},
+        timeout=30,
+    )
+    assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
+    cross = httpx.post(
+        f"{url}/auth/token",
+        data={"grant_type": "password", "username": username, "password": PASSWORD},
+        headers={"sec-fetch-site": "cross-site"},
+        timeout=30,
+    )
+    assert cross.status_code == 403 and cross.json()["error"] == "csrf_failed"
+    access = {"authorization": f"Bearer {rotated.json()['access_token']}"}
+    for current, new in ((PASSWORD, PASSWORD + " 2"), (PASSWORD + " 2", PASSWORD)):
+        changed = httpx.post(
+            f"{url}/auth/password",
+            json={"current_password": current, "new_password": new},
+            headers=access,
+            timeout=30,
+        )
+        assert changed.status_code == 200, changed.text
+        assert "set-cookie" not in changed.headers
+        access = {"authorization": f"Bearer {changed.json()['access_token']}"}
+    assert httpx.get(f"{url}/auth/me", headers=access, timeout=30).status_code == 200
+
+
+def check_no_token_endpoint_without_bearer(url: str, username: str) -> None:
+    absent = _token(url, grant_type="password", username=username, password=PASSWORD)
+    assert absent.status_code == 404 and absent.json()["error"] == "not_found"
+
+
+CHECKS.append(check_no_token_endpoint_without_bearer)
+BEARER_CHECKS = [check_bearer_transport, check_token_endpoint]

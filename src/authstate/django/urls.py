@@ -20,5 +20,6 @@ urlpatterns = [
     path("sessions/<str:handle>", views.delete_session, name="delete-session"),
     path("password", views.password, name="password"),
     path("csrf", views.csrf, name="csrf"),
+    path("token", views.token, name="token"),
     path("session/data", views.session_data, name="session-data"),
 ]

@@ -93,6 +93,7 @@ password = endpoint(SyncEndpoints.password, "POST")
 csrf = endpoint(SyncEndpoints.csrf, "GET", "HEAD")
 reauth = endpoint(SyncEndpoints.reauth, "POST")
 revoke_others = endpoint(SyncEndpoints.revoke_others, "POST")
+token = endpoint(SyncEndpoints.token, "POST")
 session_data = endpoint(SyncEndpoints.session_data, "GET", "HEAD", "PATCH")
 
 

@@ -198,6 +198,7 @@ class AuthState:
         )
         bp.add_url_rule("/password", "password", view(endpoints.password), methods=["POST"])
         bp.add_url_rule("/csrf", "csrf", view(endpoints.csrf), methods=["GET"])
+        bp.add_url_rule("/token", "token", view(endpoints.token), methods=["POST"])
         bp.add_url_rule(
             "/session/data",
             "session_data",

@@ -27,6 +27,13 @@ from authstate.errors import (
     StoreUnavailable,
 )
 from authstate.modes.client import ClientInfo
+from authstate.token_grants import (
+    TOKEN_HEADERS,
+    grant,
+    not_a_form,
+    parse_parameters,
+    token_error,
+)
 from authstate.wsgi.gate import MAX_FORM_BYTES, Gate
 from authstate.wsgi.http import (
     FORM_TYPE,
@@ -236,6 +243,41 @@ class SyncEndpoints:
         max_age = self.core.settings.session_ttl_seconds if remember else None
         reply.headers.append(("Set-Cookie", self.policy.csrf_cookie(token, max_age)))
         return reply
+
+    # -- POST /auth/token (bearer transport; RFC 6749) ---------------------------------------
+    def token(self, request: HttpRequest, passage: Passage) -> Reply:
+        """``POST /auth/token``: the grants of ``token_grants`` (shared with the ASGI route),
+        credentials in the body, RFC 6749 errors; 404 without the bearer transport."""
+        core = self.core
+        if not core.settings.bearer_enabled:
+            raise NotFound("no route for /auth/token")
+        try:
+            # A page on another site must not drive password guesses from its visitors'
+            # browsers: the login's Origin / Sec-Fetch-Site rules.
+            core.csrf.check_login(
+                origin=request.header("origin"),
+                sec_fetch_site=request.header("sec-fetch-site"),
+                own_origin=request.own_origin(trust_forwarded=self.trust_forwarded),
+            )
+            if not request.is_form:
+                raise not_a_form()
+            parameters = parse_parameters(request.read_body(MAX_BODY_BYTES))
+            issued = self.sync.run(
+                grant(core, parameters, client=self._client(request), bound_to=passage.principal)
+            )
+        except Exception as exc:
+            refusal = token_error(exc)
+            if refusal is None:
+                raise
+            status, error, description, retry_after = refusal
+            level = logging.WARNING if status >= 500 else logging.INFO
+            log.log(level, "token request refused: %s: %s", error, exc)
+            reply = Reply.json({"error": error, "error_description": description}, status)
+            reply.headers = list(TOKEN_HEADERS.items())
+            if retry_after is not None:
+                reply.headers.append(("Retry-After", str(retry_after)))
+            return reply
+        return token_reply(issued, now=core.clock.now())
 
     # -- server-side session data (docs/http.md) ----------------------------------------------
     def session_data(self, request: HttpRequest, passage: Passage) -> Reply:

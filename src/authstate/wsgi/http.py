@@ -12,6 +12,7 @@ from typing import Any
 from authstate.cookies import CookiePolicy
 from authstate.errors import AuthStateError, TooManyAttempts
 from authstate.modes.issued import IssuedCredentials
+from authstate.token_grants import TOKEN_HEADERS, token_body
 
 # The same values as the ASGI layer's (docs/http.md): every answer that depends on the
 # caller is never cached and varies by Cookie; nosniff because error bodies echo text.
@@ -150,20 +151,8 @@ def vary_with(existing: str | None, name: str) -> str:
 
 
 def token_reply(issued: IssuedCredentials, *, now: float) -> Reply:
-    """The answer of ``asgi.token_endpoint.token_response`` (RFC 6749 §5.1): the access
-    token, its lifetime and, in hybrid mode, the refresh token; no cookie. A header
-    client's password change answers with it."""
-    body: dict[str, object] = {
-        "access_token": issued.auth_value,
-        "token_type": "Bearer",
-        "expires_in": max(0, int(issued.expires_at - now)),
-    }
-    if issued.refresh_value is not None:
-        body["refresh_token"] = issued.refresh_value
-    reply = Reply.json(body)
-    reply.headers = [
-        ("Cache-Control", "no-store"),
-        ("Pragma", "no-cache"),
-        ("X-Content-Type-Options", "nosniff"),
-    ]
+    """RFC 6749 §5.1 (``token_grants.token_body``), no cookie: ``POST /auth/token``'s
+    answer, and a header client's password change's."""
+    reply = Reply.json(token_body(issued, now=now))
+    reply.headers = list(TOKEN_HEADERS.items())
     return reply

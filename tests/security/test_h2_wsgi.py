@@ -231,6 +231,10 @@ def test_every_unsafe_auth_route_refuses_a_request_without_the_token(node: Wsgi)
         ("POST", "/auth/password"),
         ("POST", "/auth/refresh"),
         ("DELETE", f"/auth/sessions/{handle}"),
+        # The routes added for parity with ASGI (step-up, devices, session data).
+        ("POST", "/auth/reauth"),
+        ("POST", "/auth/sessions/revoke-others"),
+        ("PATCH", "/auth/session/data"),
     ]:
         answer = node.send(method, path, headers={"cookie": cookie})
         assert answer.status == 403, (method, path, answer.body)

@@ -71,6 +71,7 @@ def test_every_section_reports_a_table_with_rows(report: Report) -> None:
     assert keys == [
         "micro-jwt",
         "micro-modes",
+        "login",
         "sizes",
         "inproc",
         "wsgi",
@@ -82,6 +83,16 @@ def test_every_section_reports_a_table_with_rows(report: Report) -> None:
         assert table.rows, table.key
         assert len(table.rows) == len(table.raw)
         assert all(len(row) == len(table.columns) for row in table.rows), table.key
+
+
+@pytest.mark.slow
+def test_the_login_table_compares_an_unknown_user_with_a_known_one(report: Report) -> None:
+    # The measurement the suite no longer times (T67): both refusals run one argon2id
+    # verification with the production parameters, sampled side by side.
+    login = report.table("login")
+    assert login is not None and "m=19 MiB, t=2" in login.title
+    known, unknown = login.raw
+    assert known["times_known"] is None and unknown["times_known"] > 0
 
 
 @pytest.mark.slow

@@ -102,7 +102,7 @@ async def test_an_unknown_user_costs_one_real_argon2_verification_like_a_known_o
     """T67: with the production parameters (m=19 MiB, t=2) every failed login runs exactly
     one argon2 verification, known user or not, and the unknown user's runs with the very
     parameters of the known user's stored hash: the work, hence the time, is the same. (The
-    time itself is measured by ``authstate bench``, never asserted here.)"""
+    times themselves are the login table of ``authstate bench``, never asserted here.)"""
     hasher = CountingHasher()
     async with running("session", hasher=hasher, login_max_attempts=1000) as node:
         for i in range(3):

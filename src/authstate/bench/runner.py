@@ -53,10 +53,10 @@ def run(
 async def _sections(ctx: Context, report: Report) -> None:
     sections = ctx.options.sections
     if "micro" in sections:
-        from authstate.bench import micro
+        from authstate.bench import login, micro
 
         jwt_table, modes_table, _ = await micro.run(ctx)
-        report.tables += [jwt_table, modes_table]
+        report.tables += [jwt_table, modes_table, await login.run(ctx)]
     if "sizes" in sections:
         from authstate.bench import sizes
 

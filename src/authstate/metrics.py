@@ -111,6 +111,13 @@ class Collector(_PrometheusCollector):
             "Seconds since the invalidation bus last proved itself current (+Inf: down).",
             value=staleness,
         )
+        lag = freshness.store.bus_lag()
+        yield GaugeMetricFamily(
+            "authstate_bus_lag_seconds",
+            "Seconds a change published now would take to reach this node, as last measured"
+            " on the bus's listening path (NaN: not measured yet or the bus is down).",
+            value=math.nan if lag is None else lag,
+        )
         yield GaugeMetricFamily(
             "authstate_bus_max_staleness_seconds",
             "The staleness bound (AUTHSTATE_MAX_STALENESS).",

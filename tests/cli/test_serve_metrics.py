@@ -70,6 +70,8 @@ def test_counters_move_with_logins_failures_429s_and_logouts(tmp_path: Path, mod
     # Present; their values depend on the machine's load (a SQLite bus polls).
     assert after["authstate_bus_healthy{}"] in (0, 1)
     assert after["authstate_bus_staleness_seconds{}"] >= 0
+    # measured on the listening path once the bus has polled or probed (NaN before: fails)
+    assert after["authstate_bus_lag_seconds{}"] >= 0
     cache = "session" if mode == "session" else "token"
     lookups = [
         f"authstate_cache_lookups_total{{cache={cache},result={r}}}" for r in ("hit", "miss")

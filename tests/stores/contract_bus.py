@@ -73,6 +73,14 @@ class ChangeBusContract(ContractBase):
         assert described and described == described.strip() and "\n" not in described
         assert any(word in described for word in ("in-process", "poll", "pub/sub", "LISTEN/NOTIFY"))
 
+    async def test_a_listening_bus_measures_its_lag(self, store: Store, second: Store) -> None:
+        # The lag is measured on the listening path (a probe, or the poll), so a node
+        # that listens has a figure once its first probe or poll completed.
+        await second.listen(lambda change: None)
+        await eventually(lambda: second.bus_lag() is not None, self.delivery_timeout)
+        lag = second.bus_lag()
+        assert lag is not None and lag >= 0
+
     async def test_listener_receives_local_changes(self, store: Store) -> None:
         received: list[Change] = []
         await store.listen(received.append)

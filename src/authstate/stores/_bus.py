@@ -87,6 +87,11 @@ class CatchUpBus(ABC):
         self._healthy = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None  # the connection ``_run`` listens on, for ``stop``
+        self._lag: float | None = None  # the last probe of the listening path (``lag``)
+
+    def lag(self) -> float | None:
+        """The last measured delay of the listening path (None while down or unmeasured)."""
+        return self._lag if self._healthy_since is not None else None
 
     @property
     def keepalive(self) -> float:

@@ -65,6 +65,8 @@ class NotifyBus(CatchUpBus):
             if conn.is_closed():
                 raise ConnectionError("the listening connection closed")
             await conn.fetchval("SELECT 1", timeout=self._answer_timeout)
+            # A NOTIFY travels the listening connection, then a catch-up read: as measured.
+            self._lag = self._clock.monotonic() - started
             self._set_healthy(started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._keepalive)

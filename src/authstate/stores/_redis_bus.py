@@ -88,6 +88,7 @@ class PubSubBus(CatchUpBus):
     async def _serve(self, pubsub: Any) -> None:
         while True:
             started = self._clock.monotonic()
+            pinged = time.monotonic()
             await pubsub.ping()
             # Read up to the PONG (with a deadline), delivering what comes before it.
             deadline = time.monotonic() + self._answer_timeout
@@ -99,6 +100,8 @@ class PubSubBus(CatchUpBus):
                 if message is None:
                     continue
                 if message["type"] == "pong":
+                    # A message published now queues behind what the PONG queued behind.
+                    self._lag = time.monotonic() - pinged
                     break
                 if message["type"] == "message":
                     await self._on_message(message["data"])

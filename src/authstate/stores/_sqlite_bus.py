@@ -112,6 +112,12 @@ class SQLiteBus(SQLiteBase):
     def bus_healthy_since(self) -> float | None:
         return self._healthy_since
 
+    def bus_lag(self) -> float | None:
+        if self._healthy_since is None or self._last_poll_seconds is None:
+            return None
+        # A change waits for the next poll at worst, then for that poll's read.
+        return self._poll_interval + self._last_poll_seconds
+
     def describe_bus(self) -> str:
         return f"poll of the change log every {self._poll_interval:g} s"
 
@@ -121,6 +127,7 @@ class SQLiteBus(SQLiteBase):
             started = self._clock.monotonic()
             try:
                 await self._poll()
+                self._last_poll_seconds = self._clock.monotonic() - started
             except Exception:
                 if self._healthy_since is not None:
                     log.warning("SQLite change log poll failed", exc_info=True)

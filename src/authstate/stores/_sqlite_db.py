@@ -183,6 +183,7 @@ class SQLiteBase:
         self.path = sqlite_path(url)
         self._clock: Clock = clock or SystemClock()
         self._poll_interval = poll_interval
+        self._last_poll_seconds: float | None = None  # how long the last poll read took
         self._lock_timeout = lock_timeout
         self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None

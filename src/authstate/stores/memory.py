@@ -267,6 +267,9 @@ class MemoryStore:
         # In-process delivery cannot lag or disconnect.
         return self._clock.monotonic()
 
+    def bus_lag(self) -> float | None:
+        return 0.0  # delivered in the publishing call
+
     def describe_bus(self) -> str:
         return "in-process (one node)"
 

@@ -288,5 +288,8 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
     def bus_healthy_since(self) -> float | None:
         return self._bus.healthy_since()
 
+    def bus_lag(self) -> float | None:
+        return self._bus.lag()
+
     def describe_bus(self) -> str:
         return f"LISTEN/NOTIFY, catch-up every {self._bus.keepalive:g} s"

@@ -180,6 +180,14 @@ class ChangeBus(Protocol):
         if it is disconnected now. Used for the staleness bound."""
         ...
 
+    def bus_lag(self) -> float | None:
+        """Seconds a change published now would take to reach this node's listeners, as
+        last measured on the listening path (Redis: PING to PONG on the subscribed
+        connection; PostgreSQL: a catch-up read and ``SELECT 1`` on the listening
+        connection; SQLite: the poll interval plus the last poll; memory: 0). None while
+        nothing was measured yet or the bus is down."""
+        ...
+
     def describe_bus(self) -> str:
         """How changes travel between nodes, in a few words, for reports and the banner
         (e.g. ``"pub/sub, catch-up every 1 s"``)."""

@@ -248,6 +248,9 @@ class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
     def bus_healthy_since(self) -> float | None:
         return self._bus.healthy_since()
 
+    def bus_lag(self) -> float | None:
+        return self._bus.lag()
+
     def describe_bus(self) -> str:
         where = "Redis Cluster pub/sub" if self.cluster else "pub/sub"
         return f"{where}, health check every {self._bus.keepalive:g} s"

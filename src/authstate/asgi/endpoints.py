@@ -36,11 +36,11 @@ from authstate.errors import (
 )
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
+from authstate.modes.records import session_json
 from authstate.principal import Principal
 
 if TYPE_CHECKING:
     from authstate.auth import AuthCore
-    from authstate.stores.base import SessionRecord
 
 # A public session handle is 43 characters; anything much longer is not one of ours.
 _MAX_HANDLE_CHARS = 64
@@ -159,7 +159,7 @@ class AuthEndpoints:
         """The body of ``GET /auth/sessions`` for ``principal`` (session, hybrid modes)."""
         current = principal.session.id if principal.session else None
         records = await self.auth.list_sessions(principal)
-        return {"sessions": [_session_json(record, current) for record in records]}
+        return {"sessions": [session_json(record, current) for record in records]}
 
     async def delete_session(self, request: Request) -> Response:
         """``DELETE /auth/sessions/{handle}`` (also a form ``POST``): revoke one session."""
@@ -268,15 +268,3 @@ class AuthEndpoints:
         response = success(request, None, 204)
         clear_credentials(response, self.policy, refresh=self.auth.settings.mode == "hybrid")
         return response
-
-
-def _session_json(record: SessionRecord, current: str | None) -> dict[str, object]:
-    return {
-        "id": record.handle,
-        "created_at": int(record.created_at),
-        "last_seen_at": int(record.last_seen_at),
-        "expires_at": int(min(record.expires_at, record.idle_expires_at())),
-        "user_agent": record.user_agent,
-        "ip": record.ip,
-        "current": record.handle == current,
-    }

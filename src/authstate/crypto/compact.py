@@ -74,10 +74,10 @@ def split_compact(token: str | bytes) -> tuple[bytes, bytes, bytes, bytes]:
     header_b64, payload_b64, signature_b64 = _segments(token)
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
     return (
-        _decode_segment(header_b64),
-        _decode_segment(payload_b64),
+        decode_segment(header_b64),
+        decode_segment(payload_b64),
         signing_input,
-        _decode_segment(signature_b64),
+        decode_segment(signature_b64),
     )
 
 
@@ -110,7 +110,8 @@ def _refuse_shape(token: str) -> NoReturn:
     raise InvalidToken(reason="bad base64url: not base64url")
 
 
-def _decode_segment(segment: str) -> bytes:
+def decode_segment(segment: str) -> bytes:
+    """A strict base64url segment of a compact token; ``InvalidToken`` otherwise."""
     try:
         return b64url_decode_alphabet_checked(segment)
     except ValueError as exc:
@@ -126,7 +127,7 @@ def _header(header_b64: str) -> dict[str, str]:
     if header is not None:
         return header
     try:
-        parsed = loads_object(_decode_segment(header_b64))
+        parsed = loads_object(decode_segment(header_b64))
     except StrictJSONError as exc:
         raise InvalidToken(reason=f"header: {exc}") from None
     if parsed.keys() != HEADER_MEMBERS:
@@ -147,8 +148,8 @@ def parse_front(token: str | bytes) -> tuple[dict[str, str], dict[str, object], 
     header = _header(header_b64)
     # The signature is decoded before the claims are parsed, as split_compact orders it,
     # so a token bad in both places is refused with the same reason either way.
-    payload = _decode_segment(payload_b64)
-    signature = _decode_segment(signature_b64)
+    payload = decode_segment(payload_b64)
+    signature = decode_segment(signature_b64)
     try:
         claims = loads_object(payload)
     except StrictJSONError as exc:

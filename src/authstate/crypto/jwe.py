@@ -38,8 +38,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from authstate.crypto._json import StrictJSONError, dumps_compact, loads_object
 from authstate.crypto.algorithms import COORD_BYTES
 from authstate.crypto.claims import AccessClaims, check_claims
-from authstate.crypto.compact import MAX_HEADER_CHARS, MAX_TOKEN_BYTES
-from authstate.crypto.ids import b64url_decode_alphabet_checked, b64url_encode
+from authstate.crypto.compact import MAX_HEADER_CHARS, MAX_TOKEN_BYTES, decode_segment
+from authstate.crypto.ids import b64url_encode
 from authstate.crypto.jwt import ACCESS_TOKEN_TYPE, issue_access_token
 from authstate.crypto.keys import KeyRing, SigningKey
 from authstate.crypto.sealing import derive_key
@@ -194,7 +194,7 @@ def _segments(token: str | bytes) -> tuple[str, bytes, bytes, bytes]:
     header_b64, iv_b64, ciphertext_b64, tag_b64 = match.groups()
     if len(header_b64) > MAX_HEADER_CHARS:
         raise InvalidToken(reason="header too large")
-    iv, ciphertext, tag = (_decode(part) for part in (iv_b64, ciphertext_b64, tag_b64))
+    iv, ciphertext, tag = (decode_segment(part) for part in (iv_b64, ciphertext_b64, tag_b64))
     if len(iv) != IV_BYTES:
         raise InvalidToken(reason="JWE IV is not 12 bytes")
     if len(tag) != TAG_BYTES:
@@ -213,13 +213,6 @@ def _refuse_shape(token: str) -> NoReturn:
     raise InvalidToken(reason="bad base64url: not base64url")
 
 
-def _decode(segment: str) -> bytes:
-    try:
-        return b64url_decode_alphabet_checked(segment)
-    except ValueError as exc:
-        raise InvalidToken(reason=f"bad base64url: {exc}") from None
-
-
 def _header(header_b64: str) -> dict[str, str]:
     """The checked header: exactly string ``alg`` = dir, ``enc`` = A256GCM, ``kid``, ``typ``.
 
@@ -229,7 +222,7 @@ def _header(header_b64: str) -> dict[str, str]:
     if header is not None:
         return header
     try:
-        parsed = loads_object(_decode(header_b64))
+        parsed = loads_object(decode_segment(header_b64))
     except StrictJSONError as exc:
         raise InvalidToken(reason=f"header: {exc}") from None
     if parsed.keys() != JWE_HEADER_MEMBERS:

@@ -101,6 +101,20 @@ async def _announce_login(ctx: ModeContext, user_id: str, now: float) -> None:
         log.warning("login not announced on the bus: %s", exc.reason)
 
 
+def session_json(record: SessionRecord, current: str | None) -> dict[str, object]:
+    """One entry of ``GET /auth/sessions`` (every server answers the same): ``current`` is
+    the caller's own session handle."""
+    return {
+        "id": record.handle,
+        "created_at": int(record.created_at),
+        "last_seen_at": int(record.last_seen_at),
+        "expires_at": int(min(record.expires_at, record.idle_expires_at())),
+        "user_agent": record.user_agent,
+        "ip": record.ip,
+        "current": record.handle == current,
+    }
+
+
 def session_info(record: SessionRecord) -> SessionInfo:
     """What a principal shows of its record: the handle and when it stops being live."""
     return SessionInfo(

@@ -27,6 +27,7 @@ from authstate.errors import (
     StoreUnavailable,
 )
 from authstate.modes.client import ClientInfo
+from authstate.modes.records import session_json
 from authstate.token_grants import (
     TOKEN_HEADERS,
     grant,
@@ -48,7 +49,6 @@ from authstate.wsgi.http import (
 if TYPE_CHECKING:
     from authstate.modes.issued import IssuedCredentials
     from authstate.principal import Principal
-    from authstate.stores.base import SessionRecord
     from authstate.wsgi.bridge import SyncAuth
     from authstate.wsgi.gate import Passage
 
@@ -200,7 +200,7 @@ class SyncEndpoints:
         principal = _require(passage)
         current = principal.session.id if principal.session else None
         records = self.sync.run(self.core.list_sessions(principal))
-        return Reply.json({"sessions": [_session_json(record, current) for record in records]})
+        return Reply.json({"sessions": [session_json(record, current) for record in records]})
 
     def delete_session(self, request: HttpRequest, passage: Passage, handle: str) -> Reply:
         if self.core.settings.mode == "stateless":
@@ -423,15 +423,3 @@ def _read_patch(request: HttpRequest, cap: int) -> dict[str, Any]:
         return loads_object(body)
     except StrictJSONError as exc:
         raise BadRequest("body must be a JSON object", reason=f"body: {exc}") from None
-
-
-def _session_json(record: SessionRecord, current: str | None) -> dict[str, object]:
-    return {
-        "id": record.handle,
-        "created_at": int(record.created_at),
-        "last_seen_at": int(record.last_seen_at),
-        "expires_at": int(min(record.expires_at, record.idle_expires_at())),
-        "user_agent": record.user_agent,
-        "ip": record.ip,
-        "current": record.handle == current,
-    }

@@ -44,6 +44,8 @@ def test_the_atheris_harness_finds_nothing_in_a_bounded_run(tmp_path: Path) -> N
             "-timeout=10",
             "-rss_limit_mb=2048",
             "-print_final_stats=1",
+            # a crash/oom/timeout input goes to the test's own folder, not the checkout
+            f"-artifact_prefix={tmp_path}/",
             str(corpus),
         ],
         capture_output=True,

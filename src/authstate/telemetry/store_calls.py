@@ -65,11 +65,13 @@ class _InstrumentedStore:
     writes land on the wrapped store, so code (and tests) holding ``auth.store`` keep
     working with the object they configured."""
 
-    __slots__ = ("_inner", "_stats")
+    __slots__ = ("_inner", "_seen", "_stats")
 
     def __init__(self, inner: Store, stats: StoreStats) -> None:
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_stats", stats)
+        # name -> (the coroutine method last found on the store, its timed wrapper)
+        object.__setattr__(self, "_seen", {})
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:
@@ -82,12 +84,19 @@ class _InstrumentedStore:
         delattr(self._inner, name)
 
     def __getattr__(self, name: str) -> Any:
-        # Looked up on every access, never cached: a test (or a fault injector) that
-        # replaces a method on the store object is still heard.
+        # Looked up on the store on every access: a test (or a fault injector) that
+        # replaces a method on the store object is still heard. What we made of it is
+        # reused while the store hands out the same method (bound methods compare equal
+        # when they bind the same function to the same object).
         attr = getattr(self._inner, name)
+        seen = self._seen.get(name)
+        if seen is not None and seen[0] == attr:
+            return seen[1]
         if name.startswith("_") or not inspect.iscoroutinefunction(attr):
             return attr
-        return self._timed(name, attr)
+        timed = self._timed(name, attr)
+        self._seen[name] = (attr, timed)
+        return timed
 
     def _timed(
         self, name: str, method: Callable[..., Coroutine[Any, Any, Any]]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import authstate.crypto._json as json_module
 from authstate.crypto._json import MAX_DEPTH, StrictJSONError, dumps_compact, loads_object
@@ -134,6 +135,7 @@ def test_a_parser_running_out_of_stack_or_memory_is_a_refusal(
     def exhausted(*args: object) -> Any:
         raise error
 
+    monkeypatch.setattr(json_module, "_orjson_loads", exhausted)  # the canonical fast path
     monkeypatch.setattr(json_module, "_SCAN_ONCE", exhausted)
     monkeypatch.setattr(json_module, "_DECODER", type("D", (), {"decode": exhausted})())
     for text in (b'{"a":1}', b' {"a":1}'):
@@ -172,3 +174,91 @@ def test_json_built_by_structure_is_parsed_as_python_reads_it_or_refused(shape: 
         return
     assert shape.depth <= MAX_DEPTH
     assert value == json.loads(shape.text)
+
+
+# -- the canonical fast path (orjson) against the standard library path -----------------------
+def _slow_path(data: bytes) -> dict[str, Any] | str:
+    """What loads_object answers with its fast path turned off (value, or the refusal)."""
+    saved = json_module._orjson_loads
+
+    def unavailable(data: bytes) -> Any:
+        raise json_module.orjson.JSONDecodeError("off", "", 0)
+
+    json_module._orjson_loads = unavailable
+    try:
+        return loads_object(data)
+    except StrictJSONError as exc:
+        return f"refused: {exc}"
+    finally:
+        json_module._orjson_loads = saved
+
+
+def _either_path(data: bytes) -> dict[str, Any] | str:
+    try:
+        return loads_object(data)
+    except StrictJSONError as exc:
+        return f"refused: {exc}"
+
+
+_JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+_JSON_VALUES = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(), _JSON_VALUES, max_size=6))
+def test_the_fast_path_reads_compact_json_exactly_as_the_standard_library(
+    value: dict[str, Any],
+) -> None:
+    """Compact text (what tokens carry: dumps_compact, or any JOSE library) takes the
+    orjson path when it is orjson's own spelling; either way the answer is the standard
+    library path's, value for value (types included: 1 stays an int, 1.0 a float)."""
+    try:
+        data = dumps_compact(value)
+    except ValueError:  # a lone surrogate in a drawn string: not JSON-able
+        return
+    fast, slow = _either_path(data), _slow_path(data)
+    assert fast == slow
+    assert repr(fast) == repr(slow)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_objects(max_bytes=600))
+def test_the_fast_path_refuses_and_accepts_what_the_standard_library_does(shape: Shape) -> None:
+    """Duplicate names, lone surrogates, huge numbers, any depth: the same value or the
+    same refusal (and reason) with or without the fast path."""
+    assert repr(_either_path(shape.data)) == repr(_slow_path(shape.data))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1,"a":1}',  # a duplicate that orjson would fold into one member
+        b'{"a":{"b":1,"b":1}}',
+        b'{"a":NaN}',
+        b'{"a":1e999}',
+        b'{"a":"\\ud800"}',
+        b'{"a":"\xed\xa0\x80"}',
+        b'{"a":' + b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1) + b"}",
+        b'{"a":' + b"9" * 30 + b"}",  # past 64 bits: orjson reads a float
+        b'{"a":-0}',
+        b'{"a":1E2}',
+        b'{"a":"\\u0041"}',
+        b'{"a":"\\/"}',
+        b'{"a":1} ',
+        b"[]",
+    ],
+)
+def test_text_orjson_would_read_differently_takes_the_standard_library_path(
+    data: bytes,
+) -> None:
+    assert repr(_either_path(data)) == repr(_slow_path(data))

@@ -6,6 +6,13 @@ a parser-differential risk), ``NaN``/``Infinity`` (a time claim that never expir
 UTF-16 when handed bytes, and lone surrogates. We refuse all of it, and nesting deeper
 than ``MAX_DEPTH``: the parser and every walk over its result recurse once per level, and
 how deep Python can recurse depends on how deep the caller already is (red team F1).
+
+The common input, compact JSON as ``dumps_compact`` and every JOSE library write it, takes
+a fast path: orjson (a C parser) parses it, and the result is kept only if orjson writes
+it back byte for byte. Text that is its own canonical spelling has no duplicate member
+(the copy would be shorter), no NaN, no whitespace, no escape a parser could read two
+ways; it means one value, which both parsers agree on. Anything else (an orjson error, a
+different spelling) takes the standard library path below, which decides and says why.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from collections.abc import Callable
 from itertools import accumulate
 from json.scanner import make_scanner
 from typing import Any, Final, NoReturn
+
+import orjson
 
 # Arrays and objects nested deeper than this are refused before parsing. Our tokens nest
 # 2 levels ({"roles": [...]}), a JWKS 3-4, a login body 1; claims from other issuers
@@ -91,6 +100,11 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
+_orjson_loads = orjson.loads
+_orjson_dumps = orjson.dumps
+_ORJSON_ERRORS = (orjson.JSONDecodeError, orjson.JSONEncodeError)
+
+
 def loads_object(data: bytes) -> dict[str, Any]:
     """Parse ``data`` as a UTF-8 JSON object under the strict rules above.
 
@@ -98,6 +112,23 @@ def loads_object(data: bytes) -> dict[str, Any]:
     objects nested deeper than ``MAX_DEPTH`` and integers too long for ``int``; never
     another exception, whatever ``data`` is.
     """
+    # The fast path (module docstring): canonical compact text of an object, shallow
+    # enough that even counting every bracket as a level stays within MAX_DEPTH.
+    if (
+        type(data) is bytes
+        and data[:1] == b"{"
+        and data.count(b"[") + data.count(b"{") <= MAX_DEPTH
+    ):
+        try:
+            value = _orjson_loads(data)
+            if type(value) is dict and _orjson_dumps(value) == data:
+                return value
+        except _ORJSON_ERRORS:
+            pass  # the standard library path refuses it, and says why
+        except RecursionError:  # not expected under MAX_DEPTH; a refusal all the same
+            raise StrictJSONError("nested too deeply") from None
+        except MemoryError:
+            raise StrictJSONError("too large") from None
     try:
         # Decoding ourselves matters: json.loads(bytes) would auto-detect UTF-16/32.
         text = data.decode("utf-8")

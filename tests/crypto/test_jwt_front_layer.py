@@ -14,6 +14,7 @@ import pytest
 
 import authstate.crypto._json as strict_json
 import authstate.crypto.compact as compact_module
+import authstate.crypto.jwt as jwt_module
 from authstate.crypto.jwt import (
     MAX_HEADER_CHARS,
     MAX_TOKEN_BYTES,
@@ -453,9 +454,9 @@ def test_a_remembered_header_still_needs_its_key_and_a_valid_signature(
     ring: KeyRing, key: SigningKey
 ) -> None:
     token = valid_token(key)
-    verify(token, ring)  # its header is now remembered
+    verify(token, ring)
     head, body, signature = token.split(".")
-    assert head in compact_module._known_headers
+    assert head in ring.header_table(jwt_module._access_header)  # known without parsing
     other = forge(header(key), claims(sub="eve"), None, signature=b"\x00" * 64)
     assert refusal(f"{head}.{other.split('.')[1]}.{signature}", ring).count("signature") == 1
     assert refusal(f"{head}.{body}.{other.split('.')[2]}", ring).count("signature") == 1
@@ -469,3 +470,39 @@ def test_the_header_cache_is_bounded_by_distinct_headers(ring: KeyRing, key: Sig
         assert refusal(token, ring) == "unknown kid"
         assert len(compact_module._known_headers) <= compact_module._HEADER_CACHE_ENTRIES
     verify(valid_token(key), ring)  # and the real header is accepted after the churn
+
+
+def test_the_ring_knows_exactly_the_header_its_keys_write(ring: KeyRing, key: SigningKey) -> None:
+    """The table of known headers holds the text encode() writes, and what it parses to."""
+    table = ring.header_table(jwt_module._access_header)
+    head = valid_token(key).split(".")[0]
+    assert table[head] == (header(key), key)
+    assert json.loads(base64.urlsafe_b64decode(head + "==")) == table[head][0]
+    assert len(table) == len(ring.keys)
+
+
+def test_another_spelling_of_a_known_header_is_parsed_in_full(
+    ring: KeyRing, key: SigningKey
+) -> None:
+    """Members reordered, or spaced: not the known text, so the full front layer runs and
+    decides (the same header is accepted; one with a member too many is not)."""
+    reordered = {"kid": key.kid, "typ": "at+jwt", "alg": key.alg}
+    token = forge(reordered, claims(), key)
+    assert token.split(".")[0] not in ring.header_table(jwt_module._access_header)
+    compact_module.forget_known_headers()
+    verify(token, ring)
+    spaced = json.dumps(header(key)).encode()
+    verify(forge(spaced, claims(), key), ring)
+    assert refusal(forge({**header(key), "jku": "https://x"}, claims(), key), ring) == (
+        "header member jku refused"
+    )
+
+
+def test_a_known_header_of_a_retired_key_is_refused() -> None:
+    from dataclasses import replace
+
+    old = replace(generate_key("EdDSA", now=NOW - 100), retire_after=NOW - 1)
+    ring = KeyRing([old, generate_key("EdDSA", now=NOW)])
+    token = valid_token(old)
+    assert token.split(".")[0] in ring.header_table(jwt_module._access_header)
+    assert refusal(token, ring) == "key retired"

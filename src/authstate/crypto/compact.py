@@ -13,13 +13,13 @@ failed and never echoes the token or a secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
 from authstate.crypto._json import StrictJSONError, loads_object
 from authstate.crypto.ids import b64url_decode_alphabet_checked
-from authstate.crypto.keys import SUPPORTED_ALGORITHMS
+from authstate.crypto.keys import SUPPORTED_ALGORITHMS, SigningKey
 from authstate.errors import InvalidToken
 
 MAX_TOKEN_BYTES: Final = 4096  # what a browser keeps in one cookie
@@ -143,9 +143,26 @@ def _header(header_b64: str) -> dict[str, str]:
 
 
 def parse_front(token: str | bytes) -> tuple[dict[str, str], dict[str, object], bytes, bytes]:
-    """``parse_compact`` without the result object: the per-request path."""
+    """``parse_compact`` without the result object."""
+    header, claims, signing_input, signature, _ = parse_front_known(token, _NO_KNOWN_HEADERS)
+    return header, claims, signing_input, signature
+
+
+_NO_KNOWN_HEADERS: Final[Mapping[str, tuple[dict[str, str], SigningKey]]] = {}
+
+
+def parse_front_known(
+    token: str | bytes, known: Mapping[str, tuple[dict[str, str], SigningKey]]
+) -> tuple[dict[str, str], dict[str, object], bytes, bytes, SigningKey | None]:
+    """``parse_front``, the per-request path: a header segment found in ``known``
+    (``KeyRing.header_table``: the exact text a ring key writes) is taken as the header
+    it holds, with its key; any other is parsed and checked in full (key None then)."""
     header_b64, payload_b64, signature_b64 = _segments(token)
-    header = _header(header_b64)
+    entry = known.get(header_b64)
+    if entry is None:
+        header, key = _header(header_b64), None
+    else:
+        header, key = entry
     # The signature is decoded before the claims are parsed, as split_compact orders it,
     # so a token bad in both places is refused with the same reason either way.
     payload = decode_segment(payload_b64)
@@ -154,7 +171,7 @@ def parse_front(token: str | bytes) -> tuple[dict[str, str], dict[str, object], 
         claims = loads_object(payload)
     except StrictJSONError as exc:
         raise InvalidToken(reason=f"claims: {exc}") from None
-    return header, claims, f"{header_b64}.{payload_b64}".encode("ascii"), signature
+    return header, claims, f"{header_b64}.{payload_b64}".encode("ascii"), signature, key
 
 
 def parse_compact(token: str | bytes) -> ParsedToken:

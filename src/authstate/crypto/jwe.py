@@ -124,6 +124,17 @@ def _aead(key: SigningKey) -> AESGCM:
 
 
 # -- encrypting -------------------------------------------------------------------------------
+def _header_segment(key: SigningKey, typ: str) -> tuple[str, dict[str, str]]:
+    """The protected header ``key`` writes on a JWE of type ``typ``: text and header."""
+    header = {"alg": JWE_ALG, "enc": JWE_ENC, "kid": key.kid, "typ": typ}
+    return b64url_encode(dumps_compact(header)), header
+
+
+def _access_header(key: SigningKey) -> tuple[str, dict[str, str]]:
+    """``_header_segment`` of an access token: the ring's table of known headers."""
+    return _header_segment(key, ACCESS_TOKEN_TYPE)
+
+
 def encrypt(claims: Mapping[str, object], key: SigningKey, *, typ: str = ACCESS_TOKEN_TYPE) -> str:
     """A compact JWE of ``claims`` under ``key``'s content key; a fresh random IV each call.
 
@@ -131,8 +142,7 @@ def encrypt(claims: Mapping[str, object], key: SigningKey, *, typ: str = ACCESS_
     ``ValueError`` (or ``TypeError``) for claims that are not strict JSON or a token over
     ``MAX_TOKEN_BYTES``, and ``ConfigurationError`` for a verify-only key.
     """
-    header = dumps_compact({"alg": JWE_ALG, "enc": JWE_ENC, "kid": key.kid, "typ": typ})
-    header_b64 = b64url_encode(header)
+    header_b64, _ = _header_segment(key, typ)
     iv = secrets.token_bytes(IV_BYTES)
     sealed = _aead(key).encrypt(iv, dumps_compact(claims), header_b64.encode("ascii"))
     ciphertext, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
@@ -265,8 +275,15 @@ def decrypt(token: str | bytes, ring: KeyRing, *, now: float) -> tuple[dict[str,
     ``InvalidToken``.
     """
     header_b64, iv, ciphertext, tag = _segments(token)
-    header = _header(header_b64)
-    key = ring.verification_key(header["kid"], now=now)
+    # Our own tokens' headers are known to the ring (KeyRing.header_table, as for a JWS).
+    known = ring.header_table(_access_header).get(header_b64)
+    if known is None:
+        header = _header(header_b64)
+        key = ring.verification_key(header["kid"], now=now)
+    else:
+        header, key = known
+        if not key.verifies_at(now):
+            raise InvalidToken(reason="key retired")
     if not key.can_sign:
         raise InvalidToken(reason="key is verify-only: no content key")
     try:

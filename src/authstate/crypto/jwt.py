@@ -28,7 +28,7 @@ from authstate.crypto.compact import (
     MAX_TOKEN_BYTES,
     ParsedToken,
     parse_compact,
-    parse_front,
+    parse_front_known,
     split_compact,
 )
 from authstate.crypto.ids import b64url_encode, new_jti
@@ -57,14 +57,26 @@ ACCESS_TOKEN_TYPE: Final = "at+jwt"  # noqa: S105  # a media type, not a secret
 
 
 # -- signing ----------------------------------------------------------------------------------
+def header_segment(key: SigningKey, typ: str) -> tuple[str, dict[str, str]]:
+    """The protected header ``key`` writes on a token of type ``typ``: its base64url text
+    and the header itself (what that text parses to)."""
+    header = {"alg": key.alg, "typ": typ, "kid": key.kid}
+    return b64url_encode(dumps_compact(header)), header
+
+
+def _access_header(key: SigningKey) -> tuple[str, dict[str, str]]:
+    """``header_segment`` of an access token: the ring's table of known headers."""
+    return header_segment(key, ACCESS_TOKEN_TYPE)
+
+
 def encode(claims: Mapping[str, object], key: SigningKey, *, typ: str = ACCESS_TOKEN_TYPE) -> str:
     """A compact JWS of ``claims`` signed by ``key``; header ``{"alg","typ","kid"}``.
 
     Raises ``ValueError`` (or ``TypeError``) for claims that are not strict JSON or a token
     over ``MAX_TOKEN_BYTES``, and ``ConfigurationError`` for a verify-only key.
     """
-    header = dumps_compact({"alg": key.alg, "typ": typ, "kid": key.kid})
-    signing_input = f"{b64url_encode(header)}.{b64url_encode(dumps_compact(claims))}"
+    header_b64, _ = header_segment(key, typ)
+    signing_input = f"{header_b64}.{b64url_encode(dumps_compact(claims))}"
     token = f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
     if len(token) > MAX_TOKEN_BYTES:
         raise ValueError(
@@ -179,15 +191,26 @@ def verify_access_token(
     ``max_age`` (seconds) refuses tokens issued longer ago whatever their ``exp``.
     ``claims.validity_window`` says until when these checks keep passing.
     """
-    header, claims, signing_input, signature = parse_front(token)
-    key = verify_signature(
-        ring,
-        alg=header["alg"],
-        kid=header["kid"],
-        signing_input=signing_input,
-        signature=signature,
-        now=now,
+    # Our own tokens' headers are known to the ring (KeyRing.header_table): no header parse,
+    # and the key comes with the header; any other spelling is parsed and checked in full.
+    header, claims, signing_input, signature, key = parse_front_known(
+        token, ring.header_table(_access_header)
     )
+    if key is None:
+        key = verify_signature(
+            ring,
+            alg=header["alg"],
+            kid=header["kid"],
+            signing_input=signing_input,
+            signature=signature,
+            now=now,
+        )
+    else:
+        # The header is the one this key writes: its kid names this key, its alg is the
+        # key's own. What verification_key checks beyond that: the key still verifies.
+        if not key.verifies_at(now):
+            raise InvalidToken(reason="key retired")
+        key.verify(signing_input, signature)
     if header["typ"] != typ:
         raise InvalidToken(reason="wrong typ")
     return check_claims(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -258,6 +258,10 @@ class SigningKey:
         return cls(kid, alg, 0.0, private_key=private, public_key=public)
 
 
+# Spells the header segment a key writes on its tokens: (base64url text, the header).
+HeaderWriter = Callable[[SigningKey], tuple[str, dict[str, str]]]
+
+
 def generate_key(alg: Algorithm, *, now: float) -> SigningKey:
     """A fresh key for ``alg`` with a random 128-bit kid; ``created_at`` = ``now``."""
     private: PrivateKey
@@ -280,11 +284,12 @@ class KeyRing:
     learn keys later). ``signing_key()`` raises when no active key has a private part.
     """
 
-    __slots__ = ("_by_kid", "_keys", "_signing")
+    __slots__ = ("_by_kid", "_headers", "_keys", "_signing")
 
     def __init__(self, keys: Iterable[SigningKey], *, verify_only: bool = False) -> None:
         self._keys = tuple(keys)
         self._by_kid: dict[str, SigningKey] = {}
+        self._headers: dict[HeaderWriter, dict[str, tuple[dict[str, str], SigningKey]]] = {}
         for key in self._keys:
             if key.kid in self._by_kid:
                 raise ConfigurationError(f"duplicate key id {key.kid!r} in the key ring")
@@ -327,6 +332,25 @@ class KeyRing:
         if not key.verifies_at(now):
             raise InvalidToken(reason="key retired")
         return key
+
+    def header_table(self, write: HeaderWriter) -> Mapping[str, tuple[dict[str, str], SigningKey]]:
+        """Header segment text -> (the header it holds, the key), for the exact header
+        ``write(key)`` spells for each key of the ring: computed once per ring and writer.
+
+        A token whose header segment is one of these texts needs no parsing: that text
+        decodes to exactly that header (our own tokens' headers, which a node sees on every
+        first sight of a token). Any other spelling is parsed and checked in full. The
+        headers are shared: callers must not change them. Retirement is the caller's to
+        check (``SigningKey.verifies_at``), as it is after ``verification_key``.
+        """
+        table = self._headers.get(write)
+        if table is None:
+            table = {}
+            for key in self._keys:
+                text, header = write(key)
+                table[text] = (header, key)
+            self._headers[write] = table
+        return table
 
     def retire_after(self, kid: str) -> float | None:
         """When the key named ``kid`` stops verifying (None: not retiring, or not in the ring).

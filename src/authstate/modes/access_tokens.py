@@ -8,14 +8,21 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from authstate._frozen import builder
 from authstate.crypto.claims import auth_time_claim, remember_claim, validity_window
 from authstate.crypto.jwt import AccessClaims
 from authstate.crypto.token_formats import ISSUERS, VERIFIERS, forget_known_headers
 from authstate.errors import AuthenticationError, InvalidToken, StoreUnavailable
 from authstate.modes.context import ModeContext
-from authstate.principal import Principal, TokenInfo
+from authstate.principal import Principal, SessionInfo, TokenInfo
 
 PrincipalFactory = Callable[[AccessClaims], Principal]
+
+# The constructors of the value objects every cold verification builds, positional (every
+# field in declaration order) and without the frozen dataclass __init__'s cost (_frozen).
+new_principal = builder(Principal)
+new_session_info = builder(SessionInfo)
+_new_token_info = builder(TokenInfo)
 
 
 class _VerifiedToken:
@@ -66,7 +73,7 @@ def step_up_fields(claims: AccessClaims) -> tuple[int | None, bool]:
 
 def token_info(claims: AccessClaims) -> TokenInfo:
     # Positional: built on every first sight of a token, where keywords cost measurably.
-    return TokenInfo(claims.jti, claims.iat, claims.exp, claims.kid)
+    return _new_token_info(claims.jti, claims.iat, claims.exp, claims.kid)
 
 
 class AccessTokens:

@@ -19,7 +19,12 @@ from authstate.crypto.jwt import AccessClaims
 from authstate.custom_claims import public_claims
 from authstate.errors import AuthenticationError, InvalidRefresh
 from authstate.events import RefreshReuseDetected
-from authstate.modes.access_tokens import step_up_fields, token_info
+from authstate.modes.access_tokens import (
+    new_principal,
+    new_session_info,
+    step_up_fields,
+    token_info,
+)
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
 from authstate.modes.jwt_mode import JWTMode
@@ -43,9 +48,9 @@ class HybridMode(JWTMode):
         if claims.sid is None:
             raise AuthenticationError(reason="hybrid access token without sid")
         # Positional (user_id, roles, mode, session, token, ...): the cold path.
-        session, token = SessionInfo(claims.sid, float(claims.exp)), token_info(claims)
+        session, token = new_session_info(claims.sid, float(claims.exp)), token_info(claims)
         auth_time, remember = step_up_fields(claims)
-        return Principal(
+        return new_principal(
             claims.sub,
             claims.roles,
             "hybrid",

@@ -14,6 +14,7 @@ from typing import Any
 from authstate.crypto.ids import check_secret_format, hash_secret, new_secret_id
 from authstate.custom_claims import EMPTY_CLAIMS
 from authstate.errors import AuthenticationError
+from authstate.modes.access_tokens import new_principal
 from authstate.modes.base import BaseMode
 from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext
@@ -124,14 +125,17 @@ class SessionMode(BaseMode):
         self.ctx.sessions.drop(hash_secret(auth_value))
 
     def _principal(self, record: SessionRecord) -> Principal:
-        return Principal(
-            user_id=record.user_id,
-            roles=record.roles,
-            mode="session",
-            session=session_info(record),
-            claims=MappingProxyType(dict(record.claims)) if record.claims else EMPTY_CLAIMS,
-            auth_time=int(record.authenticated_at()),
-            remember=record.remember,
+        # Positional (user_id, roles, mode, session, token, claims, auth_time, remember):
+        # built on every store read of a session, the cold path.
+        return new_principal(
+            record.user_id,
+            record.roles,
+            "session",
+            session_info(record),
+            None,
+            MappingProxyType(dict(record.claims)) if record.claims else EMPTY_CLAIMS,
+            int(record.authenticated_at()),
+            record.remember,
         )
 
     async def login(

@@ -7,12 +7,17 @@ from typing import Any
 
 from authstate.crypto.jwt import AccessClaims
 from authstate.custom_claims import public_claims
-from authstate.modes.access_tokens import step_up_fields, token_info
+from authstate.modes.access_tokens import (
+    new_principal,
+    new_session_info,
+    step_up_fields,
+    token_info,
+)
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
 from authstate.modes.jwt_mode import JWTMode
 from authstate.modes.records import current_grants
-from authstate.principal import Principal, SessionInfo
+from authstate.principal import Principal
 from authstate.stores.base import Change, ChangeKind
 
 
@@ -26,9 +31,9 @@ class StatelessMode(JWTMode):
         token = token_info(claims)
         # A hybrid node sharing the store issued a token with a refresh family (sid): keep
         # it, so that logging the token out here ends the family too.
-        session = None if claims.sid is None else SessionInfo(claims.sid, float(claims.exp))
+        session = None if claims.sid is None else new_session_info(claims.sid, float(claims.exp))
         auth_time, remember = step_up_fields(claims)
-        return Principal(
+        return new_principal(
             claims.sub,
             claims.roles,
             "stateless",

@@ -8,6 +8,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
+from authstate._frozen import builder
 from authstate.stores._sqlite_db import IMMEDIATE, SQLiteBase, _one, _storable
 from authstate.stores.base import SessionRecord
 from authstate.stores.session_data import check_update, merge
@@ -48,27 +51,38 @@ def _session_row(r: SessionRecord) -> tuple[Any, ...]:
     )
 
 
+_new_session = builder(SessionRecord)  # SessionRecord(...), every field positionally
+
+
+def _object(text: str) -> dict[str, Any]:
+    """The dict a data or claims column holds (most hold none: skip the parser)."""
+    if text == "{}":
+        return {}
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+def _roles(text: str) -> tuple[str, ...]:
+    """The roles column: a JSON list of strings, as _session_row wrote it."""
+    try:
+        return tuple(orjson.loads(text))
+    except orjson.JSONDecodeError:  # a lone surrogate escaped in a role name
+        return tuple(json.loads(text))
+
+
 def _session(row: Sequence[Any]) -> SessionRecord:
-    return SessionRecord(
-        key=row[0],
-        handle=row[1],
-        user_id=row[2],
-        kind=row[3],
-        created_at=row[4],
-        last_seen_at=row[5],
-        expires_at=row[6],
-        idle_timeout=row[7],
-        roles=tuple(json.loads(row[8])),
-        user_agent=row[9],
-        ip=row[10],
-        data=json.loads(row[11]),
-        previous_key=row[12],
-        rotated_at=row[13],
-        generation=row[14],
-        claims=json.loads(row[15]),
-        roles_version=row[16],
-        auth_time=row[17],
-        remember=bool(row[18]),
+    # Read on every cold session lookup: positional, in the columns' (and fields') order.
+    return _new_session(
+        *row[:8],
+        _roles(row[8]),
+        row[9],
+        row[10],
+        _object(row[11]),
+        *row[12:15],
+        _object(row[15]),
+        row[16],
+        row[17],
+        bool(row[18]),
     )
 
 

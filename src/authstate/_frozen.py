@@ -32,7 +32,7 @@ def builder(cls: type[T]) -> Callable[..., T]:
         or cls.__bases__ != (object,)
     ):
         raise TypeError(f"{cls.__name__} is not a slotted frozen dataclass builder() can build")
-    names = [field.name for field in dataclasses.fields(cls)]
+    names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
     if sorted(names) != sorted(slots):
         raise TypeError(f"{cls.__name__}: fields and slots differ")
     twin = type(f"_{cls.__name__}Fields", (), {"__slots__": slots})

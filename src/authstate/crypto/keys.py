@@ -52,6 +52,8 @@ _ES256_SIG_BYTES = 64
 _ED25519_SIG_BYTES = 64
 _ECDSA_SHA256 = ec.ECDSA(SHA256())
 
+SignatureCheck = Callable[[bytes, bytes], None]
+
 
 @dataclass(frozen=True, eq=False)
 class SigningKey:
@@ -70,6 +72,8 @@ class SigningKey:
     private_key: PrivateKey | None = field(default=None, repr=False)
     public_key: PublicKey | None = field(default=None, repr=False)
     retire_after: float | None = None
+    # verify()'s check for this kind of key, chosen once (__post_init__).
+    _verify: SignatureCheck = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.alg not in SUPPORTED_ALGORITHMS:
@@ -80,6 +84,9 @@ class SigningKey:
             self._check_hmac()
         else:
             self._check_asymmetric()
+        # Decided once per key, not per token (isinstance on cryptography's abstract key
+        # classes costs more than an HMAC): the check verify() runs.
+        object.__setattr__(self, "_verify", _signature_check(self))
 
     def _check_hmac(self) -> None:
         if not isinstance(self.private_key, bytes) or self.public_key is not None:
@@ -158,30 +165,7 @@ class SigningKey:
         high-S twin of a valid signature are all refused, so nobody can turn a signature
         they have seen into a second valid spelling of the same token.
         """
-        secret, public = self.private_key, self.public_key
-        if isinstance(secret, bytes):
-            if not hmac.compare_digest(hmac.digest(secret, signing_input, "sha256"), signature):
-                raise InvalidToken(reason="bad HS256 signature")
-            return
-        try:
-            if isinstance(public, Ed25519PublicKey):
-                if len(signature) != _ED25519_SIG_BYTES:
-                    raise InvalidToken(reason="EdDSA signature has the wrong length")
-                public.verify(signature, signing_input)
-                return
-            if not isinstance(public, ec.EllipticCurvePublicKey):  # pragma: no cover
-                raise InvalidToken(reason="key has no public part")
-            if len(signature) != _ES256_SIG_BYTES:
-                raise InvalidToken(reason="ES256 signature is not 64-byte R||S")
-            r = int.from_bytes(signature[:COORD_BYTES], "big")
-            s = int.from_bytes(signature[COORD_BYTES:], "big")
-            if not (0 < r < _P256_N and 0 < s < _P256_N):
-                raise InvalidToken(reason="ES256 signature value out of range")
-            if s > _P256_HALF_N:
-                raise InvalidToken(reason="ES256 signature is high-S (malleated)")
-            public.verify(encode_dss_signature(r, s), signing_input, _ECDSA_SHA256)
-        except InvalidSignature:
-            raise InvalidToken(reason=f"bad {self.alg} signature") from None
+        self._verify(signing_input, signature)
 
     # -- publication and storage ------------------------------------------------------------
     def public_jwk(self) -> dict[str, str]:
@@ -260,6 +244,54 @@ class SigningKey:
 
 # Spells the header segment a key writes on its tokens: (base64url text, the header).
 HeaderWriter = Callable[[SigningKey], tuple[str, dict[str, str]]]
+
+
+def _signature_check(key: SigningKey) -> SignatureCheck:
+    """``key.verify``'s check, for the kind of key it is (see ``SigningKey.verify``)."""
+    secret, public = key.private_key, key.public_key
+    if isinstance(secret, bytes):
+        digest, compare = hmac.digest, hmac.compare_digest
+
+        def verify_hs256(signing_input: bytes, signature: bytes) -> None:
+            if not compare(digest(secret, signing_input, "sha256"), signature):
+                raise InvalidToken(reason="bad HS256 signature")
+
+        return verify_hs256
+    if isinstance(public, Ed25519PublicKey):
+        verify_ed25519 = public.verify
+
+        def verify_eddsa(signing_input: bytes, signature: bytes) -> None:
+            if len(signature) != _ED25519_SIG_BYTES:
+                raise InvalidToken(reason="EdDSA signature has the wrong length")
+            try:
+                verify_ed25519(signature, signing_input)
+            except InvalidSignature:
+                raise InvalidToken(reason="bad EdDSA signature") from None
+
+        return verify_eddsa
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        verify_ecdsa = public.verify
+
+        def verify_es256(signing_input: bytes, signature: bytes) -> None:
+            if len(signature) != _ES256_SIG_BYTES:
+                raise InvalidToken(reason="ES256 signature is not 64-byte R||S")
+            r = int.from_bytes(signature[:COORD_BYTES], "big")
+            s = int.from_bytes(signature[COORD_BYTES:], "big")
+            if not (0 < r < _P256_N and 0 < s < _P256_N):
+                raise InvalidToken(reason="ES256 signature value out of range")
+            if s > _P256_HALF_N:
+                raise InvalidToken(reason="ES256 signature is high-S (malleated)")
+            try:
+                verify_ecdsa(encode_dss_signature(r, s), signing_input, _ECDSA_SHA256)
+            except InvalidSignature:
+                raise InvalidToken(reason="bad ES256 signature") from None
+
+        return verify_es256
+
+    def no_public_part(signing_input: bytes, signature: bytes) -> None:  # pragma: no cover
+        raise InvalidToken(reason="key has no public part")
+
+    return no_public_part
 
 
 def generate_key(alg: Algorithm, *, now: float) -> SigningKey:

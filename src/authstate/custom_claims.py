@@ -90,6 +90,6 @@ def _check_json(value: Any, *, depth: int) -> None:
 
 def public_claims(extra: Mapping[str, Any]) -> Mapping[str, Any]:
     """The custom claims among a token's extra claims (reserved names left out), read-only."""
-    if not extra:
+    if not extra or extra.keys() <= RESERVED_CLAIM_NAMES:  # none custom: the common case
         return EMPTY_CLAIMS
     return MappingProxyType({k: v for k, v in extra.items() if k not in RESERVED_CLAIM_NAMES})

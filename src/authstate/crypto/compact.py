@@ -83,15 +83,19 @@ def split_compact(token: str | bytes) -> tuple[bytes, bytes, bytes, bytes]:
 
 def _segments(token: str | bytes) -> tuple[str, str, str]:
     """The three segments of a token of the right size, shape and alphabet."""
-    if not isinstance(token, str | bytes):
-        raise InvalidToken(reason="token is not text")
-    if len(token) > MAX_TOKEN_BYTES:  # before any other work
-        raise InvalidToken(reason="token too large")
-    if isinstance(token, bytes):
-        try:
-            token = token.decode("ascii")
-        except UnicodeDecodeError:
-            raise InvalidToken(reason="token is not ASCII") from None
+    if type(token) is str:  # what a cookie or header is: one test, not three
+        if len(token) > MAX_TOKEN_BYTES:  # before any other work
+            raise InvalidToken(reason="token too large")
+    else:
+        if not isinstance(token, str | bytes):
+            raise InvalidToken(reason="token is not text")
+        if len(token) > MAX_TOKEN_BYTES:  # before any other work
+            raise InvalidToken(reason="token too large")
+        if isinstance(token, bytes):
+            try:
+                token = token.decode("ascii")
+            except UnicodeDecodeError:
+                raise InvalidToken(reason="token is not ASCII") from None
     match = _COMPACT_RE.fullmatch(token)
     if match is None:
         _refuse_shape(token)

@@ -12,6 +12,7 @@ from authstate._frozen import builder
 from authstate.crypto.claims import auth_time_claim, remember_claim, validity_window
 from authstate.crypto.jwt import AccessClaims
 from authstate.crypto.token_formats import ISSUERS, VERIFIERS, forget_known_headers
+from authstate.custom_claims import EMPTY_CLAIMS, public_claims
 from authstate.errors import AuthenticationError, InvalidToken, StoreUnavailable
 from authstate.modes.context import ModeContext
 from authstate.principal import Principal, SessionInfo, TokenInfo
@@ -53,7 +54,7 @@ class _VerifiedToken:
         self.to_principal = to_principal
         self.valid_from = valid_from
         self.valid_until = valid_until
-        self.roles_version = roles_version_of(claims)
+        self.roles_version = roles_version_of(claims) if claims.extra else 0
 
 
 def roles_version_of(claims: AccessClaims) -> int:
@@ -74,6 +75,18 @@ def step_up_fields(claims: AccessClaims) -> tuple[int | None, bool]:
 def token_info(claims: AccessClaims) -> TokenInfo:
     # Positional: built on every first sight of a token, where keywords cost measurably.
     return _new_token_info(claims.jti, claims.iat, claims.exp, claims.kid)
+
+
+def principal_parts(
+    claims: AccessClaims,
+) -> tuple[TokenInfo, Mapping[str, Any], int | None, bool]:
+    """What a JWT mode's principal takes from verified claims besides the user and roles:
+    its token info, custom claims, ``auth_time`` and ``remember`` (one call: the cold path)."""
+    token = _new_token_info(claims.jti, claims.iat, claims.exp, claims.kid)
+    extra = claims.extra
+    if not extra:  # a remembered login minted before step-up, without custom claims
+        return token, EMPTY_CLAIMS, None, True
+    return token, public_claims(extra), auth_time_claim(claims), remember_claim(claims)
 
 
 class AccessTokens:

@@ -22,7 +22,7 @@ from authstate.events import RefreshReuseDetected
 from authstate.modes.access_tokens import (
     new_principal,
     new_session_info,
-    step_up_fields,
+    principal_parts,
     token_info,
 )
 from authstate.modes.client import ClientInfo
@@ -48,17 +48,10 @@ class HybridMode(JWTMode):
         if claims.sid is None:
             raise AuthenticationError(reason="hybrid access token without sid")
         # Positional (user_id, roles, mode, session, token, ...): the cold path.
-        session, token = new_session_info(claims.sid, float(claims.exp)), token_info(claims)
-        auth_time, remember = step_up_fields(claims)
+        token, custom, auth_time, remember = principal_parts(claims)
+        session = new_session_info(claims.sid, float(claims.exp))
         return new_principal(
-            claims.sub,
-            claims.roles,
-            "hybrid",
-            session,
-            token,
-            public_claims(claims.extra),
-            auth_time,
-            remember,
+            claims.sub, claims.roles, "hybrid", session, token, custom, auth_time, remember
         )
 
     def _issue(self, record: SessionRecord, refresh_token: str) -> IssuedCredentials:

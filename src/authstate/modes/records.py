@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
 from authstate._frozen import builder
+from authstate.crypto.ids import hash_secret, new_handle, new_secret_id
 from authstate.errors import AuthenticationError, Conflict, StoreUnavailable
 from authstate.modes.client import ClientInfo
 from authstate.modes.context import ModeContext

@@ -6,12 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from authstate.crypto.jwt import AccessClaims
-from authstate.custom_claims import public_claims
 from authstate.modes.access_tokens import (
     new_principal,
     new_session_info,
-    step_up_fields,
-    token_info,
+    principal_parts,
 )
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
@@ -27,21 +25,13 @@ class StatelessMode(JWTMode):
 
     @staticmethod
     def _principal(claims: AccessClaims) -> Principal:
-        # Positional (user_id, roles, mode, session, token): the cold path.
-        token = token_info(claims)
+        # Positional (user_id, roles, mode, session, token, ...): the cold path.
+        token, custom, auth_time, remember = principal_parts(claims)
         # A hybrid node sharing the store issued a token with a refresh family (sid): keep
         # it, so that logging the token out here ends the family too.
         session = None if claims.sid is None else new_session_info(claims.sid, float(claims.exp))
-        auth_time, remember = step_up_fields(claims)
         return new_principal(
-            claims.sub,
-            claims.roles,
-            "stateless",
-            session,
-            token,
-            public_claims(claims.extra),
-            auth_time,
-            remember,
+            claims.sub, claims.roles, "stateless", session, token, custom, auth_time, remember
         )
 
     async def login(

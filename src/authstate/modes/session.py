@@ -73,48 +73,49 @@ class SessionMode(BaseMode):
         if principal is not None:
             return principal
         key = self._store_key(auth_value)
-        ctx = self.ctx
-        now = ctx.clock.now()
-        entry = ctx.sessions.entry(key) if ctx.freshness.is_fresh() else None
-        if entry is not None and entry.record.roles_version < ctx.revocation.roles_version(
+        # Bound in __init__, as on the warm path: this runs on every store read too.
+        ctx, sessions, revocation = self.ctx, self._sessions, self._revocation
+        now = self._now()
+        entry = sessions.entry(key) if self._is_fresh() else None
+        if entry is not None and entry.record.roles_version < revocation.roles_version(
             entry.record.user_id
         ):
             # The user's roles or claims changed (a ROLES change on the bus): the store has
             # the record rewritten in place.
-            ctx.sessions.drop(key)
+            sessions.drop(key)
             entry = None
         if entry is not None and not now < entry.live_until:
             # Expired as cached, but another node may have recorded use since: the store
             # decides (rare: only once per session as it dies).
-            ctx.sessions.drop(key)
+            sessions.drop(key)
             entry = None
         if entry is None:
             # Cold path (or a stale bus): ask the store; StoreUnavailable propagates as 503.
-            since = ctx.sessions.invalidations
+            since = sessions.invalidations
             record = await ctx.store.get_session(key)
             if record is None or record.kind != "session":
                 raise AuthenticationError(reason="unknown session")
-            if record.roles_version < ctx.revocation.roles_version(record.user_id):
+            if record.roles_version < revocation.roles_version(record.user_id):
                 # Written by a login that raced a roles change: it may hold the old roles.
                 raise AuthenticationError(reason="session predates a roles change")
-            entry = ctx.sessions.put(record, self._principal(record), since=since)
+            entry = sessions.put(record, self._principal(record), since=since)
         record = entry.record
         # A hit is re-checked like a fresh record: liveness, then the revocation state.
         if not now < entry.live_until:
-            ctx.sessions.drop(key)
+            sessions.drop(key)
             raise AuthenticationError(reason="session expired")
-        ctx.revocation.check_credential(record.user_id, record.generation, record.handle, None)
+        revocation.check_credential(record.user_id, record.generation, record.handle, None)
         if now - record.last_seen_at >= self._last_seen_interval:
             # Throttled: idle expiry slides, but not with a store write per request.
-            since = ctx.sessions.invalidations
+            since = sessions.invalidations
             if await ctx.store.touch_session(key, now) is False:
                 # The store no longer has it (deleted, or lost with the store's data): the
                 # cached copy must not outlive it. (``is False``: a store written before
                 # touch_session answered returns None, which says nothing.)
-                ctx.sessions.drop(key)
+                sessions.drop(key)
                 raise AuthenticationError(reason="session no longer in the store")
             record = replace(record, last_seen_at=now)
-            entry = ctx.sessions.put(record, self._principal(record), since=since)
+            entry = sessions.put(record, self._principal(record), since=since)
         principal = entry.principal
         if principal is None:
             principal = entry.principal = self._principal(record)

@@ -201,7 +201,7 @@ class SQLiteBase:
         db = self._db
         if db is None:
             raise StoreUnavailable(reason="the SQLite store is not open")
-        deadline = time.monotonic() + self._lock_timeout  # real time: a FrozenClock never moves
+        deadline = None  # set at the first busy answer: most calls never need it
         delay = 0.002
         while True:
             try:
@@ -209,7 +209,10 @@ class SQLiteBase:
             except sqlite3.IntegrityError as exc:
                 raise Conflict("the record already exists", reason=f"SQLite: {exc}") from None
             except sqlite3.Error as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
+                now = time.monotonic()  # real time: a FrozenClock never moves
+                if deadline is None:
+                    deadline = now + self._lock_timeout
+                if not _is_busy(exc) or now >= deadline:
                     raise StoreUnavailable(reason=f"SQLite {self.path}: {exc}") from exc
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
@@ -300,7 +303,9 @@ class SQLiteBase:
 
     async def _fetchone(self, sql: str, *params: Any) -> Any:
         # Text sqlite3 cannot encode (lone surrogates) was never stored: nothing matches it.
-        return await self._run(lambda db: _one(db, sql, params)) if _storable(params) else None
+        if not _storable(params):
+            return None
+        return await self._run(lambda db: db.execute(sql, params).fetchone())
 
     async def _fetchall(self, sql: str, *params: Any) -> list[Any]:
         if not _storable(params):

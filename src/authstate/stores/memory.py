@@ -45,10 +45,17 @@ def _json_copy(record: SessionRecord) -> SessionRecord:
     # no aliasing: a caller mutating a returned dict cannot change the stored session.
     return replace(
         record,
-        data=json.loads(json.dumps(dict(record.data))),
+        data=_json_round_trip(record.data),
         roles=tuple(record.roles),
-        claims=json.loads(json.dumps(dict(record.claims))),
+        claims=_json_round_trip(record.claims),
     )
+
+
+def _json_round_trip(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    if not mapping:  # most sessions carry no data and no custom claims
+        return {}
+    copied: dict[str, Any] = json.loads(json.dumps(dict(mapping)))
+    return copied
 
 
 def _data_copy(record: SessionRecord) -> dict[str, Any]:

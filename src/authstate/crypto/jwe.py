@@ -204,7 +204,11 @@ def _segments(token: str | bytes) -> tuple[str, bytes, bytes, bytes]:
     header_b64, iv_b64, ciphertext_b64, tag_b64 = match.groups()
     if len(header_b64) > MAX_HEADER_CHARS:
         raise InvalidToken(reason="header too large")
-    iv, ciphertext, tag = (decode_segment(part) for part in (iv_b64, ciphertext_b64, tag_b64))
+    iv, ciphertext, tag = (
+        decode_segment(iv_b64),
+        decode_segment(ciphertext_b64),
+        decode_segment(tag_b64),
+    )
     if len(iv) != IV_BYTES:
         raise InvalidToken(reason="JWE IV is not 12 bytes")
     if len(tag) != TAG_BYTES:

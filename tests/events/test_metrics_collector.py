@@ -101,3 +101,27 @@ async def test_each_store_call_is_an_opentelemetry_span(auth: AuthState) -> None
     assert opened, "no span around the login's store writes"
     assert all(name.startswith("authstate.store.") for name, _ in opened)
     assert {attrs.get("db.system") for _, attrs in opened} == {"memory"}
+
+
+def test_without_an_sdk_no_span_is_opened_and_one_installed_later_is_heard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API alone: store_span opens nothing (a span would record nothing and cost µs).
+    An SDK provider installed afterwards is noticed within the recheck interval."""
+    from opentelemetry import trace
+
+    from authstate.telemetry import tracing
+
+    monkeypatch.setattr(tracing, "_sdk_installed", False)
+    monkeypatch.setattr(tracing, "_recheck_at", 0.0)
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    assert tracing.store_span("get_session", "memory") is tracing._NO_SPAN
+
+    class SDKProvider(trace.TracerProvider):  # what an SDK installs: a real provider
+        def get_tracer(self, *args: object, **kwargs: object) -> trace.Tracer:
+            return trace.NoOpTracer()
+
+    installed = SDKProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: installed)
+    monkeypatch.setattr(tracing, "_recheck_at", 0.0)  # as if the interval had passed
+    assert tracing.store_span("get_session", "memory") is not tracing._NO_SPAN

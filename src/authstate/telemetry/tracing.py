@@ -5,6 +5,7 @@ where the application's OpenTelemetry SDK sends them."""
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 try:
@@ -20,16 +21,33 @@ else:
 
 _NO_SPAN: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
 
+# Whether an SDK provider is installed: asked again at most once a second while none is (an
+# application may install its SDK after we start; asking costs an environment lookup),
+# never again once one is (OpenTelemetry sets the global provider once).
+_RECHECK_SECONDS = 1.0
+_sdk_installed = False
+_recheck_at = 0.0
+
+
+def _no_sdk() -> bool:
+    global _sdk_installed, _recheck_at  # a module-wide answer, cached
+    if _sdk_installed:
+        return False
+    now = time.monotonic()
+    if now >= _recheck_at:
+        _sdk_installed = not isinstance(trace.get_tracer_provider(), _NO_SDK)
+        _recheck_at = now + _RECHECK_SECONDS
+    return not _sdk_installed
+
 
 def store_span(operation: str, scheme: str) -> contextlib.AbstractContextManager[Any]:
     """A span named ``authstate.store.<operation>`` (a no-op without OpenTelemetry)."""
     tracer = _tracer
     if tracer is None:
         return _NO_SPAN
-    # Asked on every call, not once: an application may install its SDK after we start.
-    # Without one, skipping the span saves its cost (several µs a store call) and changes
-    # nothing anyone can observe.
-    if type(tracer) is trace.ProxyTracer and isinstance(trace.get_tracer_provider(), _NO_SDK):
+    # Without an SDK, skipping the span saves its cost (several µs a store call) and
+    # changes nothing anyone can observe: the API's span records nothing, goes nowhere.
+    if type(tracer) is trace.ProxyTracer and _no_sdk():
         return _NO_SPAN
     return tracer.start_as_current_span(  # type: ignore[no-any-return]
         f"authstate.store.{operation}",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -250,11 +251,17 @@ def _signature_check(key: SigningKey) -> SignatureCheck:
     """``key.verify``'s check, for the kind of key it is (see ``SigningKey.verify``)."""
     secret, public = key.private_key, key.public_key
     if isinstance(secret, bytes):
-        digest, compare = hmac.digest, hmac.compare_digest
+        # The keyed state once per key; each check copies it (cheaper than keying anew)
+        # and compares in constant time (HMAC.verify).
+        keyed = crypto_hmac.HMAC(secret, SHA256())
 
         def verify_hs256(signing_input: bytes, signature: bytes) -> None:
-            if not compare(digest(secret, signing_input, "sha256"), signature):
-                raise InvalidToken(reason="bad HS256 signature")
+            mac = keyed.copy()
+            mac.update(signing_input)
+            try:
+                mac.verify(signature)
+            except InvalidSignature:
+                raise InvalidToken(reason="bad HS256 signature") from None
 
         return verify_hs256
     if isinstance(public, Ed25519PublicKey):

@@ -494,3 +494,26 @@ def test_any_one_character_changed_inserted_or_removed_is_refused(data: st.DataO
 )
 def test_arbitrary_input_is_only_ever_invalid_token(value: str | bytes) -> None:
     refusal(value, _RING)
+
+
+def test_the_ring_knows_the_jwe_header_its_keys_write_and_parses_any_other_in_full() -> None:
+    """Our own header text is recognised from the ring (KeyRing.header_table); the same
+    header spelled otherwise (members reordered) is parsed and checked in full, and still
+    decrypts; a member too many is refused either way; a retired key's header is refused."""
+    import authstate.crypto.jwe as jwe_module
+
+    key = generate_key("EdDSA", now=NOW)
+    ring = KeyRing([key])
+    token = issue(key)
+    assert token.split(".")[0] in ring.header_table(jwe_module._access_header)
+    verify(token, ring)
+    reordered = {"typ": "at+jwt", "kid": key.kid, "enc": "A256GCM", "alg": "dir"}
+    other = forge_jwe(reordered, claims(), key)
+    assert other.split(".")[0] not in ring.header_table(jwe_module._access_header)
+    jwe_module.forget_known_headers()
+    verify(other, ring)
+    assert refusal(forge_jwe(jwe_header(key, zip="DEF"), claims(), key), ring) == (
+        "header member zip refused"
+    )
+    retired = dataclasses.replace(key, retire_after=NOW - 1)
+    assert refusal(token, KeyRing([retired, generate_key("EdDSA", now=NOW)])) == "key retired"

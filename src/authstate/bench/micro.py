@@ -12,9 +12,11 @@ two tables compares numbers taken side by side:
   asyncpg ``fetchrow`` by key on a held connection and through a pool, a dict lookup).
 
 "Cold" forgets what the node cached about the cookie (``BaseMode.forget``) before each
-call, the process-wide cache of checked JWT headers included: the full strict parse
-(header too) and signature check for a JWT, the format check, the SHA-256 and the store
-read for a session ID. "Warm" is the same call again.
+call, the process-wide cache of checked JWT headers included: the full strict parse and
+signature check for a JWT, the format check, the SHA-256 and the store read for a session
+ID. (A header spelled exactly as a ring key writes it is recognised from the key ring's
+table, ``KeyRing.header_table``, as on a real node's first sight of one of its tokens; any
+other header is parsed in full.) "Warm" is the same call again.
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ class PgAccess:
         """One statement that must not run twice (retried only if nothing was sent)."""
         raise NotImplementedError
 
+    async def _session_row(self, stored_key: bytes) -> Any:
+        """The sessions row with this (stored) key, or None: the cold lookup's fast path."""
+        raise NotImplementedError
+
     def _transaction(self, isolation: str = "read_committed") -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError
 

@@ -122,8 +122,105 @@ ALTER TABLE authstate_sessions
     ADD COLUMN remember boolean NOT NULL DEFAULT true;
 """
 
+
+# How schema 4 stores a key (or previous key) and a handle that were text before: the same
+# mapping as ``_pg_rows.key_to_db``/``handle_to_db`` (the text is already escaped).
+def _key_bytes(column: str) -> str:
+    return (
+        f"CASE WHEN {column} ~ '^[0-9a-f]{{64}}$' THEN decode({column}, 'hex')"
+        f" WHEN octet_length(convert_to({column}, 'UTF8')) = 31"
+        f" THEN decode('ffff', 'hex') || convert_to({column}, 'UTF8')"
+        f" ELSE decode('ff', 'hex') || convert_to({column}, 'UTF8') END"
+    )
+
+
+def _handle_bytes(column: str) -> str:
+    return (
+        f"CASE WHEN {column} ~ '^[A-Za-z0-9_-]{{21}}[AQgw]$'"
+        f" THEN decode(translate({column}, '-_', '+/') || '==', 'base64')"
+        f" WHEN octet_length(convert_to({column}, 'UTF8')) = 15"
+        f" THEN decode('ffff', 'hex') || convert_to({column}, 'UTF8')"
+        f" ELSE decode('ff', 'hex') || convert_to({column}, 'UTF8') END"
+    )
+
+
+# The sessions table rebuilt for size (issue 17): 8-byte columns first (no alignment
+# padding), keys and handles as bytes, the kind as one byte, the values most rows share as
+# NULL (see _pg_rows). Uniqueness of the key and the handle by hash indexes (4 bytes an
+# entry instead of the whole value), the user's sessions by a plain (deduplicated) index on
+# the user: listing sorts a user's few rows. The consumed keys follow their family by a
+# trigger instead of a foreign key (which would need a B-tree on the handle).
+# The purge index holds the moment a session dies in whole seconds: equal seconds
+# deduplicate, and the purge rechecks the exact moment.
+_DIES = (
+    "(CASE WHEN idle_timeout > 0 THEN LEAST(expires_at, last_seen_at + idle_timeout)"
+    " ELSE expires_at END)"
+)
+DIES_SECOND = f"(floor(LEAST(GREATEST({_DIES}, -9e18), 9e18))::bigint)"
+PURGE_SESSIONS = (
+    f"DELETE FROM authstate_sessions WHERE {DIES_SECOND} <= floor($1::float8)::bigint"
+    f" AND {_DIES} <= $1"
+)
+_V4 = f"""
+ALTER TABLE authstate_consumed DROP CONSTRAINT IF EXISTS authstate_consumed_handle_fkey;
+ALTER SEQUENCE authstate_sessions_inserted_seq OWNED BY NONE;
+CREATE TABLE authstate_sessions_v4 (
+    created_at     double precision NOT NULL,
+    last_seen_at   double precision NOT NULL,
+    expires_at     double precision NOT NULL,
+    idle_timeout   double precision NOT NULL,
+    inserted       bigint NOT NULL DEFAULT nextval('authstate_sessions_inserted_seq'),
+    generation     bigint,                            -- NULL: 0
+    roles_version  bigint,                            -- NULL: 0
+    auth_time      double precision,                  -- NULL: created_at
+    rotated_at     double precision,
+    remember       boolean NOT NULL,
+    kind           "char" NOT NULL CHECK (kind IN ('s', 'r')),  -- session, refresh family
+    key            bytea NOT NULL,                    -- SHA-256 of the client's secret
+    handle         bytea NOT NULL,
+    user_id        text NOT NULL,
+    roles          text NOT NULL,                     -- JSON array
+    user_agent     text NOT NULL,
+    ip             text NOT NULL,
+    data           text,                              -- JSON object; NULL: {{}}
+    claims         text,                              -- JSON object; NULL: {{}}
+    previous_key   bytea
+);
+INSERT INTO authstate_sessions_v4 (created_at, last_seen_at, expires_at, idle_timeout,
+    inserted, generation, roles_version, auth_time, rotated_at, remember, kind, key, handle,
+    user_id, roles, user_agent, ip, data, claims, previous_key)
+SELECT created_at, last_seen_at, expires_at, idle_timeout, inserted, NULLIF(generation, 0),
+    NULLIF(roles_version, 0), NULLIF(auth_time, created_at), rotated_at, remember,
+    kind::"char", {_key_bytes("key")}, {_handle_bytes("handle")}, user_id, roles,
+    user_agent, ip, NULLIF(data, '{{}}'), NULLIF(claims, '{{}}'), {_key_bytes("previous_key")}
+FROM authstate_sessions ORDER BY inserted;
+DROP TABLE authstate_sessions;
+ALTER TABLE authstate_sessions_v4 RENAME TO authstate_sessions;
+ALTER SEQUENCE authstate_sessions_inserted_seq OWNED BY authstate_sessions.inserted;
+ALTER TABLE authstate_sessions
+    ADD CONSTRAINT authstate_sessions_key EXCLUDE USING hash (key WITH =)
+        WITH (fillfactor = 100),
+    ADD CONSTRAINT authstate_sessions_handle EXCLUDE USING hash (handle WITH =)
+        WITH (fillfactor = 100);
+CREATE INDEX authstate_sessions_user ON authstate_sessions (user_id);
+CREATE INDEX authstate_sessions_dies ON authstate_sessions ({DIES_SECOND});
+
+ALTER TABLE authstate_consumed
+    ALTER COLUMN key TYPE bytea USING {_key_bytes("key")},
+    ALTER COLUMN handle TYPE bytea USING {_handle_bytes("handle")};
+CREATE FUNCTION authstate_forget_consumed() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    DELETE FROM authstate_consumed c USING gone WHERE c.handle = gone.handle;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER authstate_sessions_forget_consumed AFTER DELETE ON authstate_sessions
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION authstate_forget_consumed();
+"""
+
 # Append only: migration N (1-based) upgrades a schema at version N-1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
 async def migrate(conn: Any) -> int:

@@ -15,18 +15,26 @@ from typing import Any
 
 from authstate.stores import _pg_rows as rows
 from authstate.stores._pg_accounts import PgAccess
-from authstate.stores._pg_rows import affected, opt_to_db, to_db
+from authstate.stores._pg_rows import (
+    SESSION_COLUMNS,
+    affected,
+    handle_to_db,
+    key_to_db,
+    opt_handle_to_db,
+    opt_kind_to_db,
+    opt_to_db,
+    to_db,
+)
 from authstate.stores.base import SessionRecord
 from authstate.stores.session_data import check_update, merge
 
 _INSERT_SESSION = (
-    "INSERT INTO authstate_sessions (key, handle, user_id, kind, created_at, last_seen_at,"
-    " expires_at, idle_timeout, roles, user_agent, ip, data, previous_key, rotated_at, generation,"
-    " claims, roles_version, auth_time, remember)"
+    f"INSERT INTO authstate_sessions ({SESSION_COLUMNS})"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
     " $19)"
 )
-# The expression of the authstate_sessions_dies index, so the purge can use it.
+# The cold session lookup (also prepared on the store's held reading connection).
+GET_SESSION = "SELECT * FROM authstate_sessions WHERE key = $1"
 
 
 class PgSessions(PgAccess):
@@ -44,7 +52,8 @@ class PgSessions(PgAccess):
         return [rows.session(row) for row in found]
 
     async def get_session(self, key: str) -> SessionRecord | None:
-        return await self._one("SELECT * FROM authstate_sessions WHERE key = $1", to_db(key))
+        row = await self._session_row(key_to_db(key))
+        return None if row is None else rows.session(row, key)
 
     async def touch_session(self, key: str, last_seen_at: float) -> bool:
         # GREATEST: nodes write last_seen throttled and possibly out of order. Repeating the
@@ -53,7 +62,7 @@ class PgSessions(PgAccess):
             "execute",
             "UPDATE authstate_sessions SET last_seen_at = GREATEST(last_seen_at, $2)"
             " WHERE key = $1",
-            to_db(key),
+            key_to_db(key),
             last_seen_at,
         )
         return affected(status) > 0
@@ -64,15 +73,15 @@ class PgSessions(PgAccess):
         return await self._one(
             "UPDATE authstate_sessions SET key = $2, roles = COALESCE($3, roles)"
             " WHERE key = $1 RETURNING *",
-            to_db(old_key),
-            to_db(new_key),
+            key_to_db(old_key),
+            key_to_db(new_key),
             None if roles is None else json.dumps(list(roles)),
             read_only=False,
         )
 
     async def delete_session(self, key: str) -> SessionRecord | None:
         sql = "DELETE FROM authstate_sessions WHERE key = $1 RETURNING *"
-        return await self._one(sql, to_db(key), read_only=False)
+        return await self._one(sql, key_to_db(key), read_only=False)
 
     async def delete_session_by_handle(
         self, handle: str, *, user_id: str | None = None
@@ -80,7 +89,7 @@ class PgSessions(PgAccess):
         return await self._one(
             "DELETE FROM authstate_sessions"
             " WHERE handle = $1 AND ($2::text IS NULL OR user_id = $2) RETURNING *",
-            to_db(handle),
+            handle_to_db(handle),
             opt_to_db(user_id),
             read_only=False,
         )
@@ -88,10 +97,10 @@ class PgSessions(PgAccess):
     async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
         return await self._many(
             "SELECT * FROM authstate_sessions"
-            " WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2)"
+            ' WHERE user_id = $1 AND ($2::"char" IS NULL OR kind = $2)'
             " ORDER BY created_at DESC, inserted DESC",
             to_db(user_id),
-            opt_to_db(kind),
+            opt_kind_to_db(kind),
         )
 
     async def delete_user_sessions(
@@ -99,9 +108,9 @@ class PgSessions(PgAccess):
     ) -> list[SessionRecord]:
         return await self._many(
             "DELETE FROM authstate_sessions"
-            " WHERE user_id = $1 AND ($2::text IS NULL OR handle <> $2) RETURNING *",
+            " WHERE user_id = $1 AND ($2::bytea IS NULL OR handle <> $2) RETURNING *",
             to_db(user_id),
-            opt_to_db(except_handle),
+            opt_handle_to_db(except_handle),
             read_only=False,
         )
 
@@ -111,7 +120,7 @@ class PgSessions(PgAccess):
             "SELECT * FROM authstate_sessions WHERE key = $1 UNION ALL"
             " (SELECT s.* FROM authstate_consumed c JOIN authstate_sessions s USING (handle)"
             " WHERE c.key = $1) LIMIT 1",
-            to_db(key),
+            key_to_db(key),
         )
 
     async def swap_refresh_key(
@@ -123,9 +132,9 @@ class PgSessions(PgAccess):
             row = await conn.fetchrow(
                 "UPDATE authstate_sessions SET key = $3, previous_key = key, rotated_at = $4,"
                 " last_seen_at = $4 WHERE handle = $1 AND key = $2 RETURNING *",
-                to_db(family.handle),
-                to_db(family.key),
-                to_db(successor_key),
+                handle_to_db(family.handle),
+                key_to_db(family.key),
+                key_to_db(successor_key),
                 now,
             )
             if row is None:
@@ -133,7 +142,7 @@ class PgSessions(PgAccess):
             await conn.execute(
                 "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)"
                 " ON CONFLICT (key) DO UPDATE SET handle = $2, expires_at = $3",
-                to_db(family.key),
+                key_to_db(family.key),
                 row["handle"],
                 row["expires_at"],
             )
@@ -141,10 +150,12 @@ class PgSessions(PgAccess):
 
     # -- session data ---------------------------------------------------------------------------
     async def get_session_data(self, handle: str) -> dict[str, Any] | None:
-        text = await self._query(
-            "fetchval", "SELECT data FROM authstate_sessions WHERE handle = $1", to_db(handle)
+        row = await self._query(
+            "fetchrow",
+            "SELECT data FROM authstate_sessions WHERE handle = $1",
+            handle_to_db(handle),
         )
-        return None if text is None else dict(json.loads(text))
+        return None if row is None else rows.mapping(row["data"])
 
     async def update_session_data(
         self,
@@ -155,16 +166,19 @@ class PgSessions(PgAccess):
         max_bytes: int,
     ) -> dict[str, Any] | None:
         check_update(changes, remove)
+        stored = handle_to_db(handle)
         async with self._transaction() as conn:
             # FOR UPDATE: a concurrent update of the same record waits here until this one
             # commits, then merges into what it wrote (last writer wins per key).
-            text = await conn.fetchval(
-                "SELECT data FROM authstate_sessions WHERE handle = $1 FOR UPDATE", to_db(handle)
+            row = await conn.fetchrow(
+                "SELECT data FROM authstate_sessions WHERE handle = $1 FOR UPDATE", stored
             )
-            if text is None:
+            if row is None:
                 return None
-            merged, new_text = merge(json.loads(text), changes, remove, max_bytes)
+            merged, new_text = merge(rows.mapping(row["data"]), changes, remove, max_bytes)
             await conn.execute(
-                "UPDATE authstate_sessions SET data = $2 WHERE handle = $1", to_db(handle), new_text
+                "UPDATE authstate_sessions SET data = $2 WHERE handle = $1",
+                stored,
+                None if new_text == "{}" else new_text,
             )
             return merged

@@ -33,10 +33,11 @@ from authstate.stores import _pg_rows as rows
 from authstate.stores._bus import new_epoch
 from authstate.stores._pg_accounts import PgAccounts
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
+from authstate.stores._pg_reader import UNUSABLE, HeldReader
 from authstate.stores._pg_grants import PgGrants
 from authstate.stores._pg_rows import affected, to_db
-from authstate.stores._pg_schema import migrate
-from authstate.stores._pg_sessions import PgSessions
+from authstate.stores._pg_schema import PURGE_SESSIONS, migrate
+from authstate.stores._pg_sessions import GET_SESSION, PgSessions
 from authstate.stores.base import (
     LATEST,
     Change,
@@ -48,10 +49,6 @@ from authstate.stores.base import (
 
 _CONNECT_TIMEOUT = 5.0
 _COMMAND_TIMEOUT = 10.0
-_PURGE_SESSIONS = (
-    "DELETE FROM authstate_sessions WHERE (CASE WHEN idle_timeout > 0"
-    " THEN LEAST(expires_at, last_seen_at + idle_timeout) ELSE expires_at END) <= $1"
-)
 _HEAD = "SELECT value FROM authstate_counters WHERE name = 'changes'"
 # The epoch lives beside the counter (a row, not a migration: a schema that lost it, or
 # predates it, gets one on the next read; see stores.base).
@@ -92,7 +89,7 @@ def _translated() -> Iterator[None]:
     # The one place driver exceptions become authstate errors.
     try:
         yield
-    except asyncpg.UniqueViolationError as exc:
+    except (asyncpg.UniqueViolationError, asyncpg.ExclusionViolationError) as exc:
         raise Conflict("a record with this identity exists", reason=str(exc)) from exc
     except (
         asyncpg.PostgresError,
@@ -138,6 +135,8 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
         self._bus = NotifyBus(
             self._connect_listener, self.read_log, self._clock, keepalive=heartbeat
         )
+        # The cold session lookup's own connection (``_pg_reader``).
+        self._reader = HeldReader(self._connect_reader, GET_SESSION)
 
     # -- plumbing -----------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -166,10 +165,21 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
     async def _write(self, method: str, sql: str, *args: Any) -> Any:
         return await self._query(method, sql, *args, read_only=False)
 
+    async def _session_row(self, stored_key: bytes) -> Any:
+        row = await self._reader.fetchrow(stored_key)
+        if row is UNUSABLE:
+            row = await self._query("fetchrow", GET_SESSION, stored_key)
+        return row
+
     @contextlib.asynccontextmanager
     async def _transaction(self, isolation: str = "read_committed") -> AsyncIterator[Any]:
         async with self._connection() as conn, conn.transaction(isolation=isolation):
             yield conn
+
+    async def _connect_reader(self) -> Any:
+        return await asyncpg.connect(
+            self.url, timeout=_CONNECT_TIMEOUT, command_timeout=_COMMAND_TIMEOUT
+        )
 
     async def _connect_listener(self) -> Any:
         return await asyncpg.connect(
@@ -199,9 +209,13 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
             await pool.close()
             raise
         self._pool = pool
+        if self._reader.closed:
+            self._reader = HeldReader(self._connect_reader, GET_SESSION)
+        await self._reader.open()
 
     async def close(self) -> None:
         await self._bus.stop()
+        await self._reader.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             with contextlib.suppress(Exception):
@@ -212,7 +226,7 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
 
     async def purge_expired(self, now: float) -> int:
         statements = (
-            _PURGE_SESSIONS,
+            PURGE_SESSIONS,
             "DELETE FROM authstate_consumed WHERE expires_at <= $1",
             "DELETE FROM authstate_changes WHERE until < $1",
             "DELETE FROM authstate_failures WHERE forget_at <= $1",

@@ -1,0 +1,135 @@
+"""The held reading connection of ``PostgresStore``: the cold session lookup without the pool.
+
+A cold session lookup is one statement, yet through asyncpg's pool it cost four times the
+statement's own round trip: the pool's acquire and release (futures, a proxy object, an
+inactivity timer, a queue) run in Python on every call, and the statement went through the
+connection's statement cache. So the store keeps one connection of its own, outside the
+pool, with the lookup prepared on it, and a lookup runs that prepared statement directly.
+
+One lookup at a time uses it (a connection runs one statement at a time); a lookup that
+finds it busy, not yet connected or broken goes through the pool exactly as before, so
+concurrency and the pool's retry rules are unchanged. A connection that fails is dropped
+at once and replaced in the background; until then lookups use the pool. Nothing here
+writes: ``touch_session`` (the sliding idle expiry) keeps its own statement on the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import asyncpg
+
+from authstate.errors import StoreUnavailable
+
+log = logging.getLogger("authstate")
+
+# What ``fetchrow`` answers when the held connection cannot serve: use the pool instead.
+UNUSABLE: Final = object()
+_RECONNECT_PAUSE = 1.0  # seconds between attempts while the server refuses
+
+# Failures that say "this connection is no good", after which the pool decides: it retries a
+# dead connection or raises StoreUnavailable for a real error, as for any other read.
+_CONNECTION_FAILURES = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
+
+
+class HeldReader:
+    """One connection and one prepared statement for a hot single-row read."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Any]], sql: str) -> None:
+        self._connect = connect
+        self._sql = sql
+        self._conn: Any = None
+        self._statement: Any = None
+        self._busy = False
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Connect now; a failure only leaves the lookups on the pool until a retry works."""
+        with contextlib.suppress(*_CONNECTION_FAILURES):
+            await self._establish()
+
+    async def fetchrow(self, arg: Any) -> Any:
+        """The row for ``arg`` (None when there is none), or ``UNUSABLE``."""
+        statement = self._statement
+        if statement is None or self._busy:
+            if statement is None:
+                self._reconnect_soon()
+            return UNUSABLE
+        self._busy = True
+        try:
+            return await statement.fetchrow(arg)
+        except TimeoutError as exc:
+            # The command timeout: the pool would wait as long again. The statement may still
+            # run on the server, so this connection is done too.
+            self._drop()
+            raise StoreUnavailable(reason=f"PostgreSQL: {exc!r}") from exc
+        except _CONNECTION_FAILURES as exc:
+            log.debug("held PostgreSQL reader dropped: %r", exc)
+            self._drop()
+            return UNUSABLE
+        except BaseException:
+            # A cancelled request: the statement may still be running on the server, so the
+            # connection cannot be trusted with the next one.
+            self._drop()
+            raise
+        finally:
+            self._busy = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        conn = self._conn
+        self._conn = self._statement = None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1.0)
+
+    # -- connection ---------------------------------------------------------------------------
+    async def _establish(self) -> None:
+        conn = await self._connect()
+        try:
+            statement = await conn.prepare(self._sql)
+        except BaseException:
+            conn.terminate()
+            raise
+        if self._closed:
+            conn.terminate()
+            return
+        self._conn, self._statement = conn, statement
+
+    def _drop(self) -> None:
+        conn = self._conn
+        self._conn = self._statement = None
+        if conn is not None:
+            conn.terminate()
+
+    def _reconnect_soon(self) -> None:
+        if self._closed or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        try:
+            await self._establish()
+        except _CONNECTION_FAILURES as exc:
+            log.debug("held PostgreSQL reader: reconnect failed: %r", exc)
+            # The task stays "running" through the pause, so lookups meanwhile do not retry.
+            await asyncio.sleep(_RECONNECT_PAUSE)

@@ -107,7 +107,7 @@ async def _build_old_schema(url: str, version: int) -> None:
         for row in _old_rows(version):
             names = list(row)
             await conn.execute(
-                f"INSERT INTO authstate_sessions ({', '.join(names)})"
+                f"INSERT INTO authstate_sessions ({', '.join(names)})"  # noqa: S608
                 f" VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))})",
                 *row.values(),
             )

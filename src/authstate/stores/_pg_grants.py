@@ -47,7 +47,8 @@ class PgGrants(PgAccess):
                 None if claims is None else json.dumps(dict(claims)),
             )
             await conn.execute(
-                "UPDATE authstate_sessions SET roles = COALESCE($2, roles), claims = NULLIF($3, '{}'),"
+                "UPDATE authstate_sessions SET roles = COALESCE($2, roles),"
+                " claims = NULLIF($3, '{}'),"
                 " roles_version = $4 WHERE user_id = $1",
                 to_db(user_id),
                 row["roles"],

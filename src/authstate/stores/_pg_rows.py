@@ -69,7 +69,6 @@ def opt_from_db(text: str | None) -> str | None:
 # records, a hostile handle in a URL) is stored as 0xFF + its escaped UTF-8, with a second
 # 0xFF when that would have the length of a decoded value. UTF-8 never contains 0xFF, so
 # the mapping is injective and the length alone tells the two apart.
-_HEX_KEY = re.compile(r"[0-9a-f]{64}")
 _B64_HANDLE = re.compile(r"[A-Za-z0-9_-]{21}[AQgw]")  # canonical: unused bits zero
 _KEY_BYTES = 32
 _HANDLE_BYTES = 16
@@ -85,8 +84,15 @@ def _other_from_db(raw: bytes) -> str:
 
 
 def key_to_db(key: str) -> bytes:
-    if len(key) == 64 and _HEX_KEY.fullmatch(key):
-        return bytes.fromhex(key)
+    if len(key) == 64:
+        try:
+            raw = bytes.fromhex(key)
+        except ValueError:
+            pass
+        else:
+            # fromhex also takes capitals and spaces: only the canonical spelling decodes.
+            if len(raw) == _KEY_BYTES and raw.hex() == key:
+                return raw
     return _other_to_db(key, _KEY_BYTES)
 
 
@@ -139,6 +145,22 @@ def opt_kind_to_db(kind: str | None) -> bytes | None:
 def json_or_null(value: Any) -> str | None:
     """JSON text of a mapping, NULL for an empty one (the common case costs no bytes)."""
     return json.dumps(dict(value)) if value else None
+
+
+# The roles of a row as a tuple, by their JSON text: a few distinct role sets serve every
+# session, and a tuple of strings can be shared. Emptied when full.
+_ROLES: dict[str, tuple[str, ...]] = {}
+_ROLES_ENTRIES = 1024
+
+
+def roles(text: str) -> tuple[str, ...]:
+    found = _ROLES.get(text)
+    if found is None:
+        found = tuple(json.loads(text))
+        if len(_ROLES) >= _ROLES_ENTRIES:
+            _ROLES.clear()
+        _ROLES[text] = found
+    return found
 
 
 def mapping(text: str | None) -> dict[str, Any]:
@@ -195,7 +217,7 @@ def session(row: Any, key: str | None = None) -> SessionRecord:
         last_seen_at=row["last_seen_at"],
         expires_at=row["expires_at"],
         idle_timeout=row["idle_timeout"],
-        roles=tuple(json.loads(row["roles"])),
+        roles=roles(row["roles"]),
         user_agent=from_db(user_agent) if "\\" in user_agent else user_agent,
         ip=from_db(ip) if "\\" in ip else ip,
         data=mapping(row["data"]),

@@ -29,7 +29,7 @@ from authstate.stores.base import SessionRecord
 from authstate.stores.session_data import check_update, merge
 
 _INSERT_SESSION = (
-    f"INSERT INTO authstate_sessions ({SESSION_COLUMNS})"
+    f"INSERT INTO authstate_sessions ({SESSION_COLUMNS})"  # noqa: S608 - constants only
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
     " $19)"
 )

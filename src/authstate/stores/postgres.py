@@ -33,8 +33,8 @@ from authstate.stores import _pg_rows as rows
 from authstate.stores._bus import new_epoch
 from authstate.stores._pg_accounts import PgAccounts
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
-from authstate.stores._pg_reader import UNUSABLE, HeldReader
 from authstate.stores._pg_grants import PgGrants
+from authstate.stores._pg_reader import UNUSABLE, HeldReader
 from authstate.stores._pg_rows import affected, to_db
 from authstate.stores._pg_schema import PURGE_SESSIONS, migrate
 from authstate.stores._pg_sessions import GET_SESSION, PgSessions

@@ -277,3 +277,31 @@ _INSERT_PROBE = (
     " expires_at, idle_timeout, roles, user_agent, ip, remember)"
     " VALUES ($1, $2, 'u', 's', 0, 0, 1e12, 0, '[]', '', '', true)"
 )
+
+
+async def test_the_held_reading_connection_is_replaced_when_it_dies(
+    schema_url: str, postgres_url: str
+) -> None:
+    """Cold lookups run on a connection outside the pool; when the server cuts it, the lookup
+    in flight falls back to the pool (no error) and the connection comes back by itself."""
+    store = PostgresStore(schema_url)
+    await store.open()
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await store.create_session(session("k"))
+        reader = store._reader._conn
+        assert reader is not None
+        await admin.execute("SELECT pg_terminate_backend($1)", reader.get_server_pid())
+        assert await store.get_session("k") is not None
+        await eventually(lambda: store._reader._conn not in (None, reader), 10.0)
+        # Concurrent lookups: one on the held connection, the others through the pool.
+        found = await asyncio.gather(*(store.get_session("k") for _ in range(20)))
+        assert all(record is not None and record.key == "k" for record in found)
+        assert await store.get_session("missing") is None
+    finally:
+        await admin.close()
+        await store.close()
+    assert store._reader._conn is None
+    with pytest.raises(StoreUnavailable):
+        await store.get_session("k")
+    assert store._reader._task is None or store._reader._task.done()

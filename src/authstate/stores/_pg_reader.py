@@ -50,11 +50,12 @@ class HeldReader:
         self._conn: Any = None
         self._statement: Any = None
         self._busy = False
-        self._closed = False
+        self._active = False  # between open() and close(): only then does it (re)connect
         self._task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         """Connect now; a failure only leaves the lookups on the pool until a retry works."""
+        self._active = True
         with contextlib.suppress(*_CONNECTION_FAILURES):
             await self._establish()
 
@@ -85,12 +86,8 @@ class HeldReader:
         finally:
             self._busy = False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def close(self) -> None:
-        self._closed = True
+        self._active = False
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -110,19 +107,21 @@ class HeldReader:
         except BaseException:
             conn.terminate()
             raise
-        if self._closed:
-            conn.terminate()
+        if not self._active or self._conn is not None:
+            conn.terminate()  # closed meanwhile, or another attempt won
             return
         self._conn, self._statement = conn, statement
 
     def _drop(self) -> None:
+        """Forget the connection and start replacing it."""
         conn = self._conn
         self._conn = self._statement = None
         if conn is not None:
             conn.terminate()
+        self._reconnect_soon()
 
     def _reconnect_soon(self) -> None:
-        if self._closed or (self._task is not None and not self._task.done()):
+        if not self._active or (self._task is not None and not self._task.done()):
             return
         self._task = asyncio.get_running_loop().create_task(self._reconnect())
 

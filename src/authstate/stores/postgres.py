@@ -209,8 +209,6 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
             await pool.close()
             raise
         self._pool = pool
-        if self._reader.closed:
-            self._reader = HeldReader(self._connect_reader, GET_SESSION)
         await self._reader.open()
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from authstate.stores import _pg_rows as rows
+from authstate.stores._pg_reader import HeldReader
 from authstate.stores._pg_rows import opt_to_db, to_db
 from authstate.stores.base import StoredKey, UserRecord
 
@@ -29,9 +30,8 @@ class PgAccess:
         """One statement that must not run twice (retried only if nothing was sent)."""
         raise NotImplementedError
 
-    async def _session_row(self, stored_key: bytes) -> Any:
-        """The sessions row with this (stored) key, or None: the cold lookup's fast path."""
-        raise NotImplementedError
+    # The cold session lookup's own connection (``_pg_reader``).
+    _reader: HeldReader
 
     def _transaction(self, isolation: str = "read_committed") -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError

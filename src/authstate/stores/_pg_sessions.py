@@ -15,6 +15,7 @@ from typing import Any
 
 from authstate.stores import _pg_rows as rows
 from authstate.stores._pg_accounts import PgAccess
+from authstate.stores._pg_reader import UNUSABLE
 from authstate.stores._pg_rows import (
     SESSION_COLUMNS,
     affected,
@@ -52,7 +53,11 @@ class PgSessions(PgAccess):
         return [rows.session(row) for row in found]
 
     async def get_session(self, key: str) -> SessionRecord | None:
-        row = await self._session_row(key_to_db(key))
+        # On the held connection when it is free, else through the pool.
+        stored = key_to_db(key)
+        row = await self._reader.fetchrow(stored)
+        if row is UNUSABLE:
+            row = await self._query("fetchrow", GET_SESSION, stored)
         return None if row is None else rows.session(row, key)
 
     async def touch_session(self, key: str, last_seen_at: float) -> bool:

@@ -34,7 +34,7 @@ from authstate.stores._bus import new_epoch
 from authstate.stores._pg_accounts import PgAccounts
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
 from authstate.stores._pg_grants import PgGrants
-from authstate.stores._pg_reader import UNUSABLE, HeldReader
+from authstate.stores._pg_reader import HeldReader
 from authstate.stores._pg_rows import affected, to_db
 from authstate.stores._pg_schema import PURGE_SESSIONS, migrate
 from authstate.stores._pg_sessions import GET_SESSION, PgSessions
@@ -135,7 +135,6 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
         self._bus = NotifyBus(
             self._connect_listener, self.read_log, self._clock, keepalive=heartbeat
         )
-        # The cold session lookup's own connection (``_pg_reader``).
         self._reader = HeldReader(self._connect_reader, GET_SESSION)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -164,12 +163,6 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
 
     async def _write(self, method: str, sql: str, *args: Any) -> Any:
         return await self._query(method, sql, *args, read_only=False)
-
-    async def _session_row(self, stored_key: bytes) -> Any:
-        row = await self._reader.fetchrow(stored_key)
-        if row is UNUSABLE:
-            row = await self._query("fetchrow", GET_SESSION, stored_key)
-        return row
 
     @contextlib.asynccontextmanager
     async def _transaction(self, isolation: str = "read_committed") -> AsyncIterator[Any]:

@@ -215,3 +215,35 @@ async def test_the_migration_stores_keys_and_handles_as_the_store_does(
             assert (key, handle) == (key_to_db(text), handle_to_db(text)), text
     finally:
         await conn.close()
+
+
+async def test_the_rebuilt_table_keeps_the_grants_of_the_old_one(
+    schema_url: str,  # noqa: F811
+) -> None:
+    # Deployments migrate with an owner and run with a role that may only read and write.
+    await _build_old_schema(schema_url, 3)
+    role = f"authstate_app_{schema_url.rsplit('_', 1)[-1]}"
+    schema = schema_url.split("search_path=")[1].split("&")[0]
+    conn = await asyncpg.connect(schema_url)
+    try:
+        await conn.execute(f"CREATE ROLE {role}")
+        await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON authstate_sessions TO {role}")
+        store = PostgresStore(schema_url)
+        await store.open()
+        await store.close()
+        granted = await conn.fetch(
+            "SELECT privilege_type FROM information_schema.role_table_grants"
+            " WHERE table_schema = $1 AND table_name = 'authstate_sessions' AND grantee = $2",
+            schema,
+            role,
+        )
+        assert sorted(r["privilege_type"] for r in granted) == [
+            "DELETE",
+            "INSERT",
+            "SELECT",
+            "UPDATE",
+        ]
+    finally:
+        await conn.execute(f"DROP OWNED BY {role}")
+        await conn.execute(f"DROP ROLE {role}")
+        await conn.close()

@@ -195,6 +195,23 @@ SELECT created_at, last_seen_at, expires_at, idle_timeout, inserted, NULLIF(gene
     kind::"char", {_key_bytes("key")}, {_handle_bytes("handle")}, user_id, roles,
     user_agent, ip, NULLIF(data, '{{}}'), NULLIF(claims, '{{}}'), {_key_bytes("previous_key")}
 FROM authstate_sessions ORDER BY inserted;
+-- The new table gets the old one's grants (an application role given only SELECT, INSERT,
+-- UPDATE, DELETE keeps them).
+DO $$
+DECLARE
+    grant_ record;
+BEGIN
+    FOR grant_ IN
+        SELECT acl.privilege_type, acl.grantee, acl.is_grantable
+        FROM pg_class c, aclexplode(c.relacl) acl
+        WHERE c.oid = 'authstate_sessions'::regclass AND acl.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON authstate_sessions_v4 TO %s%s', grant_.privilege_type,
+            CASE WHEN grant_.grantee = 0 THEN 'PUBLIC'
+                 ELSE quote_ident(pg_get_userbyid(grant_.grantee)) END,
+            CASE WHEN grant_.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END $$;
 DROP TABLE authstate_sessions;
 ALTER TABLE authstate_sessions_v4 RENAME TO authstate_sessions;
 ALTER SEQUENCE authstate_sessions_inserted_seq OWNED BY authstate_sessions.inserted;

@@ -196,8 +196,14 @@ class PostgresStore(PgSessions, PgAccounts, PgGrants):
             )
         try:
             with _translated():
-                async with pool.acquire() as conn:
+                # A connection of its own, without the pool's command timeout: a migration
+                # may copy a large table (schema 4 rebuilds the sessions table), and one cut
+                # short rolls back and would fail every start the same way.
+                conn = await asyncpg.connect(self.url, timeout=_CONNECT_TIMEOUT)
+                try:
                     await migrate(conn)
+                finally:
+                    await conn.close()
         except BaseException:
             await pool.close()
             raise

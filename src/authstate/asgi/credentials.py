@@ -68,17 +68,45 @@ class CredentialReader:
     def read(self, scope: Scope) -> Credential:
         """The scope's credential. Raises ``BadRequest`` (400) for a cookie and a Bearer
         header together, ``PayloadTooLarge`` (413) for Cookie headers over the cap."""
+        # Every request comes here: one pass over the headers, one dict lookup for a
+        # Cookie header seen before. Several Cookie headers, or an Authorization header
+        # with the bearer transport on, take the general path.
+        raw = None
+        bearer = self.bearer
+        for key, value in scope["headers"]:
+            if key == b"cookie":
+                if raw is not None:
+                    return self._read_all(scope["headers"])
+                raw = value
+            elif bearer and key == b"authorization":
+                return self._read_all(scope["headers"])
+        if raw is None:
+            return _NONE
+        reading = self._readings.get(raw)
+        if reading is not None and reading[1] is None:
+            return reading[0]
+        return self._cookie(raw)
+
+    def _read_all(self, headers: list[tuple[bytes, bytes]]) -> Credential:
         raws: list[bytes] = []
         authorizations: list[bytes] = []
         bearer = self.bearer
-        for key, raw in scope["headers"]:
+        for key, raw in headers:
             if key == b"cookie":
                 raws.append(raw)
             elif bearer and key == b"authorization":
                 authorizations.append(raw)
-        cookie = self._cookie(raws) if raws else _NONE
+        if len(raws) == 1:
+            cookie = self._cookie(raws[0])
+        elif raws:  # HTTP/2 clients may split cookies over several headers
+            cookie = self._reading(self._read(raws))
+        else:
+            cookie = _NONE
         if not authorizations:
             return cookie
+        return self._with_authorization(authorizations, cookie)
+
+    def _with_authorization(self, authorizations: list[bytes], cookie: Credential) -> Credential:
         values = [raw.decode("latin-1") for raw in authorizations]
         # The rule (Bearer only, strict, never beside a cookie) is shared with WSGI's gate.
         present, token = bearer_beside_cookie(values, had_cookie=cookie.had_cookie)
@@ -86,18 +114,21 @@ class CredentialReader:
             return cookie
         return Credential(token, "bearer", False)
 
-    def _cookie(self, raws: list[bytes]) -> Credential:
-        if len(raws) == 1:  # HTTP/1.1 always; HTTP/2 clients may split cookies over several
-            raw = raws[0]
-            reading = self._readings.get(raw)
-            if reading is None:
-                reading = self._read(raws)
-                if len(raw) <= _READINGS_MAX_HEADER_BYTES:
-                    if len(self._readings) >= _READINGS_MAX_ENTRIES:
-                        self._readings.clear()
-                    self._readings[raw] = reading
-        else:
-            reading = self._read(raws)
+    def _cookie(self, raw: bytes) -> Credential:
+        """The credential of the request's one Cookie header (HTTP/1.1 always has one)."""
+        reading = self._readings.get(raw)
+        if reading is None:
+            reading = self._read([raw])
+            if len(raw) <= _READINGS_MAX_HEADER_BYTES:
+                if len(self._readings) >= _READINGS_MAX_ENTRIES:
+                    self._readings.clear()
+                self._readings[raw] = reading
+        if reading[1] is None:
+            return reading[0]
+        return self._reading(reading)
+
+    @staticmethod
+    def _reading(reading: _Reading) -> Credential:
         credential, refused = reading
         if refused is not None:
             # A duplicated or oversized auth cookie: anonymous, whatever the route is.

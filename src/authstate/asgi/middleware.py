@@ -10,12 +10,13 @@ The principal is placed in ``scope["authstate.principal"]`` (``None`` when anony
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authstate.asgi.credentials import CredentialReader
+from authstate.asgi.credentials import Credential, CredentialReader
 from authstate.asgi.live import serve_watched
 from authstate.asgi.responses import error_response, vary_with
 from authstate.asgi.websocket import handshake_own_origin, refuse_from_app, refuse_handshake
@@ -97,6 +98,7 @@ class AuthMiddleware:
         # The auth cookie, or the Authorization: Bearer header when that transport is on.
         self._bearer = auth.settings.bearer_enabled
         self._credentials = CredentialReader(auth.cookie_policy, bearer=self._bearer)
+        self._read = self._credentials.read
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,29 +110,32 @@ class AuthMiddleware:
                 await self.app(scope, receive, send)
             return
         auth = self.auth
-        if not auth.started:
+        # The node's running parts, read as attributes rather than through the properties
+        # ``started`` and ``mode``: two calls less on every request.
+        parts = auth._parts
+        if parts is None or not auth._started:
             await auth.start()
+            mode = auth.mode
+        else:
+            mode = parts.mode
         try:
-            credential = self._credentials.read(scope)
-            value, had_cookie = credential.value, credential.had_cookie
+            credential = self._read(scope)
+            value = credential.value
             principal = None
-            if credential.transport == "bearer":
-                scope[TRANSPORT_KEY] = "bearer"
             if value is not None:
                 if credential.transport == "cookie":
                     scope[AUTH_VALUE_KEY] = value
+                else:
+                    scope[TRANSPORT_KEY] = "bearer"
                 try:
                     # Most requests are answered from memory, without a coroutine to await.
-                    principal = auth.mode.authenticate_from_memory(value)
+                    principal = mode.authenticate_from_memory(value)
                     if principal is None:
-                        principal = await auth.authenticate(value)
+                        principal = await mode.authenticate(value)
                 except AuthenticationError as exc:
-                    if credential.transport == "cookie":
-                        log.info("auth cookie rejected: %s", exc.reason)
-                    else:
-                        log.info("bearer header rejected: %s", exc.reason)
-                    if isinstance(exc, StaleToken):
-                        scope[STALE_KEY] = True
+                    _rejected(scope, credential, exc)
+            elif credential.transport == "bearer":
+                scope[TRANSPORT_KEY] = "bearer"  # a refused Bearer header: anonymous
             scope[PRINCIPAL_KEY] = principal
             # A Bearer header is no ambient credential: a browser never attaches it to a
             # cross-site request, so there is no request forgery to check for.
@@ -143,26 +148,29 @@ class AuthMiddleware:
         except AuthStateError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        if credential.transport == "bearer" or (self._bearer and not had_cookie):
+        # The response is wrapped only to add a header: Vary: Cookie when one of our cookies
+        # came, the RFC 6750 challenge on a 401 to a (possible) header client. The wrappers
+        # are plain functions handing back the awaitable of ``send``: no coroutine more per
+        # message.
+        if credential.had_cookie:
+            # Written out here rather than made by a helper: one call less per request.
+            def send_varying(message: Message) -> Awaitable[None]:
+                if message["type"] == "http.response.start":
+                    message = _with_vary_cookie(message)
+                return send(message)
+
+            reply: Send = send_varying
+        elif credential.transport == "bearer" or self._bearer:
             # RFC 6750 §3: a 401 names the scheme a header client should use.
-            rejected = credential.transport == "bearer" and principal is None
-            send = _challenging(send, rejected=rejected)
-        if not had_cookie:
-            try:
-                await self.app(scope, receive, send)
-            except AuthStateError as exc:
-                await _answer_app_refusal(exc, scope, receive, send)
-            return
-
-        async def send_with_vary(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = _with_vary_cookie(message)
-            await send(message)
-
+            reply = _challenging(
+                send, rejected=principal is None and credential.transport == "bearer"
+            )
+        else:
+            reply = send
         try:
-            await self.app(scope, receive, send_with_vary)
+            await self.app(scope, receive, reply)
         except AuthStateError as exc:
-            await _answer_app_refusal(exc, scope, receive, send_with_vary)
+            await _answer_app_refusal(exc, scope, receive, reply)
 
     async def _check_csrf(self, scope: Scope, receive: Receive, principal: Principal) -> Receive:
         if scope["path"] == self.login_path:
@@ -253,14 +261,24 @@ def _challenging(send: Send, *, rejected: bool) -> Send:
     ``error="invalid_token"`` when the request's Bearer token was refused)."""
     challenge = _CHALLENGE_INVALID if rejected else _CHALLENGE
 
-    async def send_challenging(message: Message) -> None:
+    def send_challenging(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start" and message["status"] == 401:
             headers = list(message.get("headers", ()))
             if not any(key.lower() == b"www-authenticate" for key, _ in headers):
                 message = {**message, "headers": [*headers, challenge]}
-        await send(message)
+        return send(message)
 
     return send_challenging
+
+
+def _rejected(scope: Scope, credential: Credential, exc: AuthenticationError) -> None:
+    """A credential that did not authenticate: logged (the request goes on, anonymous)."""
+    if credential.transport == "cookie":
+        log.info("auth cookie rejected: %s", exc.reason)
+    else:
+        log.info("bearer header rejected: %s", exc.reason)
+    if isinstance(exc, StaleToken):
+        scope[STALE_KEY] = True
 
 
 async def _answer_app_refusal(
@@ -276,23 +294,34 @@ async def _answer_app_refusal(
         raise exc from None
 
 
+_VARY_COOKIE = (b"vary", b"Cookie")
+
+
 def _with_vary_cookie(message: Message) -> Message:
     """The response start ``message`` with ``Cookie`` in its ``Vary``: merged into the
-    ``Vary`` the app wrote (unless one of its ``Vary`` headers names it), else added."""
+    ``Vary`` the app wrote (unless one of its ``Vary`` headers names it), else added. A
+    copy: the app's message and header list are left as they were."""
     headers = list(message.get("headers", ()))
+    for key, _ in headers:
+        if len(key) == 4 and key.lower() == b"vary":  # the length first: no copy per header
+            return _merged_vary(message, headers)
+    headers.append(_VARY_COOKIE)
+    return {**message, "headers": headers}
+
+
+def _merged_vary(message: Message, headers: list[tuple[bytes, bytes]]) -> Message:
+    """``_with_vary_cookie`` for a response that has a ``Vary`` header already."""
     first = None
     for index, (key, value) in enumerate(headers):
-        if len(key) == 4 and key.lower() == b"vary":  # the length first: no copy per header
+        if len(key) == 4 and key.lower() == b"vary":
             text = value.decode("latin-1")
             if vary_with(text, "Cookie") == text:
                 return {**message, "headers": headers}  # Cookie (or *) is listed already
             if first is None:
                 first = index
-    if first is None:
-        headers.append((b"vary", b"Cookie"))
-    else:
-        key, value = headers[first]
-        headers[first] = (key, vary_with(value.decode("latin-1"), "Cookie").encode("latin-1"))
+    assert first is not None  # noqa: S101 - the caller found one
+    key, value = headers[first]
+    headers[first] = (key, vary_with(value.decode("latin-1"), "Cookie").encode("latin-1"))
     return {**message, "headers": headers}
 
 

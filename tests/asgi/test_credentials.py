@@ -68,3 +68,33 @@ def test_a_basic_header_beside_the_cookie_leaves_the_cookie_in_charge() -> None:
 def test_an_oversized_cookie_header_is_still_a_413() -> None:
     with pytest.raises(PayloadTooLarge):
         reader().read(scope("http", (b"cookie", b"a=" + b"x" * 17000)))
+
+
+def test_a_remembered_header_keeps_every_rule_of_the_request_it_comes_in() -> None:
+    """The reader remembers how a Cookie or Authorization header reads; what depends on
+    the rest of the request (a cookie beside the header, the header twice) is judged anew."""
+    once = reader()
+    bearer = (b"authorization", f"Bearer {TOKEN}".encode())
+    cookie = (b"cookie", f"{AUTH_COOKIE}=s1".encode())
+    for _ in range(2):  # the second time from what the reader remembers
+        header = once.read(scope("http", bearer))
+        assert (header.value, header.transport, header.had_cookie) == (TOKEN, "bearer", False)
+        assert once.read(scope("http", cookie)).value == "s1"
+    with pytest.raises(BadRequest, match="not both"):
+        once.read(scope("http", cookie, bearer))
+    with pytest.raises(BadRequest, match="not both"):
+        once.read(scope("http", bearer, cookie))
+    twice = once.read(scope("http", bearer, (b"authorization", b"Basic eA==")))
+    assert (twice.value, twice.transport) == (None, "bearer")
+    # The same auth cookie in two Cookie headers (HTTP/2 splits them) is a duplicate.
+    assert once.read(scope("http", cookie, cookie)).value is None
+    assert once.read(scope("http", (b"host", b"x"))).value is None
+
+
+def test_what_the_reader_remembers_is_bounded() -> None:
+    many = reader()
+    for index in range(5000):
+        many.read(scope("http", (b"authorization", f"Bearer t{index}".encode())))
+        many.read(scope("http", (b"cookie", f"{AUTH_COOKIE}=s{index}".encode())))
+    assert len(many._tokens) <= 4096
+    assert len(many._readings) <= 4096

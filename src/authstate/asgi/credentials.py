@@ -58,20 +58,24 @@ _REFUSED = Credential(None, None, True)  # a duplicated or unreadable auth cooki
 
 class CredentialReader:
     """Reads the one credential of a scope; one per middleware (it remembers readings of
-    Cookie headers, never a verdict: every request still authenticates)."""
+    Cookie and Authorization headers, never a verdict: every request still authenticates)."""
 
     def __init__(self, policy: CookiePolicy, *, bearer: bool) -> None:
         self.policy = policy
         self.bearer = bearer
         self._readings: dict[bytes, _Reading] = {}
+        # Well-formed Bearer headers read before (bounded as ``_readings``).
+        self._tokens: dict[bytes, Credential] = {}
 
     def read(self, scope: Scope) -> Credential:
         """The scope's credential. Raises ``BadRequest`` (400) for a cookie and a Bearer
         header together, ``PayloadTooLarge`` (413) for Cookie headers over the cap."""
         # Every request comes here: one pass over the headers, one dict lookup for a
-        # Cookie header seen before. Several Cookie headers, or an Authorization header
-        # with the bearer transport on, take the general path.
+        # Cookie header (or, with the bearer transport, an Authorization header) seen
+        # before. Several of either, both together, or one not seen yet take the general
+        # path, ``_read_all``.
         raw = None
+        authorization = None
         bearer = self.bearer
         for key, value in scope["headers"]:
             if key == b"cookie":
@@ -79,7 +83,15 @@ class CredentialReader:
                     return self._read_all(scope["headers"])
                 raw = value
             elif bearer and key == b"authorization":
-                return self._read_all(scope["headers"])
+                if authorization is not None:
+                    return self._read_all(scope["headers"])
+                authorization = value
+        if authorization is not None:
+            if raw is None:  # a Bearer token seen before, and no cookie beside it
+                credential = self._tokens.get(authorization)
+                if credential is not None:
+                    return credential
+            return self._read_all(scope["headers"])
         if raw is None:
             return _NONE
         reading = self._readings.get(raw)
@@ -104,15 +116,21 @@ class CredentialReader:
             cookie = _NONE
         if not authorizations:
             return cookie
-        return self._with_authorization(authorizations, cookie)
-
-    def _with_authorization(self, authorizations: list[bytes], cookie: Credential) -> Credential:
         values = [raw.decode("latin-1") for raw in authorizations]
         # The rule (Bearer only, strict, never beside a cookie) is shared with WSGI's gate.
         present, token = bearer_beside_cookie(values, had_cookie=cookie.had_cookie)
         if not present:
             return cookie
-        return Credential(token, "bearer", False)
+        credential = Credential(token, "bearer", False)
+        if token is not None and len(authorizations) == 1:
+            # What a lone Authorization header reads as depends on its bytes only: the
+            # next request with it finds the token in read() (a refused one is not kept).
+            raw = authorizations[0]
+            if len(raw) <= _READINGS_MAX_HEADER_BYTES:
+                if len(self._tokens) >= _READINGS_MAX_ENTRIES:
+                    self._tokens.clear()
+                self._tokens[raw] = credential
+        return credential
 
     def _cookie(self, raw: bytes) -> Credential:
         """The credential of the request's one Cookie header (HTTP/1.1 always has one)."""

@@ -160,11 +160,20 @@ class AuthMiddleware:
                 return send(message)
 
             reply: Send = send_varying
-        elif credential.transport == "bearer" or self._bearer:
-            # RFC 6750 §3: a 401 names the scheme a header client should use.
-            reply = _challenging(
-                send, rejected=principal is None and credential.transport == "bearer"
-            )
+        elif self._bearer:
+            # RFC 6750 §3: a 401 names the scheme a header client should use (with
+            # error="invalid_token" when the request's Bearer token was refused).
+            if principal is None and credential.transport == "bearer":
+                challenge = _CHALLENGE_INVALID
+            else:
+                challenge = _CHALLENGE
+
+            def send_challenging(message: Message) -> Awaitable[None]:
+                if message["type"] == "http.response.start" and message["status"] == 401:
+                    message = _with_challenge(message, challenge)
+                return send(message)
+
+            reply = send_challenging
         else:
             reply = send
         try:
@@ -256,19 +265,12 @@ _CHALLENGE = (b"www-authenticate", b"Bearer")
 _CHALLENGE_INVALID = (b"www-authenticate", b'Bearer error="invalid_token"')
 
 
-def _challenging(send: Send, *, rejected: bool) -> Send:
-    """``send`` adding ``WWW-Authenticate: Bearer`` to a 401 that has none (with
-    ``error="invalid_token"`` when the request's Bearer token was refused)."""
-    challenge = _CHALLENGE_INVALID if rejected else _CHALLENGE
-
-    def send_challenging(message: Message) -> Awaitable[None]:
-        if message["type"] == "http.response.start" and message["status"] == 401:
-            headers = list(message.get("headers", ()))
-            if not any(key.lower() == b"www-authenticate" for key, _ in headers):
-                message = {**message, "headers": [*headers, challenge]}
-        return send(message)
-
-    return send_challenging
+def _with_challenge(message: Message, challenge: tuple[bytes, bytes]) -> Message:
+    """The 401 start ``message`` with ``WWW-Authenticate: Bearer`` unless it has one."""
+    headers = list(message.get("headers", ()))
+    if any(key.lower() == b"www-authenticate" for key, _ in headers):
+        return message
+    return {**message, "headers": [*headers, challenge]}
 
 
 def _rejected(scope: Scope, credential: Credential, exc: AuthenticationError) -> None:

@@ -35,7 +35,9 @@ class Options:
     e2e_stores: tuple[str, ...] = ("memory", "sqlite", "redis", "postgres")
     trials: int = 200  # revocation propagation trials per store
     scale: tuple[int, ...] = (1_000, 100_000, 1_000_000)
-    http: str = "h11"  # uvicorn --http
+    # uvicorn --http of the end-to-end section's bare-app rows, each stack with its own
+    # no-auth baseline: h11 (pure Python) and httptools, the parser `authstate serve` runs.
+    http: tuple[str, ...] = ("h11", "httptools")
     loop: str = "asyncio"  # uvicorn --loop
 
     def as_dict(self) -> dict[str, Any]:

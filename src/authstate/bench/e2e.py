@@ -66,6 +66,9 @@ class Result:
     baseline_runs: list[Run | None] = field(default_factory=list)  # the paired baseline run
     failure: str = ""
     discarded: int = 0  # measured pairs left out because a run had failed requests
+    # The HTTP stack: uvicorn --http of a bare-app row ("h11", "httptools"); "serve" for
+    # the `authstate serve` row (its own httptools protocol), paired with httptools.
+    http: str = "h11"
 
     @property
     def header(self) -> str:
@@ -199,7 +202,7 @@ def _start(ctx: Context, results: list[Result]) -> None:
             if result.spec["kind"] == "serve":
                 result.server = ServeCommand(result.spec, log=log)
             else:
-                result.server = Server(result.spec, http=options.http, loop=options.loop, log=log)
+                result.server = Server(result.spec, http=result.http, loop=options.loop, log=log)
         except Exception as exc:
             result.failure = str(exc) or repr(exc)
     for result in results:
@@ -231,15 +234,16 @@ async def run(ctx: Context) -> Table:
     is paired with a run of the baseline right before or after it (alternating by pass),
     so each ratio compares two runs a few seconds apart."""
     options = ctx.options
-    configs = configurations(ctx)
     progress = ctx.progress
-    results = [Result(label, spec) for label, spec in configs]
-    base, others = results[0], results[1:]
+    results = _results(ctx, configurations(ctx))
+    bases = {result.http: result for result in results if result.spec["kind"] == "none"}
+    others = [result for result in results if result.spec["kind"] != "none"]
     progress.section("e2e", len(results) + len(others) * options.passes)
     try:
         await asyncio.to_thread(_start, ctx, results)
-        if base.failure or base.server is None:
-            raise RuntimeError(f"the baseline server failed: {base.failure}")
+        for stack_base in bases.values():
+            if stack_base.failure or stack_base.server is None:
+                raise RuntimeError(f"the baseline server failed: {stack_base.failure}")
         for pass_index in range(options.passes):
             shift = pass_index % max(1, len(others))
             for result in others[shift:] + others[:shift]:
@@ -248,6 +252,8 @@ async def run(ctx: Context) -> Table:
                     result.runs.append(None)
                     result.baseline_runs.append(None)
                 else:
+                    base = bases[_baseline_stack(result.http)]
+                    assert base.server is not None  # noqa: S101 - checked above
                     pair = [(base, base.server), (result, result.server)]
                     if pass_index % 2:
                         pair.reverse()
@@ -273,6 +279,7 @@ async def run(ctx: Context) -> Table:
                         result.runs.append(measured[result.label])
                 progress.advance("e2e")
     except Exception as exc:
+        base = results[0]
         base.failure = base.failure or str(exc) or repr(exc)
     finally:
         for result in results:
@@ -281,6 +288,32 @@ async def run(ctx: Context) -> Table:
                     await asyncio.to_thread(result.server.stop)
     progress.finish("e2e")
     return _table(ctx, results)
+
+
+def _baseline_stack(http: str) -> str:
+    """The stack whose no-auth baseline a row is divided by."""
+    return "httptools" if http == "serve" else http
+
+
+def _results(ctx: Context, configs: list[tuple[str, dict[str, Any]]]) -> list[Result]:
+    """One row per configuration and HTTP stack (``options.http``), each stack's no-auth
+    baseline first; the `authstate serve` row once, beside the httptools rows (its parser)
+    or, without them, the first stack's. With two stacks, labels say which."""
+    stacks = ctx.options.http
+    serve_with = "httptools" if "httptools" in stacks else stacks[0]
+    found: list[Result] = []
+    for stack in stacks:
+        for label, spec in configs:
+            if spec["kind"] == "serve":
+                if stack == serve_with:
+                    found.append(
+                        Result(label, spec, http="serve" if stack == "httptools" else stack)
+                    )
+                continue
+            found.append(
+                Result(f"{label} · {stack}" if len(stacks) > 1 else label, spec, http=stack)
+            )
+    return found
 
 
 def _paired_ratios(result: Result, attribute: str) -> list[float]:
@@ -308,7 +341,8 @@ def _table(ctx: Context, results: list[Result]) -> Table:
     generator = "wrk -t1" if shutil.which("wrk") else "authstate.bench.loadgen (no wrk)"
     table = Table(
         "e2e",
-        f"End to end: GET /me through uvicorn ({options.loop} + {options.http}, one worker), "
+        f"End to end: GET /me through uvicorn ({options.loop} + {' / '.join(options.http)}, "
+        "one worker), "
         f"{generator} -c{options.connections}, {options.duration:g} s runs, "
         f"{options.passes} pass(es), each paired with a baseline run",
         [
@@ -322,7 +356,6 @@ def _table(ctx: Context, results: list[Result]) -> Table:
             "cookie bytes",
         ],
     )
-    base = results[0]
     for result in results:
         if result.failure:
             table.add(
@@ -332,7 +365,7 @@ def _table(ctx: Context, results: list[Result]) -> Table:
             )
             table.notes.append(f"{result.label}: {result.failure}")
             continue
-        is_base = result is base
+        is_base = result.spec["kind"] == "none"
         times = 1.0 if is_base else _paired_ratio(result, "requests_per_second")
         cpu_times = 1.0 if is_base else _paired_ratio(result, "cpu_us_per_request")
         bad = result.discarded
@@ -349,6 +382,7 @@ def _table(ctx: Context, results: list[Result]) -> Table:
             ],
             configuration=result.label,
             spec={k: v for k, v in result.spec.items() if k != "tmpdir"},
+            http=result.http,
             requests_per_second=_median(result, "requests_per_second"),
             times_baseline=times,
             times_baseline_noise=float("nan")
@@ -373,12 +407,18 @@ def _table(ctx: Context, results: list[Result]) -> Table:
         "cookie. CPU = the server process's utime+stime per request (CPU × no auth above 1 "
         "is the cost). All servers stay up for the whole section, only one is under load."
     )
+    if len(options.http) > 1:
+        table.notes.append(
+            "· h11 / · httptools = uvicorn's --http for the row; each row is divided by the "
+            "no-auth baseline of its own stack (authstate serve: by the httptools one)."
+        )
     if any(result.spec["kind"] == "serve" for result in results):
         table.notes.append(
             "authstate serve (…) = the reference server started as a user starts it "
             "(`authstate serve --demo --mode M --store URL`: asyncio, its own httptools "
             "protocol with limits, host check, JSON access log on), GET /auth/me (the user's "
-            "name from the node's cache); the other rows are bare apps under uvicorn."
+            "name from the node's cache), divided by the no-auth app on the same parser "
+            "(httptools); the other rows are bare apps under uvicorn."
         )
     if any(result.spec.get("transport") == "bearer" for result in results):
         table.notes.append(

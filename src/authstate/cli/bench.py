@@ -92,7 +92,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--connections", type=int, metavar="N", help="end-to-end connections")
     parser.add_argument("--trials", type=int, metavar="N", help="revocation trials per store")
     parser.add_argument("--scale", type=_counts, metavar="LIST", help="session counts")
-    parser.add_argument("--http", choices=("h11", "httptools"), help="uvicorn HTTP parser")
+    parser.add_argument(
+        "--http",
+        choices=("h11", "httptools"),
+        help="uvicorn HTTP parser of the end-to-end rows (default: both, each with its baseline)",
+    )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), help="uvicorn event loop")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -131,9 +135,11 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
-    for name in ("scale", "http", "loop"):
+    for name in ("scale", "loop"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.http is not None:
+        overrides["http"] = (args.http,)
     if args.only:
         overrides["sections"] = args.only
     if kinds is not None:

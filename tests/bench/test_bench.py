@@ -270,3 +270,30 @@ async def test_the_fallback_load_generator_counts_requests_and_stops_by_itself()
     assert result["requests"] > 0 and result["non_2xx"] == 0 and result["errors"] == 0
     assert result["seconds"] < 5
     assert math.isfinite(result["p99_ms"])
+
+
+def test_end_to_end_rows_run_on_both_parsers_each_with_its_own_baseline() -> None:
+    from types import SimpleNamespace
+
+    from authstate.bench.e2e import _baseline_stack, _results
+
+    configs = [
+        ("no auth (baseline)", {"kind": "none"}),
+        ("authstate hybrid / memory", {"kind": "authstate", "mode": "hybrid"}),
+        ("authstate serve (hybrid / memory)", {"kind": "serve", "mode": "hybrid"}),
+    ]
+    both = _results(SimpleNamespace(options=quick()), configs)  # type: ignore[arg-type]
+    assert [(r.label, r.http) for r in both] == [
+        ("no auth (baseline) · h11", "h11"),
+        ("authstate hybrid / memory · h11", "h11"),
+        ("no auth (baseline) · httptools", "httptools"),
+        ("authstate hybrid / memory · httptools", "httptools"),
+        ("authstate serve (hybrid / memory)", "serve"),  # once, beside its own parser
+    ]
+    assert _baseline_stack("serve") == "httptools"
+    one = _results(SimpleNamespace(options=quick(http=("h11",))), configs)  # type: ignore[arg-type]
+    assert [(r.label, r.http) for r in one] == [
+        ("no auth (baseline)", "h11"),
+        ("authstate hybrid / memory", "h11"),
+        ("authstate serve (hybrid / memory)", "h11"),
+    ]

@@ -210,3 +210,34 @@ async def test_vary_cookie_is_merged_into_the_apps_own_vary(
         async with client:
             response = await client.get("/page")
     assert response.headers.get_list("vary") == expected
+
+
+@pytest.mark.parametrize("vary", [None, b"Accept-Encoding"])
+@pytest.mark.parametrize("kind", ["list", "tuple", "generator"])
+async def test_vary_cookie_whatever_iterable_the_app_sends_its_headers_in(
+    kind: str, vary: bytes | None
+) -> None:
+    """ASGI allows any iterable of header pairs; the app's own list is never changed (an
+    app may send one list with every response)."""
+    from authstate.asgi.middleware import AuthMiddleware
+
+    own = [(b"content-type", b"text/plain")] + ([(b"vary", vary)] if vary else [])
+    before = list(own)
+
+    async def raw_app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        headers = {"list": own, "tuple": tuple(own), "generator": (h for h in own)}[kind]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"hi"})  # type: ignore[operator]
+
+    auth = AuthState(Settings.from_env({}, mode="session", store="memory://"))
+    app = AuthMiddleware(raw_app, auth=auth)  # type: ignore[arg-type]
+    async with auth:
+        issued = await auth.login("u1", ["staff"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            client.cookies.set(AUTH_COOKIE, issued.auth_value)
+            response = await client.get("/")
+    expected = ["Cookie"] if vary is None else ["Accept-Encoding, Cookie"]
+    assert response.headers.get_list("vary") == expected
+    assert response.headers["content-type"] == "text/plain" and response.text == "hi"
+    assert own == before

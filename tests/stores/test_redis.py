@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from authstate.errors import ConfigurationError, StoreUnavailable
-from authstate.stores._redis_layout import pointer
+from authstate.stores._redis_layout import key_bytes, key_text
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
 from tests.stores.contract import (
@@ -105,7 +105,9 @@ def _future(seconds: float) -> float:
     return time.time() + seconds
 
 
-async def test_sessions_carry_a_native_ttl_at_their_death(prefix_url: str) -> None:
+async def test_the_purge_index_holds_each_user_once_at_its_earliest_death(
+    prefix_url: str,
+) -> None:
     store = RedisStore(prefix_url)
     await store.open()
     client = aioredis.Redis.from_url(prefix_url.split("?")[0])
@@ -114,16 +116,40 @@ async def test_sessions_carry_a_native_ttl_at_their_death(prefix_url: str) -> No
         await store.create_session(session("k", created_at=now, expires_at=now + DAY))
         await store.create_session(session("idle", created_at=now, idle_timeout=600))
         layout = store.layout
-        absolute = await client.pexpiretime(layout.session("u1", "h-k"))
-        idle = await client.pexpiretime(layout.session("u1", "h-idle"))
-        assert abs(absolute / 1000 - (now + DAY)) < 1
-        assert abs(idle / 1000 - (now + 600)) < 1
-        # Activity pushes the idle death forward, never past the absolute expiry.
-        await store.touch_session("idle", now + 300)
-        moved = await client.pexpiretime(layout.session("u1", "h-idle"))
-        assert abs(moved / 1000 - (now + 900)) < 1
-        for name in (layout.key_pointer("k"), layout.handle_pointer("h-k")):
-            assert abs(await client.pexpiretime(name) / 1000 - (now + DAY)) < 1
+        shard = layout.due(layout.tag("u1"))
+        assert await client.zrange(shard, 0, -1, withscores=True) == [(b"u1", now + 600)]
+        # A purge before that moment finds the user and keeps it indexed as it was.
+        await store.purge_expired(now + 300)
+        assert await client.zscore(shard, b"u1") == now + 600
+        # After it: the idle session goes, the user is indexed at the next death.
+        assert await store.purge_expired(now + 601) == 1
+        assert await client.zscore(shard, b"u1") == now + DAY
+        assert [r.key for r in await store.list_sessions("u1")] == ["k"]
+        assert await store.purge_expired(now + DAY) == 1
+        assert await client.zscore(shard, b"u1") is None
+        assert await client.exists(layout.records("u1")) == 0
+        key = key_bytes("k")
+        assert await client.hget(layout.key_bucket(key), key) is None
+        assert await client.hget(layout.handle_bucket(b"h-k"), b"h-k") is None
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+async def test_a_consumed_refresh_key_expires_with_its_family(prefix_url: str) -> None:
+    store = RedisStore(prefix_url)
+    await store.open()
+    client = aioredis.Redis.from_url(prefix_url.split("?")[0])
+    try:
+        now = time.time()
+        await store.create_session(family("r0", created_at=now, expires_at=now + DAY))
+        found = await store.find_refresh("r0")
+        assert found is not None
+        assert await store.swap_refresh_key(found, "r1", now=now) is not None
+        consumed = store.layout.consumed(key_bytes("r0"))
+        assert abs(await client.pexpiretime(consumed) / 1000 - (now + DAY)) < 1
+        old = key_bytes("r0")
+        assert await client.hget(store.layout.key_bucket(old), old) is None
     finally:
         await client.aclose()
         await store.close()
@@ -154,59 +180,38 @@ class _RoundTrips:
         return count
 
 
-# User ids a script can put in a hash tag (``_PLAIN_USER``) and ids tagged by their digest.
+# User ids used as they are in a hash tag (``_PLAIN_USER``) and ids tagged by their digest.
 _PLAIN_USERS = ["u1", "a" * 64, "user@example.com", "A-Za-z0-9._@:+-"]
 _DIGEST_USERS = ["a" * 65, "", "ü", "a b", "a}b", "a{b", "a/b=", "u1\n", "%", "a]"]
 
 
-async def test_a_session_lookup_is_one_round_trip_when_the_user_id_is_plain(
-    prefix_url: str,
-) -> None:
+async def test_a_session_lookup_and_touch_are_one_round_trip(prefix_url: str) -> None:
     store = RedisStore(prefix_url)
     await store.open()
     try:
         now, users = time.time(), [*_PLAIN_USERS, *_DIGEST_USERS]
+        handles = ["a\x00b", "ünïcødé 🔑", '"q"\\', "\u2028\x7f\n", "x" * 10_000, "\ud800"]
         for i, user in enumerate(users):
+            handle = handles[i % len(handles)] + str(i)
             await store.create_session(
-                session(f"k{i}", user_id=user, created_at=now, idle_timeout=600)
+                session(f"k{i}", handle=handle, user_id=user, created_at=now, idle_timeout=600)
             )
         trips = _RoundTrips(store)
         for i, user in enumerate(users):
-            # The script spells the record's name as Layout does, or hands the pointer back.
-            expected = 1 if user in _PLAIN_USERS else 2
             trips.take()
             found = await store.get_session(f"k{i}")
             assert found is not None and found.user_id == user
-            assert trips.take() == expected, repr(user)
+            assert trips.take() == 1, repr(user)
             await store.touch_session(f"k{i}", now + 60)
-            assert trips.take() == expected, repr(user)
+            assert trips.take() == 1, repr(user)
             touched = await store.get_session(f"k{i}")
             assert touched is not None and touched.last_seen_at == now + 60
     finally:
         await store.close()
 
 
-async def test_any_handle_of_a_plain_user_is_found_on_the_server(prefix_url: str) -> None:
-    # The script decodes the pointer's JSON itself; only a lone surrogate escape, which its
-    # decoder refuses, costs the second round trip.
-    handles = {"a\x00b": 1, "ünïcødé 🔑": 1, '"q"\\': 1, "\u2028\x7f\n": 1, "x" * 10_000: 1}
-    handles |= {"\ud800": 2, "a\udc00b": 2}
-    store = RedisStore(prefix_url)
-    await store.open()
-    try:
-        trips = _RoundTrips(store)
-        for i, (handle, expected) in enumerate(handles.items()):
-            record = session(f"k{i}", handle=handle, created_at=time.time())
-            await store.create_session(record)
-            trips.take()
-            assert await store.get_session(f"k{i}") == record
-            assert trips.take() == expected, repr(handle[:12])
-    finally:
-        await store.close()
-
-
 @pytest.mark.parametrize("user_id", ["u1", "a}b"])
-async def test_a_pointer_to_a_record_with_another_key_finds_nothing(
+async def test_a_bucket_entry_naming_a_record_with_another_key_finds_nothing(
     prefix_url: str, user_id: str
 ) -> None:
     store = RedisStore(prefix_url)
@@ -216,19 +221,21 @@ async def test_a_pointer_to_a_record_with_another_key_finds_nothing(
         now = time.time()
         record = session("k0", user_id=user_id, created_at=now, idle_timeout=600)
         await store.create_session(record)
-        # A stale or forged hint: "forged" points at the record, whose key is "k0".
-        await client.set(store.layout.key_pointer("forged"), pointer(user_id, "h-k0"))
+        # A stale or forged hint: "forged" names the user, whose record has the key "k0".
+        forged = key_bytes("forged")
+        await client.hset(store.layout.key_bucket(forged), forged, store.layout.tag(user_id))
         assert await store.get_session("forged") is None
-        await store.touch_session("forged", now + 60)
+        assert await store.find_refresh("forged") is None
+        assert await store.touch_session("forged", now + 60) is False
         assert await store.get_session("k0") == record  # last_seen_at untouched
     finally:
         await client.aclose()
         await store.close()
 
 
-async def test_a_lost_swap_keeps_the_successor_pointer_the_winner_needs(prefix_url: str) -> None:
-    # Two nodes rotate one token at once: both claim the successor's pointer, and the one
-    # whose claim wrote it may lose the swap. It must not drop the pointer then, or the
+async def test_a_lost_swap_keeps_the_successor_entry_the_winner_needs(prefix_url: str) -> None:
+    # Two nodes rotate one token at once: both claim the successor's bucket entry, and the
+    # one whose claim wrote it may lose the swap. It must not drop the entry then, or the
     # successor the winner handed out would find nothing.
     store = RedisStore(prefix_url)
     await store.open()
@@ -238,17 +245,28 @@ async def test_a_lost_swap_keeps_the_successor_pointer_the_winner_needs(prefix_u
         found = await store.find_refresh("r0")
         assert found is not None
         assert await store.swap_refresh_key(found, "s0", now=time.time()) is not None
-        # The loser's claim is the one that writes the pointer.
-        await client.delete(store.layout.key_pointer("s0"))
+        # The loser's claim is the one that writes the entry.
+        s0 = key_bytes("s0")
+        await client.hdel(store.layout.key_bucket(s0), s0)
         assert await store.swap_refresh_key(found, "s0", now=time.time()) is None
         record = await store.get_session("s0")
         assert record is not None and record.handle == "h-r0"
         # A loser whose successor is not the family's drops its claim.
         assert await store.swap_refresh_key(found, "other", now=time.time()) is None
-        assert await client.get(store.layout.key_pointer("other")) is None
+        other = key_bytes("other")
+        assert await client.hget(store.layout.key_bucket(other), other) is None
     finally:
         await client.aclose()
         await store.close()
+
+
+def test_keys_are_stored_reversibly() -> None:
+    digest = "0123456789abcdef" * 4
+    assert key_bytes(digest) == bytes.fromhex(digest)
+    for key in [digest, digest.upper(), "", "k", "x" * 31, "x" * 32, "\ud800", "ÿ" * 16]:
+        stored = key_bytes(key)
+        assert key_text(stored) == key
+        assert len(stored) != 32 or key == digest
 
 
 async def test_lookups_still_work_after_the_server_forgets_its_scripts(prefix_url: str) -> None:
@@ -366,21 +384,17 @@ async def test_memory_per_stored_session(prefix_url: str) -> None:
                 )
             )
         after = (await client.info("memory"))["used_memory"]
-        record = await store.list_sessions("user1")
         layout = store.layout
-        sample = record[0]
-        keys = [
-            layout.session(sample.user_id, sample.handle),
-            layout.key_pointer(sample.key),
-            layout.handle_pointer(sample.handle),
-        ]
-        own = sum([await client.memory_usage(key) or 0 for key in keys])
-        per_session = (after - before) / count
+        sample = (await store.list_sessions("user1"))[0]
+        key = key_bytes(sample.key)
+        own = await client.memory_usage(layout.records("user1")) or 0
         print(
-            f"\nRedis memory per session: {per_session:.0f} bytes (INFO used_memory delta over"
-            f" {count}); its own keys {own} bytes (MEMORY USAGE of record + 2 pointers)"
+            f"\nRedis memory per session: {(after - before) / count:.0f} bytes (INFO used_memory"
+            f" delta over {count}); user1's records {own} bytes for"
+            f" {len(await store.list_sessions('user1'))} sessions; its key bucket entry:"
+            f" {await client.hget(layout.key_bucket(key), key)!r}"
         )
-        assert 0 < own < 2000
+        assert 0 < own < 20_000
     finally:
         await client.aclose()
         await store.close()

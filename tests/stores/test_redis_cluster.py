@@ -16,6 +16,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from authstate.stores.base import Change, ChangeKind, Store
+from authstate.stores._redis_layout import key_bytes
 from authstate.stores.redis import RedisStore
 from tests.stores.contract import T0, DataLossContract, StoreContract, eventually, family, session
 from tests.stores.redis_cluster import redis_cluster_url  # noqa: F401 - registers the fixture
@@ -87,19 +88,21 @@ async def test_each_user_stays_in_one_slot_and_users_spread_over_the_masters(
         layout = store.layout
         slots_per_user = {
             user: {
-                client.keyslot(layout.session(user, f"h-s-{user}")),
-                client.keyslot(layout.session(user, f"h-r-{user}")),
-                client.keyslot(layout.index(user)),
+                client.keyslot(layout.records(user)),
+                client.keyslot(layout.grants(user)),
                 client.keyslot(layout.generation(user)),
             }
             for user in users
         }
         assert all(len(slots) == 1 for slots in slots_per_user.values())
-        nodes = {client.get_node_from_key(layout.index(user)).name for user in users}
+        nodes = {client.get_node_from_key(layout.records(user)).name for user in users}
         assert len(nodes) == 3  # 30 users, 3 masters: every master holds some
+        # So do the key and handle buckets.
+        buckets = [layout.key_bucket(key_bytes(f"s-{user}")) for user in users]
+        assert len({client.get_node_from_key(bucket).name for bucket in buckets}) == 3
         # A hostile id still yields one slot (its tag is a digest, not the raw text).
         hostile = "a}b{c"
-        hostile_keys = [layout.session(hostile, "h"), layout.index(hostile)]
+        hostile_keys = [layout.records(hostile), layout.grants(hostile)]
         assert len({client.keyslot(key) for key in hostile_keys}) == 1
     finally:
         await client.aclose()

@@ -1,8 +1,7 @@
 """Live roles and claims in Redis (a part of ``RedisStore``).
 
-The grants hash lives in the user's slot beside the records, so ``set_user_grants`` is one
-script in one slot, on Redis Cluster too. A record created between the read of the user's
-index and the script keeps the version its login read: nodes refuse it as outdated.
+The grants hash lives in the user's slot beside the user's records, so ``set_user_grants``
+is one script in one slot, on Redis Cluster too, and changes every record of the user.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from authstate.stores._redis_accounts import RedisAccess
-from authstate.stores._redis_layout import dec
 from authstate.stores.base import UserGrants
 
 
@@ -27,11 +25,9 @@ class RedisGrants(RedisAccess):
         claims: Mapping[str, Any] | None = None,
     ) -> UserGrants:
         k = self.layout
-        async with self._redis() as client:
-            handles = [dec(raw) for raw in await client.zrange(k.index(user_id), 0, -1)]
         version, roles_json, claims_json = await self._run(
             "SET_USER_GRANTS",
-            [k.grants(user_id), *(k.session(user_id, h) for h in handles)],
+            [k.grants(user_id), k.records(user_id)],
             [
                 b"0" if roles is None else b"1",
                 json.dumps(list(roles or ())).encode(),

@@ -1,38 +1,47 @@
-"""Key names and value encodings of the Redis store.
+"""Key names and value encodings of the Redis store (session layout 2).
 
 Hash tags (the part of a key in ``{…}``) decide the Redis Cluster slot. Each atomic
 operation is one Lua script whose keys share one tag; the tags are chosen so the load
 still spreads over the cluster:
 
-    P{u:<user>}:s:<handle>   hash     a session or refresh family          per-user slot
-    P{u:<user>}:i            zset     the user's handles by created_at     per-user slot
-    P{u:<user>}:n            string   insertion counter (newest-first ties) per-user slot
-    P{u:<user>}:g            string   the user's revocation generation     per-user slot
-    P{u:<user>}:r            hash     the user's live roles and claims     per-user slot
-    P:k:<key>                string   key -> [user, handle] (a pointer)    its own slot
-    P:h:<handle>             string   handle -> user (a pointer)           its own slot
-    P:f:<bucket>             zset     login failures of one bucket         its own slot
-    P{g}:seq|log|until       string, zset, zset: the change log            one global slot
-    P{g}:epoch               string   the change log's epoch id (random)   one global slot
-    P{e<n>}:exp              zset     sessions by death time, 16 shards     16 slots
-    P{g}:fdue                zset     failure buckets by forget time        one global slot
-    P{g}:key:<kid>, P{g}:kids         signing keys                         one global slot
-    P{users}:u:<id>|n:<name>|ids      users (few, and created rarely)     one users slot
+    P{u:<user>}:s            string   the user's sessions and refresh families  per-user slot
+    P{u:<user>}:g            string   the user's revocation generation          per-user slot
+    P{u:<user>}:r            hash     the user's live roles and claims          per-user slot
+    P:K:<xxxx>               hash     key bucket: secret key -> <user>          65,536 buckets
+    P:H:<xxxx>               hash     handle bucket: handle -> <user>           65,536 buckets
+    P:c:<key>                string   a consumed refresh key -> <user> NUL handle  its own slot
+    P{d<n>}:due              zset     users by their earliest session death, 16 shards
+    P:f:<bucket>             zset     login failures of one bucket              its own slot
+    P{g}:seq|log|until       string, zset, zset: the change log                one global slot
+    P{g}:epoch               string   the change log's epoch id (random)        one global slot
+    P{g}:layout              string   the session layout of this prefix ("2")   one global slot
+    P{g}:fdue                zset     failure buckets by forget time            one global slot
+    P{g}:key:<kid>, P{g}:kids         signing keys                              one global slot
+    P{users}:u:<id>|n:<name>|ids      users (few, and created rarely)          one users slot
 
-A record lives in its user's slot, so logout-everywhere, listing and rotation each touch
-one slot. Lookups by secret key or by handle cannot know the user, so they go through a
-pointer first. On a standalone Redis a lookup by key follows the pointer inside one script
-(one round trip) when the user id is plain, since the script can then spell the record's
-name (``session_parts``); on Redis Cluster, where a script stays in one slot, and for
-digest tags, which Lua cannot compute, it takes two. The record is the authority, pointers
-are hints: every script re-checks the record's current key, so a stale pointer finds
-nothing, and a pointer to a key the family has rotated away from is exactly the "consumed
-key" that rotation needs for reuse detection (it expires with the family).
+Why: every Redis key costs 60–90 bytes of its own (dict entry, object, name, expiry) and
+a big hash or sorted set ~100 bytes per member, while a small hash stays a compact
+listpack. So a session costs no key of its own: all of a user's records are one packed
+string (``pack``; the scripts edit it in place), and the secret key and the handle find
+their user through an entry in one of 65,536 small bucket hashes (listpacks up to ~3×10⁷
+sessions; beyond, a bucket becomes a plain hash and costs more, nothing breaks). Keys are
+stored as their 32 raw bytes when they are the usual hex SHA-256 (``key_bytes``).
 
-``<user>`` is the user id itself when it is short and plain, else ``#`` and a SHA-256
-prefix: a ``}`` or a megabyte inside a hash tag would otherwise break the layout. Every
-other caller string is used only after the tag, where no character has a meaning, and
-never in a pattern (no KEYS, no SCAN).
+A user's records live in the user's slot, so logout-everywhere, listing, rotation and
+live roles each touch one slot and run as one script. Lookups by key or handle go through
+a bucket first; on a standalone Redis the script follows the bucket entry to the records
+on the server (one round trip); on Redis Cluster, where a script stays in one slot, it
+takes two. The records are the authority, bucket entries are hints: every script re-checks
+the record's current key, so a stale entry finds nothing. A refresh key that rotation
+consumed moves to ``P:c:<key>`` (it expires with the family), which is what reuse
+detection finds.
+
+Records have no Redis TTL: ``purge_expired`` deletes the dead ones, finding them through
+the ``due`` shards (one member per user, scored by the user's earliest death), and with
+them their bucket entries. ``<user>`` is the user id itself when it is short and plain,
+else ``#`` and a SHA-256 prefix: a ``}`` or a megabyte inside a hash tag would otherwise
+break the layout. Every other caller string is used only after the tag, where no character
+has a meaning, and never in a pattern (no KEYS, no SCAN).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import hashlib
 import json
 import math
 import re
+import struct
 import zlib
 from collections.abc import Mapping
 
@@ -48,7 +58,8 @@ from authstate.stores.base import Change, ChangeKind, SessionRecord, StoredKey, 
 
 _PLAIN_USER = re.compile(r"[A-Za-z0-9._@:+-]{1,64}")
 DEFAULT_PREFIX = "authstate:"
-_EXPIRY_SHARDS = 16
+_DUE_SHARDS = 16
+_BUCKET_MASK = 0xFFFF  # 65,536 buckets each for keys and handles
 
 
 def enc(text: str) -> bytes:
@@ -79,57 +90,61 @@ class Layout:
         glob = self.prefix + b"{g}:"
         self.seq, self.log, self.until = glob + b"seq", glob + b"log", glob + b"until"
         self.epoch = glob + b"epoch"
+        self.version = glob + b"layout"
         self.failing = glob + b"fdue"
-        # The purge index grows with the number of sessions: sharded, so it spreads over
-        # the cluster instead of loading one master.
-        self.expiring_shards = [
-            self.prefix + b"{e%d}:exp" % shard for shard in range(_EXPIRY_SHARDS)
-        ]
+        # The purge index grows with the number of users: sharded, so it spreads over the
+        # cluster instead of loading one master.
+        self.due_shards = [self.prefix + b"{d%d}:due" % shard for shard in range(_DUE_SHARDS)]
+        # Layout 1 kept every session in one of these (see ``_redis_migrate``).
+        self.old_expiry_shards = [self.prefix + b"{e%d}:exp" % shard for shard in range(16)]
         self.kids = glob + b"kids"
         self._key = glob + b"key:"
         self._user_tag = self.prefix + b"{u:"
+        self._key_bucket, self._handle_bucket = self.prefix + b"K:", self.prefix + b"H:"
+        self._consumed = self.prefix + b"c:"
         users = self.prefix + b"{users}:"
         self.user_ids = users + b"ids"
         self._user, self._username = users + b"u:", users + b"n:"
 
-    def _tag(self, user_id: str) -> bytes:
+    @staticmethod
+    def tag(user_id: str) -> bytes:
+        """``<user>`` of the user's keys: what a bucket entry holds."""
         if _PLAIN_USER.fullmatch(user_id):
-            return self._user_tag + user_id.encode() + b"}:"
-        digest = hashlib.sha256(enc(user_id)).hexdigest()[:32]
-        return self._user_tag + b"#" + digest.encode() + b"}:"
+            return user_id.encode()
+        return b"#" + hashlib.sha256(enc(user_id)).hexdigest()[:32].encode()
 
-    def session_parts(self) -> tuple[bytes, bytes]:
-        """How a script spells a record's name: ``(head, tail)``.
+    def _tag(self, user_id: str) -> bytes:
+        return self._user_tag + self.tag(user_id) + b"}:"
 
-        For a plain user id (``_PLAIN_USER``, mirrored in ``_redis_scripts``),
-        ``session(user_id, handle) == head + user_id + tail + handle``.
-        """
-        return self._user_tag, b"}:s:"
+    def records_parts(self) -> tuple[bytes, bytes]:
+        """How a script spells a user's records: ``head + tag + tail``."""
+        return self._user_tag, b"}:s"
 
-    def expiring(self, handle: str) -> bytes:
-        """The purge-index shard of the session with ``handle``."""
-        return self.expiring_shards[zlib.crc32(enc(handle)) % _EXPIRY_SHARDS]
+    def records_of(self, tag: bytes) -> bytes:
+        return self._user_tag + tag + b"}:s"
 
-    def session(self, user_id: str, handle: str) -> bytes:
-        return self._tag(user_id) + b"s:" + enc(handle)
+    def records(self, user_id: str) -> bytes:
+        return self._tag(user_id) + b"s"
 
-    def index(self, user_id: str) -> bytes:
-        return self._tag(user_id) + b"i"
+    def due(self, tag: bytes) -> bytes:
+        """The purge-index shard of the user with ``tag``."""
+        return self.due_shards[zlib.crc32(tag) % _DUE_SHARDS]
 
-    def counter(self, user_id: str) -> bytes:
-        return self._tag(user_id) + b"n"
+    def key_bucket(self, key: bytes) -> bytes:
+        """The bucket of a key in its stored form (``key_bytes``)."""
+        return self._key_bucket + b"%04x" % (zlib.crc32(key) & _BUCKET_MASK)
+
+    def handle_bucket(self, handle: bytes) -> bytes:
+        return self._handle_bucket + b"%04x" % (zlib.crc32(handle) & _BUCKET_MASK)
+
+    def consumed(self, key: bytes) -> bytes:
+        return self._consumed + key
 
     def generation(self, user_id: str) -> bytes:
         return self._tag(user_id) + b"g"
 
     def grants(self, user_id: str) -> bytes:
         return self._tag(user_id) + b"r"
-
-    def key_pointer(self, key: str) -> bytes:
-        return self.prefix + b"k:" + enc(key)
-
-    def handle_pointer(self, handle: str) -> bytes:
-        return self.prefix + b"h:" + enc(handle)
 
     def failures(self, bucket: str) -> bytes:
         return self.prefix + b"f:" + enc(bucket)
@@ -144,17 +159,147 @@ class Layout:
         return self._username + enc(name)
 
 
+# -- records ----------------------------------------------------------------------------------
+# A user's records string is a list of length-prefixed fields (a length below 255 in one
+# byte, else 255 and four bytes big-endian): the user id, then RECORD_FIELDS fields per
+# record in this order (1-based, as the scripts index them):
+#   1 handle, 2 key (``key_bytes``), 3 kind, 4 created_at, 5 last_seen_at, 6 expires_at,
+#   7 idle_timeout, 8 roles JSON, 9 user agent, 10 ip, 11 data JSON, 12 generation,
+#   13 claims JSON, 14 roles_version, 15 auth_time, 16 remember, 17 insertion number,
+#   18 previous key ('' or '=' and its ``key_bytes``), 19 rotated_at ('' or a time).
+# Times are IEEE doubles, 8 bytes little-endian (exact; Lua reads them with struct.unpack).
+RECORD_FIELDS = 19
+_DOUBLE = struct.Struct("<d")
+_HEX_KEY = re.compile(rb"[0-9a-f]{64}")
+
+
+def key_bytes(key: str) -> bytes:
+    """A key as stored: the 32 bytes of the usual hex SHA-256, else 0xFF and its UTF-8 (never
+    32 bytes long: a second 0xFF pads it). UTF-8 never contains 0xFF, so this is reversible."""
+    raw = enc(key)
+    if len(raw) == 64 and _HEX_KEY.fullmatch(raw):
+        return bytes.fromhex(key)
+    return b"\xff\xff" + raw if len(raw) == 31 else b"\xff" + raw
+
+
+def key_text(stored: bytes) -> str:
+    if len(stored) == 32:
+        return stored.hex()
+    return dec(stored.lstrip(b"\xff"))
+
+
+def dbl(value: float) -> bytes:
+    return _DOUBLE.pack(float(value))
+
+
+def _compact(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def record_fields(record: SessionRecord) -> list[bytes]:
+    """A record's fields (``ins`` left 0: the create script numbers it)."""
+    previous = record.previous_key
+    return [
+        enc(record.handle),
+        key_bytes(record.key),
+        enc(record.kind),
+        dbl(record.created_at),
+        dbl(record.last_seen_at),
+        dbl(record.expires_at),
+        dbl(record.idle_timeout),
+        _compact(list(record.roles)),
+        enc(record.user_agent),
+        enc(record.ip),
+        _compact(dict(record.data)),
+        b"%d" % int(record.generation),
+        _compact(dict(record.claims)),
+        b"%d" % int(record.roles_version),
+        dbl(record.auth_time),
+        b"1" if record.remember else b"0",
+        b"0",
+        b"" if previous is None else b"=" + key_bytes(previous),
+        b"" if record.rotated_at is None else dbl(record.rotated_at),
+    ]
+
+
+def pack(fields: list[bytes]) -> bytes:
+    out = bytearray()
+    for field in fields:
+        size = len(field)
+        if size < 255:
+            out.append(size)
+        else:
+            out.append(255)
+            out += size.to_bytes(4, "big")
+        out += field
+    return bytes(out)
+
+
+def unpack(blob: bytes) -> list[bytes]:
+    fields, at, end = [], 0, len(blob)
+    while at < end:
+        size = blob[at]
+        at += 1
+        if size == 255:
+            size = int.from_bytes(blob[at : at + 4], "big")
+            at += 4
+        fields.append(blob[at : at + size])
+        at += size
+    return fields
+
+
+def record_from(user_id: str, f: list[bytes], at: int = 0) -> SessionRecord:
+    """The record whose fields start at ``f[at]``."""
+    previous, rotated = f[at + 17], f[at + 18]
+    return SessionRecord(
+        key=key_text(f[at + 1]),
+        handle=dec(f[at]),
+        user_id=user_id,
+        kind=dec(f[at + 2]),
+        created_at=_DOUBLE.unpack(f[at + 3])[0],
+        last_seen_at=_DOUBLE.unpack(f[at + 4])[0],
+        expires_at=_DOUBLE.unpack(f[at + 5])[0],
+        idle_timeout=_DOUBLE.unpack(f[at + 6])[0],
+        roles=tuple(json.loads(f[at + 7])),
+        user_agent=dec(f[at + 8]),
+        ip=dec(f[at + 9]),
+        data=json.loads(f[at + 10]),
+        generation=int(f[at + 11]),
+        claims=json.loads(f[at + 12]),
+        roles_version=int(f[at + 13]),
+        auth_time=_DOUBLE.unpack(f[at + 14])[0],
+        remember=f[at + 15] != b"0",
+        previous_key=key_text(previous[1:]) if previous else None,
+        rotated_at=_DOUBLE.unpack(rotated)[0] if rotated else None,
+    )
+
+
+def records_from(blob: bytes | None) -> list[tuple[SessionRecord, int]]:
+    """Every record of a user's records string, with its insertion number."""
+    if not blob:
+        return []
+    f = unpack(blob)
+    user_id = dec(f[0])
+    return [
+        (record_from(user_id, f, at), int(f[at + 16]))
+        for at in range(1, len(f) - RECORD_FIELDS + 1, RECORD_FIELDS)
+    ]
+
+
+def one_record(raw: list[bytes] | None) -> SessionRecord | None:
+    """A script's answer ``{user id, field, …}`` as a record."""
+    return record_from(dec(raw[0]), raw, 1) if raw else None
+
+
+def many_records(raw: list[bytes]) -> list[SessionRecord]:
+    """A script's answer ``{user id, fields of record 1, fields of record 2, …}``."""
+    if not raw:
+        return []
+    user_id = dec(raw[0])
+    return [record_from(user_id, raw, at) for at in range(1, len(raw), RECORD_FIELDS)]
+
+
 # -- values -----------------------------------------------------------------------------------
-def pointer(user_id: str, handle: str) -> bytes:
-    """What a key pointer and an expiry-index member hold: JSON, unambiguous for any text."""
-    return json.dumps([user_id, handle]).encode()
-
-
-def from_pointer(raw: bytes) -> tuple[str, str]:
-    user_id, handle = json.loads(raw)
-    return str(user_id), str(handle)
-
-
 def change_body(change: Change) -> bytes:
     """A change as the publish script logs it, after ``<seq>|``."""
     return json.dumps([change.kind.value, change.value, change.until, change.generation]).encode()
@@ -167,67 +312,11 @@ def change_entry(raw: bytes) -> Change:
     return Change(ChangeKind(kind), str(value), float(until), int(generation), int(seq))
 
 
-def session_fields(record: SessionRecord) -> list[bytes]:
-    fields = [
-        b"key", enc(record.key),
-        b"handle", enc(record.handle),
-        b"user_id", enc(record.user_id),
-        b"kind", enc(record.kind),
-        b"created_at", num(record.created_at),
-        b"last_seen_at", num(record.last_seen_at),
-        b"expires_at", num(record.expires_at),
-        b"idle_timeout", num(record.idle_timeout),
-        b"roles", json.dumps(list(record.roles)).encode(),
-        b"user_agent", enc(record.user_agent),
-        b"ip", enc(record.ip),
-        b"data", json.dumps(dict(record.data)).encode(),
-        b"generation", str(int(record.generation)).encode(),
-        b"claims", json.dumps(dict(record.claims)).encode(),
-        b"roles_version", str(int(record.roles_version)).encode(),
-        b"auth_time", num(record.auth_time),
-        b"remember", b"1" if record.remember else b"0",
-    ]  # fmt: skip
-    if record.previous_key is not None:
-        fields += [b"previous_key", enc(record.previous_key)]
-    if record.rotated_at is not None:
-        fields += [b"rotated_at", num(record.rotated_at)]
-    return fields
-
-
 def as_mapping(raw: Mapping[bytes, bytes] | list[bytes]) -> Mapping[bytes, bytes]:
     """HGETALL from a client is a dict; from a Lua script, a flat list."""
     if isinstance(raw, list):
         return dict(zip(raw[::2], raw[1::2], strict=True))
     return raw
-
-
-def session_record(raw: Mapping[bytes, bytes] | list[bytes]) -> SessionRecord:
-    f = as_mapping(raw)
-    previous = f.get(b"previous_key")
-    rotated = f.get(b"rotated_at")
-    return SessionRecord(
-        key=dec(f[b"key"]),
-        handle=dec(f[b"handle"]),
-        user_id=dec(f[b"user_id"]),
-        kind=dec(f[b"kind"]),
-        created_at=float(f[b"created_at"]),
-        last_seen_at=float(f[b"last_seen_at"]),
-        expires_at=float(f[b"expires_at"]),
-        idle_timeout=float(f[b"idle_timeout"]),
-        roles=tuple(json.loads(f[b"roles"])),
-        user_agent=dec(f[b"user_agent"]),
-        ip=dec(f[b"ip"]),
-        data=json.loads(f[b"data"]),
-        previous_key=None if previous is None else dec(previous),
-        rotated_at=None if rotated is None else float(rotated),
-        generation=int(f[b"generation"]),
-        # Absent in records written before live roles existed.
-        claims=json.loads(f.get(b"claims", b"{}")),
-        roles_version=int(f.get(b"roles_version", b"0")),
-        # Absent in records written before step-up and remember-me existed.
-        auth_time=float(f.get(b"auth_time", b"0")),
-        remember=f.get(b"remember", b"1") != b"0",
-    )
 
 
 def key_fields(key: StoredKey) -> list[bytes]:

@@ -2,206 +2,292 @@
 
 Every key a script touches is passed in ``KEYS`` and carries the same hash tag (see
 ``_redis_layout``), so the scripts run unchanged on Redis Cluster. The exceptions are the
-``…_BY_KEY`` scripts, flagged ``no-cluster``: they follow a key pointer to the record on the
-server, a key in another slot that they spell themselves, which saves a round trip on a
-standalone Redis and is refused by a cluster (the store does not call them there).
+``…_BY_KEY`` scripts, flagged ``no-cluster``: they follow a key bucket entry to the user's
+records on the server, a key in another slot that they spell themselves, which saves a round
+trip on a standalone Redis and is refused by a cluster (the store does not call them there).
 
-Times travel as the decimal text Python wrote (``repr`` of a float); a script compares them
-with ``tonumber`` but never writes a float it computed, because Lua formats numbers with 14
-digits and the stored value would no longer round-trip. Milliseconds for ``PEXPIREAT`` are
-the exception: they are whole numbers, formatted with ``%.0f``.
+A user's records are one string (``_redis_layout``); a script decodes it into a list of
+fields, edits fields and writes it back whole. Times are 8-byte doubles the caller packed
+(``struct.unpack`` reads them exactly); a script copies them but never writes a time it
+computed, except the purge index's score (``%.17g``: a double round-trips).
 """
 
 from __future__ import annotations
 
-# Shared prologue: when a record dies (absolute or idle expiry), as a Unix time.
-_DIES_AT = """
-local function dies_at(expires, idle, last_seen)
-  expires, idle = tonumber(expires), tonumber(idle)
-  if idle > 0 and tonumber(last_seen) + idle < expires then
-    return tonumber(last_seen) + idle
+# Shared prologue: a user's records string (``_redis_layout``: length-prefixed fields, the
+# user id first, then NF fields per record) as a Lua list and back, and when a record dies.
+_RECORDS = """
+local NF = 19
+local function decode(s)
+  local t, i, n = {}, 1, #s
+  while i <= n do
+    local l = string.byte(s, i)
+    i = i + 1
+    if l == 255 then
+      local a, b, c, d = string.byte(s, i, i + 3)
+      l = ((a * 256 + b) * 256 + c) * 256 + d
+      i = i + 4
+    end
+    t[#t + 1] = string.sub(s, i, i + l - 1)
+    i = i + l
   end
+  return t
+end
+local function encode(t)
+  local out = {}
+  for k = 1, #t do
+    local l = #t[k]
+    if l < 255 then
+      out[#out + 1] = string.char(l)
+    else
+      out[#out + 1] = string.char(255, math.floor(l / 16777216) % 256,
+                                  math.floor(l / 65536) % 256, math.floor(l / 256) % 256, l % 256)
+    end
+    out[#out + 1] = t[k]
+  end
+  return table.concat(out)
+end
+local function dbl(s) return (struct.unpack('<d', s)) end
+local function load(name)
+  local s = redis.call('GET', name)
+  if not s then return nil end
+  return decode(s)
+end
+-- Where the record with field ``f`` (1: handle, 2: key) equal to ``v`` starts, or nil.
+local function find(t, f, v)
+  for at = 2, #t, NF do
+    if t[at + f - 1] == v then return at end
+  end
+  return nil
+end
+local function fields(t, at)
+  local r = {t[1]}
+  for k = 0, NF - 1 do r[#r + 1] = t[at + k] end
+  return r
+end
+local function remove(t, at)
+  for _ = 1, NF do table.remove(t, at) end
+end
+local function save(name, t)
+  if #t <= 1 then redis.call('DEL', name) else redis.call('SET', name, encode(t)) end
+end
+local function dies_at(t, at)
+  local expires, idle = dbl(t[at + 5]), dbl(t[at + 6])
+  local last_seen = dbl(t[at + 4])
+  if idle > 0 and last_seen + idle < expires then return last_seen + idle end
   return expires
 end
-local function expire_at(key, unix)
-  redis.call('PEXPIREAT', key, string.format('%.0f', math.ceil(unix * 1000)))
-end
 """
 
-# KEYS: record, index, counter. ARGV: handle, created_at, dies_ms, expires_ms, field, value, …
-CREATE_SESSION = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local n = redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[1], 'ins', n, unpack(ARGV, 5))
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
--- The index and the insertion counter live as long as the longest-lived session in them.
-for _, key in ipairs({KEYS[2], KEYS[3]}) do
-  if redis.call('PEXPIRETIME', key) < tonumber(ARGV[4]) then
-    redis.call('PEXPIREAT', key, ARGV[4])
-  end
-end
-return 1
-"""
-
-# Shared prologue of the ``…_BY_KEY`` scripts: the record a key pointer names, or nil when
-# only the caller can spell it. ``head`` and ``tail`` come from ``Layout.session_parts``;
-# the pattern and length are ``_PLAIN_USER`` of ``_redis_layout`` (a test keeps them equal).
-# Any other user id is tagged with a SHA-256 digest, which Lua cannot compute, and a pointer
-# cjson will not decode (a lone surrogate escape) is left to the caller's JSON parser.
-_RECORD_NAME = """
-local function record_name(pointer, head, tail)
-  local ok, ref = pcall(cjson.decode, pointer)
-  if not ok or type(ref) ~= 'table' then return nil end
-  local user, handle = ref[1], ref[2]
-  if type(user) ~= 'string' or type(handle) ~= 'string' or #user > 64
-     or not string.find(user, '^[A-Za-z0-9%._@:%+%-]+$') then
-    return nil
-  end
-  return head .. user .. tail .. handle
-end
-"""
-
-# Shared prologue: slide a record's idle expiry to ``last_seen``; never move it back.
-# Returns 1 when the record has ``key`` (touched or already newer), 0 when it does not.
-_TOUCH = (
-    _DIES_AT
+# KEYS: records. ARGV: user id, the record's NF fields. 0 when the user has the handle.
+CREATE_SESSION = (
+    _RECORDS
     + """
-local function touch(record, key, last_seen)
-  local f = redis.call('HMGET', record, 'key', 'last_seen_at', 'expires_at', 'idle_timeout')
-  if f[1] ~= key then return 0 end  -- no such session (any more): the caller drops its copy
-  if tonumber(last_seen) <= tonumber(f[2]) then return 1 end
-  redis.call('HSET', record, 'last_seen_at', last_seen)
-  expire_at(record, dies_at(f[3], f[4], last_seen))
-  return 1
-end
+local t = load(KEYS[1]) or {ARGV[1]}
+if find(t, 1, ARGV[2]) then return 0 end
+local n = 0
+for at = 2, #t, NF do n = math.max(n, tonumber(t[at + 16])) end
+for k = 2, #ARGV do t[#t + 1] = ARGV[k] end
+t[#t - 2] = tostring(n + 1)
+redis.call('SET', KEYS[1], encode(t))
+return 1
 """
 )
 
-# KEYS: record. ARGV: key, last_seen_at. Slides idle expiry; never moves last_seen back.
+# KEYS: records. ARGV: 1 (handle) or 2 (key), its value. {user id, fields} or false.
+GET_SESSION = (
+    "#!lua flags=no-writes\n"
+    + _RECORDS
+    + """
+local t = load(KEYS[1])
+if not t then return false end
+local at = find(t, tonumber(ARGV[1]), ARGV[2])
+if not at then return false end
+return fields(t, at)
+"""
+)
+
+# Shared prologue of the ``…_BY_KEY`` scripts (standalone Redis only): the records a key
+# bucket entry names, spelled on the server from ``head``, the entry and ``tail``.
+_FOLLOW = """
+local function follow(bucket, key, head, tail)
+  local tag = redis.call('HGET', bucket, key)
+  if not tag then return nil end
+  return head .. tag .. tail
+end
+"""
+
+# KEYS: key bucket. ARGV: key, head, tail, consumed-key name or ''. Standalone Redis only.
+# The record whose current key is ``key`` ({user id, fields}), or with a consumed-key name,
+# also the family that consumed ``key``; false when there is none. The bucket is a hint:
+# the record decides.
+GET_BY_KEY = (
+    "#!lua flags=no-writes,no-cluster\n"
+    + _RECORDS
+    + _FOLLOW
+    + """
+local name = follow(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+if name then
+  local t = load(name)
+  local at = t and find(t, 2, ARGV[1])
+  if at then return fields(t, at) end
+end
+if ARGV[4] == '' then return false end
+local ref = redis.call('GET', ARGV[4])
+if not ref then return false end
+local sep = string.find(ref, '\\0', 1, true)
+local t = load(ARGV[2] .. string.sub(ref, 1, sep - 1) .. ARGV[3])
+local at = t and find(t, 1, string.sub(ref, sep + 1))
+if not at then return false end
+return fields(t, at)
+"""
+)
+
+# Shared prologue: slide a record's idle expiry to ``last_seen``; never move it back.
+# Returns 1 when the user has a record with ``key`` (touched or already newer), 0 if not.
+_TOUCH = """
+local function touch(name, key, last_seen)
+  local t = load(name)
+  local at = t and find(t, 2, key)
+  if not at then return 0 end  -- no such session (any more): the caller drops its copy
+  if dbl(last_seen) <= dbl(t[at + 4]) then return 1 end
+  t[at + 4] = last_seen
+  redis.call('SET', name, encode(t))
+  return 1
+end
+"""
+
+# KEYS: records. ARGV: key, last_seen_at.
 TOUCH_SESSION = (
-    _TOUCH
+    _RECORDS
+    + _TOUCH
     + """
 return touch(KEYS[1], ARGV[1], ARGV[2])
 """
 )
 
-# KEYS: key pointer. ARGV: key, head, tail, '1' for any record the pointer names. Standalone
-# Redis only. The record whose current key is ``key`` (HGETALL; or, with '1', the record the
-# pointer names whatever its key: a refresh family that consumed ``key``), false when there
-# is none, or the pointer itself when the caller must read the record (see ``_RECORD_NAME``).
-# The pointer is a hint: the record decides.
-GET_BY_KEY = (
-    "#!lua flags=no-writes,no-cluster\n"
-    + _RECORD_NAME
-    + """
-local pointer = redis.call('GET', KEYS[1])
-if not pointer then return false end
-local record = record_name(pointer, ARGV[2], ARGV[3])
-if not record then return pointer end
-if ARGV[4] ~= '1' and redis.call('HGET', record, 'key') ~= ARGV[1] then return false end
-return redis.call('HGETALL', record)
-"""
-)
-
-# KEYS: key pointer. ARGV: key, last_seen_at, head, tail. Standalone Redis only. TOUCH_SESSION
-# through the pointer: 1 or 0 as it returns, or the pointer when the caller must touch.
+# KEYS: key bucket. ARGV: key, last_seen_at, head, tail. Standalone Redis only.
 TOUCH_BY_KEY = (
     "#!lua flags=no-cluster\n"
-    + _RECORD_NAME
+    + _RECORDS
+    + _FOLLOW
     + _TOUCH
     + """
-local pointer = redis.call('GET', KEYS[1])
-if not pointer then return 0 end
-local record = record_name(pointer, ARGV[3], ARGV[4])
-if not record then return pointer end
-return touch(record, ARGV[1], ARGV[2])
+local name = follow(KEYS[1], ARGV[1], ARGV[3], ARGV[4])
+if not name then return 0 end
+return touch(name, ARGV[1], ARGV[2])
 """
 )
 
-# KEYS: record. ARGV: old key, new key, '1' to set roles, roles JSON.
-REPLACE_KEY = """
-if redis.call('HGET', KEYS[1], 'key') ~= ARGV[1] then return false end
-redis.call('HSET', KEYS[1], 'key', ARGV[2])
-if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'roles', ARGV[4]) end
-return redis.call('HGETALL', KEYS[1])
+# KEYS: records. ARGV: old key, new key, '1' to set roles, roles JSON.
+REPLACE_KEY = (
+    _RECORDS
+    + """
+local t = load(KEYS[1])
+local at = t and find(t, 2, ARGV[1])
+if not at then return false end
+t[at + 1] = ARGV[2]
+if ARGV[3] == '1' then t[at + 7] = ARGV[4] end
+redis.call('SET', KEYS[1], encode(t))
+return fields(t, at)
 """
+)
 
-# KEYS: record, index. ARGV: handle, '1' to require key == ARGV[3], key.
-DELETE_SESSION = """
-if ARGV[2] == '1' and redis.call('HGET', KEYS[1], 'key') ~= ARGV[3] then return false end
-local record = redis.call('HGETALL', KEYS[1])
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if #record == 0 then return false end
+# KEYS: records. ARGV: 1 (handle) or 2 (key), its value. The deleted record or false.
+DELETE_SESSION = (
+    _RECORDS
+    + """
+local t = load(KEYS[1])
+local at = t and find(t, tonumber(ARGV[1]), ARGV[2])
+if not at then return false end
+local record = fields(t, at)
+remove(t, at)
+save(KEYS[1], t)
 return record
 """
+)
 
-# KEYS: index, record1 … recordN. ARGV: '1' if there is an excepted handle, that handle,
-# handle1 … handleN. Returns the deleted records.
-DELETE_USER_SESSIONS = """
-local deleted = {}
-for i = 2, #KEYS do
-  local handle = ARGV[i + 1]
-  if not (ARGV[1] == '1' and handle == ARGV[2]) then
-    local record = redis.call('HGETALL', KEYS[i])
-    if #record > 0 then
-      redis.call('DEL', KEYS[i])
-      deleted[#deleted + 1] = record
-    end
-    redis.call('ZREM', KEYS[1], handle)
-  end
+# KEYS: records. ARGV: '1' if there is an excepted handle, that handle. The deleted
+# records: {user id, fields of each}.
+DELETE_USER_SESSIONS = (
+    _RECORDS
+    + """
+local t = load(KEYS[1])
+if not t then return {} end
+local kept, deleted = {t[1]}, {t[1]}
+for at = 2, #t, NF do
+  local into = (ARGV[1] == '1' and t[at] == ARGV[2]) and kept or deleted
+  for k = 0, NF - 1 do into[#into + 1] = t[at + k] end
 end
+save(KEYS[1], kept)
+if #deleted == 1 then return {} end
 return deleted
 """
+)
 
-# KEYS: record. ARGV: expected key, successor, now. The compare-and-swap step of refresh
-# rotation (the decision is ``authstate.rotation``): only while the record still has the
-# expected key, so a family rotated or deleted meanwhile is never written (nor re-created).
-# The expected key's pointer stays: a pointer to a family that moved on is a consumed key.
-# Returns {1, record} when swapped, {0, current key or false} when not.
+# KEYS: records. ARGV: handle, expected key, successor, now. The compare-and-swap step of
+# refresh rotation (the decision is ``authstate.rotation``): only while the family still
+# has the expected key, so a family rotated or deleted meanwhile is never written (nor
+# re-created). Returns {1, record} when swapped, {0, current key or false} when not.
 SWAP_REFRESH_KEY = (
-    _DIES_AT
+    _RECORDS
     + """
-local f = redis.call('HMGET', KEYS[1], 'key', 'expires_at', 'idle_timeout')
-if f[1] ~= ARGV[1] then return {0, f[1]} end
-redis.call('HSET', KEYS[1], 'key', ARGV[2], 'previous_key', ARGV[1],
-           'rotated_at', ARGV[3], 'last_seen_at', ARGV[3])
-expire_at(KEYS[1], dies_at(f[2], f[3], ARGV[3]))
-return {1, redis.call('HGETALL', KEYS[1])}
+local t = load(KEYS[1])
+local at = t and find(t, 1, ARGV[1])
+if not at then return {0, false} end
+if t[at + 1] ~= ARGV[2] then return {0, t[at + 1]} end
+t[at + 1], t[at + 17] = ARGV[3], '=' .. ARGV[2]
+t[at + 18], t[at + 4] = ARGV[4], ARGV[4]
+redis.call('SET', KEYS[1], encode(t))
+return {1, fields(t, at)}
 """
 )
 
-# KEYS: record, index. ARGV: now, handle. Deletes the record if it is dead at ``now``.
-PURGE_SESSION = (
-    _DIES_AT
+# KEYS: records. ARGV: now. Deletes the user's records dead at ``now``. Returns {the
+# earliest death among those left, or '' when none is left, then key, previous key ('' or
+# '=' key) and handle of each deleted record}.
+PURGE_USER = (
+    _RECORDS
     + """
-local f = redis.call('HMGET', KEYS[1], 'expires_at', 'idle_timeout', 'last_seen_at', 'key')
-if not f[1] then
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  return {'gone'}
+local t = load(KEYS[1])
+if not t then return {''} end
+local now, kept, out, soonest = dbl(ARGV[1]), {t[1]}, {''}, nil
+for at = 2, #t, NF do
+  local dies = dies_at(t, at)
+  if dies <= now then
+    out[#out + 1], out[#out + 2], out[#out + 3] = t[at + 1], t[at + 17], t[at]
+  else
+    if not soonest or dies < soonest then soonest = dies end
+    for k = 0, NF - 1 do kept[#kept + 1] = t[at + k] end
+  end
 end
-local dies = dies_at(f[1], f[2], f[3])
-if dies <= tonumber(ARGV[1]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  return {'dead', f[4]}
-end
-return {'alive', string.format('%.17g', dies)}
+if #out > 1 then save(KEYS[1], kept) end
+if soonest then out[1] = string.format('%.17g', soonest) end
+return out
 """
 )
 
-# KEYS: pointer. ARGV: expected value, new value, 'PX' or 'PXAT', ms. Compare-and-set.
-SWAP_POINTER = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], ARGV[3], ARGV[4])
+# KEYS: due shard. ARGV: member, the score read, the new score or '' to remove. Only while
+# the score is still the one read (a login since may have lowered it).
+MOVE_DUE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS: pointer. ARGV: expected value. Compare-and-delete.
-DROP_POINTER = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
+# KEYS: bucket. ARGV: field, expected value, new value. Compare-and-set of a bucket entry.
+SWAP_ENTRY = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+# KEYS: bucket. ARGV: field, expected value. Compare-and-delete of a bucket entry.
+DROP_ENTRY = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
 """
 
 # KEYS: seq, log, until. ARGV: channel, body, until. The INCR, both log entries and the
@@ -292,22 +378,29 @@ if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
 return redis.call('HGETALL', KEYS[1])
 """
 
-# Session data's compare-and-set (``_redis_session_data``). KEYS: record. ARGV: the data
-# text the caller read, the merged text. false: no record; 0: the data changed since the
-# read (the caller merges again into the new text); 1: written.
-UPDATE_SESSION_DATA = """
-local current = redis.call('HGET', KEYS[1], 'data')
-if not current then return false end
-if current ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'data', ARGV[2])
+# Session data's compare-and-set (``_redis_session_data``). KEYS: records. ARGV: handle,
+# the data text the caller read, the merged text. false: no record; 0: the data changed
+# since the read (the caller merges again into the new text); 1: written.
+UPDATE_SESSION_DATA = (
+    _RECORDS
+    + """
+local t = load(KEYS[1])
+local at = t and find(t, 1, ARGV[1])
+if not at then return false end
+if t[at + 10] ~= ARGV[2] then return 0 end
+t[at + 10] = ARGV[3]
+redis.call('SET', KEYS[1], encode(t))
 return 1
 """
+)
 
-# KEYS: grants hash, then the user's records. ARGV: '1' to set roles, roles JSON, '1' to set
-# claims, claims JSON. Bumps the roles version and copies roles, claims and version into
-# every record that still exists (a deleted one is never re-created). Returns
-# {version, roles JSON or false, claims JSON}.
-SET_USER_GRANTS = """
+# KEYS: grants hash, records. ARGV: '1' to set roles, roles JSON, '1' to set claims, claims
+# JSON. Bumps the roles version and copies roles, claims and version into every record the
+# user has (a deleted one is never re-created). Returns {version, roles JSON or false,
+# claims JSON}.
+SET_USER_GRANTS = (
+    _RECORDS
+    + """
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'roles', ARGV[2]) end
 if ARGV[3] == '1' then
@@ -316,11 +409,14 @@ elseif redis.call('HEXISTS', KEYS[1], 'claims') == 0 then
   redis.call('HSET', KEYS[1], 'claims', '{}')
 end
 local g = redis.call('HMGET', KEYS[1], 'roles', 'claims')
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    if g[1] then redis.call('HSET', KEYS[i], 'roles', g[1]) end
-    redis.call('HSET', KEYS[i], 'claims', g[2], 'roles_version', version)
+local t = load(KEYS[2])
+if t and #t > 1 then
+  for at = 2, #t, NF do
+    if g[1] then t[at + 7] = g[1] end
+    t[at + 12], t[at + 13] = g[2], tostring(version)
   end
+  redis.call('SET', KEYS[2], encode(t))
 end
 return {version, g[1], g[2]}
 """
+)

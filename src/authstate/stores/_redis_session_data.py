@@ -1,4 +1,4 @@
-"""Session data in Redis (a part of ``RedisStore``): the ``data`` field of the record's hash.
+"""Session data in Redis (a part of ``RedisStore``): the ``data`` field of the record.
 
 An update is an optimistic compare-and-set: read the field, merge in Python (where the cap
 and the JSON rules are checked, exactly as in the other stores), then a script writes the
@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from authstate.errors import StoreUnavailable
+from authstate.stores._redis_layout import enc
 from authstate.stores._redis_sessions import RedisSessions
 from authstate.stores.session_data import check_update, merge
 
@@ -26,13 +27,16 @@ class RedisSessionData(RedisSessions):
     """``SessionDataStore`` for ``RedisStore``."""
 
     async def _data_text(self, handle: str) -> tuple[bytes, bytes | None] | None:
-        """The record's name and its data text as stored now (None: no record)."""
-        owner = await self._owner(handle)
-        if owner is None:
+        """The tag of the record's user and its data text as stored now (None: no record)."""
+        raw = enc(handle)
+        tag = await self._tag_of_handle(raw)
+        if tag is None:
             return None
-        name = self.layout.session(owner, handle)
-        async with self._redis() as client:
-            return name, await client.hget(name, b"data")
+        return tag, await self._read_data(tag, raw)
+
+    async def _read_data(self, tag: bytes, handle: bytes) -> bytes | None:
+        found = await self._run("GET_SESSION", [self.layout.records_of(tag)], [b"1", handle])
+        return bytes(found[11]) if found else None
 
     async def get_session_data(self, handle: str) -> dict[str, Any] | None:
         found = await self._data_text(handle)
@@ -52,16 +56,16 @@ class RedisSessionData(RedisSessions):
         found = await self._data_text(handle)
         if found is None:
             return None
-        name, text = found
+        tag, text = found
+        name, raw = self.layout.records_of(tag), enc(handle)
         for _ in range(_MAX_ROUNDS):
             if text is None:
                 return None  # deleted or expired meanwhile
             merged, new_text = merge(json.loads(text), changes, remove, max_bytes)
-            written = await self._run("UPDATE_SESSION_DATA", [name], [text, new_text.encode()])
+            written = await self._run("UPDATE_SESSION_DATA", [name], [raw, text, new_text.encode()])
             if written is None:
                 return None  # deleted or expired meanwhile
             if written == 1:
                 return merged
-            async with self._redis() as client:
-                text = await client.hget(name, b"data")
+            text = await self._read_data(tag, raw)
         raise StoreUnavailable(reason=f"session data of {handle!r} too contended to update")

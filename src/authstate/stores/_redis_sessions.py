@@ -1,9 +1,9 @@
 """Sessions and refresh families in Redis (a part of ``RedisStore``).
 
-A record is a hash in its user's slot, found by key or handle through pointers
-(``_redis_pointers``); each write is one single-slot script (``_redis_scripts``). Records
-carry real TTLs: ``PEXPIREAT`` at the moment they die, pushed forward by ``touch_session``
-and by a rotation up to the absolute expiry.
+All of a user's records are one packed string in the user's slot, found by key or handle
+through bucket entries (``_redis_pointers``); each write is one single-slot script
+(``_redis_scripts``). Records have no Redis TTL: ``purge_expired`` deletes the dead ones,
+found through the purge index (``P{d<n>}:due``: each user scored by its earliest death).
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import json
 
 from authstate.errors import Conflict
 from authstate.stores._redis_layout import (
-    dec,
+    dbl,
     enc,
-    from_pointer,
+    key_bytes,
+    many_records,
     ms,
     num,
-    pointer,
-    session_fields,
-    session_record,
+    one_record,
+    record_fields,
+    records_from,
 )
 from authstate.stores._redis_pointers import RedisPointers
 from authstate.stores.base import SessionRecord
@@ -34,168 +35,137 @@ class RedisSessions(RedisPointers):
 
     async def create_session(self, record: SessionRecord) -> None:
         k = self.layout
-        ref, owner = pointer(record.user_id, record.handle), enc(record.user_id)
-        key_pointer, handle_pointer = k.key_pointer(record.key), k.handle_pointer(record.handle)
-        dies = min(record.expires_at, record.idle_expires_at())
-        # Both pointers are claimed first, for as long as the session may live: they are what
-        # makes the key and the handle unique (and a claim a crash leaves behind is stale).
+        tag, key, handle = k.tag(record.user_id), key_bytes(record.key), enc(record.handle)
+        key_bucket, handle_bucket = k.key_bucket(key), k.handle_bucket(handle)
+        # Both entries are claimed first: they are what makes the key and the handle unique
+        # (and a claim a crash leaves behind is stale: its record does not exist).
         claimed: list[tuple[bytes, bytes]] = []
         try:
+            if await self._claim(key_bucket, key, tag, lambda old: self._key_is_taken(key, old)):
+                claimed.append((key_bucket, key))
             if await self._claim(
-                key_pointer,
-                ref,
-                lambda old: self._key_is_live(record.key, old),
-                until=record.expires_at,
+                handle_bucket, handle, tag, lambda old: self._handle_is_live(handle, old)
             ):
-                claimed.append((key_pointer, ref))
-            if await self._claim(
-                handle_pointer,
-                owner,
-                lambda old: self._handle_is_live(record.handle, old),
-                until=record.expires_at,
-            ):
-                claimed.append((handle_pointer, owner))
+                claimed.append((handle_bucket, handle))
             created = await self._run(
                 "CREATE_SESSION",
-                [
-                    k.session(record.user_id, record.handle),
-                    k.index(record.user_id),
-                    k.counter(record.user_id),
-                ],
-                [
-                    enc(record.handle),
-                    num(record.created_at),
-                    ms(dies),
-                    ms(record.expires_at),
-                    *session_fields(record),
-                ],
+                [k.records_of(tag)],
+                [enc(record.user_id), *record_fields(record)],
             )
             if not created:
                 raise Conflict("a session with this handle exists")
         except Conflict:
-            for name, value in claimed:
-                await self._drop(name, value)
+            for bucket, field in claimed:
+                await self._drop(bucket, field, tag)
             raise
+        dies = min(record.expires_at, record.idle_expires_at())
         async with self._redis() as client:
-            await client.zadd(k.expiring(record.handle), {ref: dies})
+            await client.zadd(k.due(tag), {tag: dies}, lt=True)
 
-    async def _read(self, user_id: str, handle: str) -> SessionRecord | None:
+    async def _key_is_taken(self, key: bytes, tag: bytes, *, unless: bytes | None = None) -> bool:
+        owner = await self._key_owner(key, tag)
+        return owner is not None and owner != unless
+
+    async def _find(self, key: str, *, any_key: bool = False) -> SessionRecord | None:
+        """The record whose current key is ``key``, or with ``any_key`` also the refresh
+        family that consumed ``key``."""
+        k, stored = self.layout, key_bytes(key)
+        if not self.cluster:
+            # One trip: the script follows the bucket entry on the server.
+            consumed = k.consumed(stored) if any_key else b""
+            raw = await self._run(
+                "GET_BY_KEY", [k.key_bucket(stored)], [stored, *k.records_parts(), consumed]
+            )
+            return one_record(raw)
+        # A script stays in one slot, and the records are not in the bucket's: two trips.
+        tag = await self._tag_of_key(stored)
+        if tag is not None:
+            raw = await self._run("GET_SESSION", [k.records_of(tag)], [b"2", stored])
+            if raw:
+                return one_record(raw)
+        if not any_key:
+            return None
         async with self._redis() as client:
-            raw = await client.hgetall(self.layout.session(user_id, handle))
-        return session_record(raw) if raw else None
-
-    async def _find(
-        self, key: str, *, any_key: bool = False
-    ) -> SessionRecord | tuple[str, str] | None:
-        """The record ``key`` points at (only if it has ``key`` now, unless ``any_key``), or
-        the pointer when the record is still to be read."""
-        if self.cluster:
-            # A script stays in one slot, and the record is not in its pointer's: two trips.
-            return await self._follow(key)
-        # One trip: the script follows the pointer on the server. It hands the pointer back
-        # when it cannot spell the record's name (a user id tagged by digest).
-        raw = await self._run(
-            "GET_BY_KEY",
-            [self.layout.key_pointer(key)],
-            [enc(key), *self.layout.session_parts(), b"1" if any_key else b"0"],
-        )
-        if isinstance(raw, bytes):
-            return from_pointer(raw)
-        return session_record(raw) if raw else None
+            ref = await client.get(k.consumed(stored))
+        if ref is None:
+            return None
+        tag, _, handle = bytes(ref).partition(b"\0")
+        return one_record(await self._run("GET_SESSION", [k.records_of(tag)], [b"1", handle]))
 
     async def get_session(self, key: str) -> SessionRecord | None:
-        found = await self._find(key)
-        record = await self._read(*found) if isinstance(found, tuple) else found
-        # The pointer is a hint; only the record says which key is current.
-        return record if record is not None and record.key == key else None
-
-    async def _owner(self, handle: str) -> str | None:
-        async with self._redis() as client:
-            raw = await client.get(self.layout.handle_pointer(handle))
-        return None if raw is None else dec(raw)
+        return await self._find(key)
 
     async def touch_session(self, key: str, last_seen_at: float) -> bool:
-        args = [enc(key), num(last_seen_at)]
-        if self.cluster:
-            ref = await self._follow(key)  # two trips, as in _find
-        else:
-            pointer_name, parts = self.layout.key_pointer(key), self.layout.session_parts()
-            raw = await self._run("TOUCH_BY_KEY", [pointer_name], [*args, *parts])
-            if not isinstance(raw, bytes):
-                return bool(raw)
-            ref = from_pointer(raw)
-        if ref is None:
+        k, stored = self.layout, key_bytes(key)
+        args = [stored, dbl(last_seen_at)]
+        if not self.cluster:
+            raw = await self._run(
+                "TOUCH_BY_KEY", [k.key_bucket(stored)], [*args, *k.records_parts()]
+            )
+            return bool(raw)
+        tag = await self._tag_of_key(stored)  # two trips, as in _find
+        if tag is None:
             return False
-        return bool(await self._run("TOUCH_SESSION", [self.layout.session(*ref)], args))
+        return bool(await self._run("TOUCH_SESSION", [k.records_of(tag)], args))
 
     async def replace_session_key(
         self, old_key: str, new_key: str, *, roles: tuple[str, ...] | None = None
     ) -> SessionRecord | None:
-        ref = await self._follow(old_key)
-        if ref is None:
+        k, old, new = self.layout, key_bytes(old_key), key_bytes(new_key)
+        tag = await self._tag_of_key(old)
+        if tag is None:
             return None
-        value = pointer(*ref)
-        new_pointer = self.layout.key_pointer(new_key)
-        mine = await self._claim(new_pointer, value, lambda old: self._key_is_live(new_key, old))
+        bucket = k.key_bucket(new)
+        mine = await self._claim(bucket, new, tag, lambda entry: self._key_is_taken(new, entry))
         raw = await self._run(
             "REPLACE_KEY",
-            [self.layout.session(*ref)],
+            [k.records_of(tag)],
             [
-                enc(old_key),
-                enc(new_key),
+                old,
+                new,
                 b"0" if roles is None else b"1",
-                json.dumps(list(roles or ())).encode(),
+                json.dumps(list(roles or ()), separators=(",", ":")).encode(),
             ],
         )
         if raw is None:
             if mine:
-                await self._drop(new_pointer, value)
+                await self._drop(bucket, new, tag)
             return None
-        record = session_record(raw)
-        await self._expire(new_pointer, at=record.expires_at)
-        await self._drop(self.layout.key_pointer(old_key), value)
+        await self._drop(k.key_bucket(old), old, tag)
+        return one_record(raw)
+
+    async def _delete(self, tag: bytes, by: bytes, value: bytes) -> SessionRecord | None:
+        raw = await self._run("DELETE_SESSION", [self.layout.records_of(tag)], [by, value])
+        record = one_record(raw)
+        if record is not None:
+            await self._forget_record(tag, record)
         return record
 
-    async def _delete(self, user_id: str, handle: str, key: str | None) -> SessionRecord | None:
-        raw = await self._run(
-            "DELETE_SESSION",
-            [self.layout.session(user_id, handle), self.layout.index(user_id)],
-            [enc(handle), b"0" if key is None else b"1", enc(key or "")],
+    async def _forget_record(self, tag: bytes, record: SessionRecord) -> None:
+        previous = record.previous_key
+        await self._forget(
+            tag,
+            key_bytes(record.key),
+            b"" if previous is None else b"=" + key_bytes(previous),
+            enc(record.handle),
         )
-        if raw is None:
-            return None
-        record = session_record(raw)
-        await self._forget(record)
-        return record
 
     async def delete_session(self, key: str) -> SessionRecord | None:
-        ref = await self._follow(key)
-        return None if ref is None else await self._delete(*ref, key)
+        stored = key_bytes(key)
+        tag = await self._tag_of_key(stored)
+        return None if tag is None else await self._delete(tag, b"2", stored)
 
     async def delete_session_by_handle(
         self, handle: str, *, user_id: str | None = None
     ) -> SessionRecord | None:
-        owner = await self._owner(handle)
-        if owner is None or (user_id is not None and owner != user_id):
-            return None
-        return await self._delete(owner, handle, None)
-
-    async def _handles(self, user_id: str) -> list[str]:
-        async with self._redis() as client:
-            return [dec(raw) for raw in await client.zrange(self.layout.index(user_id), 0, -1)]
+        raw = enc(handle)
+        tag = self.layout.tag(user_id) if user_id is not None else await self._tag_of_handle(raw)
+        return None if tag is None else await self._delete(tag, b"1", raw)
 
     async def list_sessions(self, user_id: str, *, kind: str | None = None) -> list[SessionRecord]:
-        handles = await self._handles(user_id)
         async with self._redis() as client:
-            pipe = client.pipeline(transaction=False)
-            for handle in handles:
-                pipe.hgetall(self.layout.session(user_id, handle))
-            rows = await pipe.execute() if handles else []
-            dangling = [enc(h) for h, raw in zip(handles, rows, strict=True) if not raw]
-            if dangling:
-                # Members whose record expired by TTL: cleaned when someone looks.
-                await client.zrem(self.layout.index(user_id), *dangling)
-        found = [(session_record(raw), int(raw.get(b"ins", 0))) for raw in rows if raw]
+            blob = await client.get(self.layout.records(user_id))
+        found = records_from(blob)
         found.sort(key=lambda item: (item[0].created_at, item[1]), reverse=True)
         return [
             record
@@ -206,74 +176,67 @@ class RedisSessions(RedisPointers):
     async def delete_user_sessions(
         self, user_id: str, *, except_handle: str | None = None
     ) -> list[SessionRecord]:
-        handles = await self._handles(user_id)
-        if not handles:
-            return []
-        k = self.layout
-        raws = await self._run(
+        tag = self.layout.tag(user_id)
+        raw = await self._run(
             "DELETE_USER_SESSIONS",
-            [k.index(user_id), *(k.session(user_id, h) for h in handles)],
-            [
-                b"0" if except_handle is None else b"1",
-                enc(except_handle or ""),
-                *(enc(h) for h in handles),
-            ],
+            [self.layout.records_of(tag)],
+            [b"0" if except_handle is None else b"1", enc(except_handle or "")],
         )
-        deleted = [session_record(raw) for raw in raws]
+        deleted = many_records(raw)
         for record in deleted:
-            await self._forget(record)
+            await self._forget_record(tag, record)
         return deleted
 
     async def find_refresh(self, key: str) -> SessionRecord | None:
-        # A key pointer outlives the key's rotation: the family it names either has the key
-        # now or consumed it (``swap_refresh_key`` keeps the pointer).
-        found = await self._find(key, any_key=True)
-        return await self._read(*found) if isinstance(found, tuple) else found
+        # A consumed key (``swap_refresh_key`` moves it to ``P:c:<key>``) finds the family
+        # that consumed it until the family's absolute expiry.
+        return await self._find(key, any_key=True)
 
     async def swap_refresh_key(
         self, family: SessionRecord, successor_key: str, *, now: float
     ) -> SessionRecord | None:
-        value = pointer(family.user_id, family.handle)
-        successor = self.layout.key_pointer(successor_key)
+        k = self.layout
+        tag, old, new = k.tag(family.user_id), key_bytes(family.key), key_bytes(successor_key)
+        bucket = k.key_bucket(new)
         # Claimed before the swap, so the successor resolves the moment it exists (a
         # parallel GRACE answer hands it out at once).
+        handle = enc(family.handle)
+        # Taken only by another record: the family itself has it when a parallel rotation
+        # to the same successor won.
         mine = await self._claim(
-            successor, value, lambda old: self._key_is_live(successor_key, old)
+            bucket, new, tag, lambda entry: self._key_is_taken(new, entry, unless=handle)
         )
+        # The consumed pointer too: once the swap is done, the old key must find the family.
+        # Written when the swap loses it is still true (the key was consumed already, or the
+        # family is gone and it finds nothing).
+        async with self._redis() as client:
+            await client.set(k.consumed(old), tag + b"\0" + handle, pxat=ms(family.expires_at))
         swapped, raw = await self._run(
-            "SWAP_REFRESH_KEY",
-            [self.layout.session(family.user_id, family.handle)],
-            [enc(family.key), enc(successor_key), num(now)],
+            "SWAP_REFRESH_KEY", [k.records_of(tag)], [handle, old, new, dbl(now)]
         )
         if swapped:
-            record = session_record(raw)
-            await self._expire(successor, at=record.expires_at)
-            return record
+            await self._drop(k.key_bucket(old), old, tag)
+            return one_record(raw)
         # Lost: keep the claim only if the winner moved the family to the same successor.
-        if mine and raw != enc(successor_key):
-            await self._drop(successor, value)
+        if mine and raw != new:
+            await self._drop(bucket, new, tag)
         return None
 
     async def _purge_sessions(self, shard: bytes, now: float) -> int:
-        k, count = self.layout, 0
+        count = 0
         while True:
             async with self._redis() as client:
-                due = await client.zrangebyscore(shard, "-inf", now, 0, _PURGE_BATCH)
-            for member in due:
-                user_id, handle = from_pointer(member)
-                status, *rest = await self._run(
-                    "PURGE_SESSION",
-                    [k.session(user_id, handle), k.index(user_id)],
-                    [num(now), enc(handle)],
+                due = await client.zrangebyscore(
+                    shard, "-inf", now, 0, _PURGE_BATCH, withscores=True
                 )
-                async with self._redis() as client:
-                    if status == b"alive":  # touched since it was indexed: look again later
-                        await client.zadd(shard, {member: float(rest[0])})
-                        continue
-                    await client.zrem(shard, member)
-                if status == b"dead":
+            for tag, score in due:
+                soonest, *dead = await self._run(
+                    "PURGE_USER", [self.layout.records_of(tag)], [dbl(now)]
+                )
+                # Re-index the user at its next death, unless a login lowered it meanwhile.
+                await self._run("MOVE_DUE", [shard], [tag, num(score), soonest])
+                for at in range(0, len(dead), 3):
+                    await self._forget(tag, *dead[at : at + 3])
                     count += 1
-                    await self._drop(k.key_pointer(dec(rest[0])), member)
-                    await self._drop(k.handle_pointer(handle), enc(user_id))
             if len(due) < _PURGE_BATCH:
                 return count

@@ -197,7 +197,7 @@ class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
     async def purge_expired(self, now: float) -> int:
         log, until = self.layout.log, self.layout.until
         sessions = 0
-        for shard in self.layout.expiring_shards:
+        for shard in self.layout.due_shards:
             sessions += await self._purge_sessions(shard, now)
         changes = int(await self._run("PURGE_CHANGES", [log, until], [num(now)]))
         return sessions + changes + await self._purge_failures(now)

@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores._redis_layout import key_bytes
+from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
 from tests.stores.contract import T0, DataLossContract, StoreContract, eventually, family, session
 from tests.stores.redis_cluster import redis_cluster_url  # noqa: F401 - registers the fixture

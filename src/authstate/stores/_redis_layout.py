@@ -19,11 +19,11 @@ still spreads over the cluster:
     P{g}:key:<kid>, P{g}:kids         signing keys                              one global slot
     P{users}:u:<id>|n:<name>|ids      users (few, and created rarely)          one users slot
 
-Why: every Redis key costs 60–90 bytes of its own (dict entry, object, name, expiry) and
+Why: every Redis key costs 60 to 90 bytes of its own (dict entry, object, name, expiry) and
 a big hash or sorted set ~100 bytes per member, while a small hash stays a compact
 listpack. So a session costs no key of its own: all of a user's records are one packed
 string (``pack``; the scripts edit it in place), and the secret key and the handle find
-their user through an entry in one of 65,536 small bucket hashes (listpacks up to ~3×10⁷
+their user through an entry in one of 65,536 small bucket hashes (listpacks up to some 3e7
 sessions; beyond, a bucket becomes a plain hash and costs more, nothing breaks). Keys are
 stored as their 32 raw bytes when they are the usual hex SHA-256 (``key_bytes``).
 

@@ -46,6 +46,7 @@ has a meaning, and never in a pattern (no KEYS, no SCAN).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -163,29 +164,42 @@ class Layout:
 # A user's records string is a list of length-prefixed fields (a length below 255 in one
 # byte, else 255 and four bytes big-endian): the user id, then RECORD_FIELDS fields per
 # record in this order (1-based, as the scripts index them):
-#   1 handle, 2 key (``key_bytes``), 3 kind, 4 created_at, 5 last_seen_at, 6 expires_at,
+#   1 handle (``key_bytes``), 2 key (``key_bytes``), 3 kind ('s', 'r' or '=' and the name), 4 created_at, 5 last_seen_at, 6 expires_at,
 #   7 idle_timeout, 8 roles JSON, 9 user agent, 10 ip, 11 data JSON, 12 generation,
-#   13 claims JSON, 14 roles_version, 15 auth_time, 16 remember, 17 insertion number,
+#   13 claims JSON, 14 roles_version, 15 auth_time ('' for 0), 16 remember, 17 insertion number,
 #   18 previous key ('' or '=' and its ``key_bytes``), 19 rotated_at ('' or a time).
 # Times are IEEE doubles, 8 bytes little-endian (exact; Lua reads them with struct.unpack).
 RECORD_FIELDS = 19
 _DOUBLE = struct.Struct("<d")
 _HEX_KEY = re.compile(rb"[0-9a-f]{64}")
+_B64_ID = re.compile(rb"[A-Za-z0-9_-]{22}")
 
 
-def key_bytes(key: str) -> bytes:
-    """A key as stored: the 32 bytes of the usual hex SHA-256, else 0xFF and its UTF-8 (never
-    32 bytes long: a second 0xFF pads it). UTF-8 never contains 0xFF, so this is reversible."""
-    raw = enc(key)
+def key_bytes(text: str) -> bytes:
+    """A secret key or a handle as stored: the 32 bytes of a hex SHA-256 (a key), the 16
+    bytes of a canonical 22-character base64url id (a handle), else 0xFF and its UTF-8, a
+    second 0xFF when that would be 16 or 32 bytes long. UTF-8 never contains 0xFF, so this is
+    reversible (``key_text``) and two texts never share a stored form."""
+    raw = enc(text)
     if len(raw) == 64 and _HEX_KEY.fullmatch(raw):
-        return bytes.fromhex(key)
-    return b"\xff\xff" + raw if len(raw) == 31 else b"\xff" + raw
+        return bytes.fromhex(text)
+    if len(raw) == 22 and _B64_ID.fullmatch(raw):
+        decoded = base64.urlsafe_b64decode(raw + b"==")
+        if base64.urlsafe_b64encode(decoded)[:22] == raw:
+            return decoded
+    return b"\xff\xff" + raw if len(raw) in (15, 31) else b"\xff" + raw
 
 
 def key_text(stored: bytes) -> str:
     if len(stored) == 32:
         return stored.hex()
+    if len(stored) == 16:
+        return base64.urlsafe_b64encode(stored)[:22].decode("ascii")
     return dec(stored.lstrip(b"\xff"))
+
+
+_KINDS = {"session": b"s", "refresh": b"r"}
+_KIND_NAMES = {code: name for name, code in _KINDS.items()}
 
 
 def dbl(value: float) -> bytes:
@@ -200,9 +214,9 @@ def record_fields(record: SessionRecord) -> list[bytes]:
     """A record's fields (``ins`` left 0: the create script numbers it)."""
     previous = record.previous_key
     return [
-        enc(record.handle),
+        key_bytes(record.handle),
         key_bytes(record.key),
-        enc(record.kind),
+        _KINDS.get(record.kind) or b"=" + enc(record.kind),
         dbl(record.created_at),
         dbl(record.last_seen_at),
         dbl(record.expires_at),
@@ -214,7 +228,7 @@ def record_fields(record: SessionRecord) -> list[bytes]:
         b"%d" % int(record.generation),
         _compact(dict(record.claims)),
         b"%d" % int(record.roles_version),
-        dbl(record.auth_time),
+        dbl(record.auth_time) if record.auth_time else b"",
         b"1" if record.remember else b"0",
         b"0",
         b"" if previous is None else b"=" + key_bytes(previous),
@@ -253,9 +267,9 @@ def record_from(user_id: str, f: list[bytes], at: int = 0) -> SessionRecord:
     previous, rotated = f[at + 17], f[at + 18]
     return SessionRecord(
         key=key_text(f[at + 1]),
-        handle=dec(f[at]),
+        handle=key_text(f[at]),
         user_id=user_id,
-        kind=dec(f[at + 2]),
+        kind=_KIND_NAMES.get(f[at + 2]) or dec(f[at + 2][1:]),
         created_at=_DOUBLE.unpack(f[at + 3])[0],
         last_seen_at=_DOUBLE.unpack(f[at + 4])[0],
         expires_at=_DOUBLE.unpack(f[at + 5])[0],
@@ -267,7 +281,7 @@ def record_from(user_id: str, f: list[bytes], at: int = 0) -> SessionRecord:
         generation=int(f[at + 11]),
         claims=json.loads(f[at + 12]),
         roles_version=int(f[at + 13]),
-        auth_time=_DOUBLE.unpack(f[at + 14])[0],
+        auth_time=_DOUBLE.unpack(f[at + 14])[0] if f[at + 14] else 0.0,
         remember=f[at + 15] != b"0",
         previous_key=key_text(previous[1:]) if previous else None,
         rotated_at=_DOUBLE.unpack(rotated)[0] if rotated else None,

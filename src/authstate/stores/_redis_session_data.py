@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from authstate.errors import StoreUnavailable
-from authstate.stores._redis_layout import enc
+from authstate.stores._redis_layout import key_bytes
 from authstate.stores._redis_sessions import RedisSessions
 from authstate.stores.session_data import check_update, merge
 
@@ -28,7 +28,7 @@ class RedisSessionData(RedisSessions):
 
     async def _data_text(self, handle: str) -> tuple[bytes, bytes | None] | None:
         """The tag of the record's user and its data text as stored now (None: no record)."""
-        raw = enc(handle)
+        raw = key_bytes(handle)
         tag = await self._tag_of_handle(raw)
         if tag is None:
             return None
@@ -57,7 +57,7 @@ class RedisSessionData(RedisSessions):
         if found is None:
             return None
         tag, text = found
-        name, raw = self.layout.records_of(tag), enc(handle)
+        name, raw = self.layout.records_of(tag), key_bytes(handle)
         for _ in range(_MAX_ROUNDS):
             if text is None:
                 return None  # deleted or expired meanwhile

@@ -7,6 +7,7 @@ afterwards, so runs never see each other's data, even when two run at once.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import socket
 import time
@@ -399,6 +400,87 @@ async def test_memory_per_stored_session(prefix_url: str) -> None:
             f" {await client.hget(layout.key_bucket(key), key)!r}"
         )
         assert 0 < own < 20_000
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+async def _write_layout_1(client: Any, prefix: str, record: Any) -> None:
+    """A record as authstate 0.1 stored it (session layout 1), plain user ids only."""
+    head = f"{prefix}{{u:{record.user_id}}}:".encode()
+    fields = {
+        "key": record.key,
+        "handle": record.handle,
+        "user_id": record.user_id,
+        "kind": record.kind,
+        "created_at": repr(record.created_at),
+        "last_seen_at": repr(record.last_seen_at),
+        "expires_at": repr(record.expires_at),
+        "idle_timeout": repr(record.idle_timeout),
+        "roles": json.dumps(list(record.roles)),
+        "user_agent": record.user_agent,
+        "ip": record.ip,
+        "data": json.dumps(record.data),
+        "generation": str(record.generation),
+        "ins": "1",
+    }
+    if record.previous_key is not None:
+        fields |= {"previous_key": record.previous_key, "rotated_at": repr(record.rotated_at)}
+    ref = json.dumps([record.user_id, record.handle])
+    await client.hset(head + b"s:" + record.handle.encode(), mapping=fields)
+    await client.zadd(head + b"i", {record.handle: record.created_at})
+    await client.set(f"{prefix}k:{record.key}", ref)
+    if record.previous_key is not None:
+        await client.set(f"{prefix}k:{record.previous_key}", ref)
+    await client.set(f"{prefix}h:{record.handle}", record.user_id)
+    await client.zadd(f"{prefix}{{e3}}:exp", {ref: record.expires_at})
+
+
+async def test_a_store_of_layout_1_is_refused_until_migrated(prefix_url: str) -> None:
+    prefix = dict(parse_qsl(urlsplit(prefix_url).query))["prefix"]
+    client = aioredis.Redis.from_url(prefix_url.split("?")[0])
+    now = time.time()
+    plain = session("k0", created_at=now, data={"a": [1]}, roles=("staff",))
+    rotated = family("r1", handle="h-fam", created_at=now, previous_key="r0", rotated_at=now)
+    other = session("k2", user_id="u2", created_at=now)
+    try:
+        for record in (plain, rotated, other):
+            await _write_layout_1(client, prefix, record)
+        refused = RedisStore(prefix_url)
+        with pytest.raises(ConfigurationError, match="migrate=1"):
+            await refused.open()
+        store = RedisStore(prefixed(prefix_url, "x").replace("prefix=x", "migrate=1"))
+        assert store._migrate and store.prefix == prefix
+        await store.open()
+        try:
+            assert await store.get_session("k0") == plain
+            assert await store.get_session("r1") == rotated
+            assert await store.get_session("k2") == other
+            # The family's consumed key still finds it: presenting it is reuse.
+            found = await store.find_refresh("r0")
+            assert found is not None and found.key == "r1"
+            assert sorted(r.key for r in await store.list_sessions("u1")) == ["k0", "r1"]
+            leftovers = [k async for k in client.scan_iter(f"{prefix}*") if b":s:" in k]
+            assert leftovers == []
+            assert await client.get(f"{prefix}k:k0") is None
+        finally:
+            await store.close()
+        # Migrated: a plain URL opens it now.
+        again = RedisStore(prefix_url)
+        await again.open()
+        await again.close()
+    finally:
+        await client.aclose()
+
+
+async def test_a_store_of_an_unknown_layout_is_refused(prefix_url: str) -> None:
+    store = RedisStore(prefix_url)
+    await store.open()
+    client = aioredis.Redis.from_url(prefix_url.split("?")[0])
+    try:
+        await client.set(store.layout.version, b"3")
+        with pytest.raises(ConfigurationError, match="layout 3"):
+            await RedisStore(prefix_url).open()
     finally:
         await client.aclose()
         await store.close()

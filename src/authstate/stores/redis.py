@@ -34,6 +34,7 @@ from redis.backoff import NoBackoff
 
 from authstate._time import Clock, SystemClock
 from authstate.errors import ConfigurationError, StoreUnavailable
+from authstate.stores import _redis_migrate
 from authstate.stores import _redis_scripts as lua
 from authstate.stores._bus import new_epoch
 from authstate.stores._redis_accounts import RedisAccounts
@@ -58,6 +59,7 @@ from authstate.stores.base import (
 )
 
 _TIMEOUT = 5.0
+LAYOUT = b"2"  # the session layout (``_redis_layout``) this version reads and writes
 _REVOCATION_KINDS = frozenset({ChangeKind.JTI, ChangeKind.SID, ChangeKind.USER, ChangeKind.ROLES})
 
 
@@ -97,7 +99,7 @@ def _parse_url(url: str) -> tuple[str, bool, str]:
     cluster = scheme == "redis+cluster"
     if cluster and parts.path not in ("", "/", "/0"):
         raise ConfigurationError("Redis Cluster has only database 0")
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    rest = urlencode([(k, v) for k, v in query if k not in ("prefix", "migrate")])
     client_url = urlunsplit(("redis" if cluster else scheme, parts.netloc, parts.path, rest, ""))
     return client_url, cluster, prefix
 
@@ -110,6 +112,8 @@ class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
     def __init__(self, url: str, *, clock: Clock | None = None, heartbeat: float = 1.0) -> None:
         self.url = url
         self._client_url, self.cluster, self.prefix = _parse_url(url)
+        # ``migrate=1``: convert sessions of layout 1 on open (``_redis_migrate``).
+        self._migrate = ("migrate", "1") in parse_qsl(urlsplit(url).query)
         self._where = _where(url)
         self._clock: Clock = clock or SystemClock()
         self.layout = Layout(self.prefix)
@@ -182,6 +186,35 @@ class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
             for name in dir(lua)
             if name.isupper() and not name.startswith("_")
         }
+        try:
+            await self._check_layout()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _check_layout(self) -> None:
+        """Refuse a prefix that holds sessions in a layout this version does not read."""
+        async with self._redis() as client:
+            found = await client.get(self.layout.version)
+        if found == LAYOUT:
+            return
+        where = f"{self._where}, key prefix {self.prefix!r}"
+        if found is not None:
+            raise ConfigurationError(
+                f"{where}: session layout {found.decode(errors='replace')} (written by a newer"
+                f" authstate?); this version reads layout {LAYOUT.decode()}"
+            )
+        if await _redis_migrate.has_layout_1(self):
+            if not self._migrate:
+                raise ConfigurationError(
+                    f"{where}: sessions in the layout of authstate 0.1 (layout 1); this"
+                    f" version uses layout {LAYOUT.decode()}. Stop every older node, then start"
+                    " one node with migrate=1 added to the store URL to convert them"
+                    " (docs/stores.md, Redis: upgrading)"
+                )
+            await _redis_migrate.migrate(self)
+        async with self._redis() as client:
+            await client.set(self.layout.version, LAYOUT, nx=True)
 
     async def close(self) -> None:
         await self._bus.stop()

@@ -164,7 +164,8 @@ class Layout:
 # A user's records string is a list of length-prefixed fields (a length below 255 in one
 # byte, else 255 and four bytes big-endian): the user id, then RECORD_FIELDS fields per
 # record in this order (1-based, as the scripts index them):
-#   1 handle (``key_bytes``), 2 key (``key_bytes``), 3 kind ('s', 'r' or '=' and the name), 4 created_at, 5 last_seen_at, 6 expires_at,
+#   1 handle (``key_bytes``), 2 key (``key_bytes``), 3 kind ('s', 'r' or '=' and the name),
+#   4 created_at, 5 last_seen_at, 6 expires_at,
 #   7 idle_timeout, 8 roles JSON, 9 user agent, 10 ip, 11 data JSON, 12 generation,
 #   13 claims JSON, 14 roles_version, 15 auth_time ('' for 0), 16 remember, 17 insertion number,
 #   18 previous key ('' or '=' and its ``key_bytes``), 19 rotated_at ('' or a time).

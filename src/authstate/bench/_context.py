@@ -35,6 +35,8 @@ class Options:
     e2e_stores: tuple[str, ...] = ("memory", "sqlite", "redis", "postgres")
     trials: int = 200  # revocation propagation trials per store
     scale: tuple[int, ...] = (1_000, 100_000, 1_000_000)
+    redis_scale: tuple[int, ...] = (10_000_000,)  # more sizes for Redis and Redis Cluster
+    scale_cluster: bool = True  # the scale section starts a local Redis Cluster
     # uvicorn --http of the end-to-end section's bare-app rows, each stack with its own
     # no-auth baseline: h11 (pure Python) and httptools, the parser `authstate serve` runs.
     http: tuple[str, ...] = ("h11", "httptools")
@@ -56,6 +58,8 @@ def quick(**overrides: Any) -> Options:
         "e2e_stores": ("memory",),
         "trials": 15,
         "scale": (1_000, 10_000),
+        "redis_scale": (),
+        "scale_cluster": False,
     }
     base.update(overrides)
     return Options(**base)

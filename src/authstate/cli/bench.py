@@ -140,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
             overrides[name] = getattr(args, name)
     if args.http is not None:
         overrides["http"] = (args.http,)
+    if args.scale is not None:
+        overrides["redis_scale"] = ()  # the sizes given, for every store
     if args.only:
         overrides["sections"] = args.only
     if kinds is not None:

@@ -42,6 +42,14 @@ class RedisAccess:
         """Run the script ``name`` of ``_redis_scripts``."""
         raise NotImplementedError
 
+    async def _run_on(self, name: str, keys: list[bytes], args: list[bytes], where: bytes) -> Any:
+        """Run the script ``name`` on the server holding the key ``where``."""
+        raise NotImplementedError
+
+    def _open_client(self) -> Any:
+        """The client (``StoreUnavailable`` when closed)."""
+        raise NotImplementedError
+
 
 class RedisAccounts(RedisAccess):
     """The ``Store`` methods for keys, users, failures and generations (a mixin)."""

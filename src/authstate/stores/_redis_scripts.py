@@ -420,3 +420,25 @@ end
 return {version, g[1], g[2]}
 """
 )
+
+# ``import_sessions``: many writes in one call, for keys of one node (on a cluster, of one
+# master: ``allow-cross-slot-keys``). ARGV: triples (op, key index, value) and for 'h' and
+# 'z' a fourth: 'h' HSETNX KEYS[i] field value, 's' SET KEYS[i] value NX, 'z' ZADD KEYS[i]
+# LT score member. Returns how many HSETNX and SET NX found the field or key taken.
+IMPORT = """#!lua flags=allow-cross-slot-keys
+local taken, i = 0, 1
+while i <= #ARGV do
+  local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  if op == 's' then
+    if not redis.call('SET', key, ARGV[i + 2], 'NX') then taken = taken + 1 end
+    i = i + 3
+  elseif op == 'h' then
+    taken = taken + 1 - redis.call('HSETNX', key, ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
+  else
+    redis.call('ZADD', key, 'LT', ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
+  end
+end
+return taken
+"""

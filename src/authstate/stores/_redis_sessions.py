@@ -65,36 +65,52 @@ class RedisSessions(RedisPointers):
             await client.zadd(k.due(tag), {tag: dies}, lt=True)
 
     async def import_sessions(self, records: Sequence[SessionRecord]) -> None:
-        """Write many records at once, pipelined: for migration and for benchmarks that
-        fill a store. Every user of ``records`` must have no records yet and every key and
-        handle must be new (``Conflict`` otherwise, after the batch: what was written stays).
-        Not a ``SessionStore`` method: a login goes through ``create_session``."""
+        """Write many records at once, a few scripts per call: for migration and for
+        benchmarks that fill a store. Every user of ``records`` must have no records yet and
+        every key and handle must be new (``Conflict`` otherwise, after the batch: what was
+        written stays). Not a ``SessionStore`` method: a login goes through
+        ``create_session``."""
         k = self.layout
         users: dict[str, list[SessionRecord]] = {}
         for record in records:
             users.setdefault(record.user_id, []).append(record)
-        async with self._redis() as client:
-            pipe = client.pipeline(transaction=False)
-            checks: list[bool] = []
-            for user_id, own in users.items():
-                tag = k.tag(user_id)
-                fields = [enc(user_id)]
-                for number, record in enumerate(own, 1):
-                    values = record_fields(record)
-                    values[16] = b"%d" % number
-                    fields += values
-                    key, handle = values[1], values[0]
-                    pipe.hsetnx(k.key_bucket(key), key, tag)
-                    pipe.hsetnx(k.handle_bucket(handle), handle, tag)
-                pipe.set(k.records_of(tag), pack(fields), nx=True)
-                dies = min(min(r.expires_at, r.idle_expires_at()) for r in own)
-                pipe.zadd(k.due(tag), {tag: dies}, lt=True)
-                checks += [False] * (2 * len(own) + 1) + [True]
-            results = await pipe.execute()
-        # Every answer but each user's last (its ZADD) says whether the write happened.
-        checked = [r for r, zadd in zip(results, checks, strict=True) if not zadd]
-        if not all(checked):
-            raise Conflict("import_sessions: a user, key or handle exists")
+        ops: list[tuple[bytes, bytes, list[bytes]]] = []  # (op, key, values)
+        for user_id, own in users.items():
+            tag = k.tag(user_id)
+            fields = [enc(user_id)]
+            for number, record in enumerate(own, 1):
+                values = record_fields(record)
+                values[16] = b"%d" % number
+                fields += values
+                key, handle = values[1], values[0]
+                ops.append((b"h", k.key_bucket(key), [key, tag]))
+                ops.append((b"h", k.handle_bucket(handle), [handle, tag]))
+            ops.append((b"s", k.records_of(tag), [pack(fields)]))
+            dies = min(min(r.expires_at, r.idle_expires_at()) for r in own)
+            ops.append((b"z", k.due(tag), [num(dies), tag]))
+        taken = 0
+        for group in await self._by_node(ops):
+            names: dict[bytes, bytes] = {}
+            args: list[bytes] = []
+            for op, name, values in group:
+                index = names.setdefault(name, b"%d" % (len(names) + 1))
+                args += [op, index, *values]
+            taken += int(await self._run_on("IMPORT", list(names), args, group[0][1]))
+        if taken:
+            raise Conflict(f"import_sessions: {taken} users, keys or handles exist")
+
+    async def _by_node(
+        self, ops: list[tuple[bytes, bytes, list[bytes]]]
+    ) -> list[list[tuple[bytes, bytes, list[bytes]]]]:
+        """``ops`` grouped by the server that holds their keys (one group on a standalone
+        Redis)."""
+        if not self.cluster or not ops:
+            return [ops] if ops else []
+        client = self._open_client()
+        groups: dict[str, list[tuple[bytes, bytes, list[bytes]]]] = {}
+        for op in ops:
+            groups.setdefault(client.get_node_from_key(op[1]).name, []).append(op)
+        return list(groups.values())
 
     async def _key_is_taken(self, key: bytes, tag: bytes, *, unless: bytes | None = None) -> bool:
         owner = await self._key_owner(key, tag)

@@ -149,6 +149,26 @@ class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
         with _translated(self._where):
             return await self._scripts[name](keys=list(keys), args=list(args), client=client)
 
+    async def _run_on(self, name: str, keys: list[bytes], args: list[bytes], where: bytes) -> Any:
+        """``_run`` on the server holding ``where``, for a script whose keys are all there
+        but in several slots (``allow-cross-slot-keys``), which a cluster client would refuse
+        to route."""
+        if not self.cluster:
+            return await self._run(name, keys, args)
+        client = self._open_client()
+        script = self._scripts[name]
+        node = client.get_node_from_key(where)
+        with _translated(self._where):
+            try:
+                return await client.execute_command(
+                    "EVALSHA", script.sha, len(keys), *keys, *args, target_nodes=node
+                )
+            except redis.exceptions.NoScriptError:
+                await client.execute_command("SCRIPT LOAD", script.script, target_nodes=node)
+                return await client.execute_command(
+                    "EVALSHA", script.sha, len(keys), *keys, *args, target_nodes=node
+                )
+
     async def _connect_bus(self) -> Any:
         options = {**self._options(), "retry": Retry(NoBackoff(), 0)}
         options["client_name"] = dec(self.layout.prefix) + "bus"

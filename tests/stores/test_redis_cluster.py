@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from authstate.errors import Conflict
 from authstate.stores._redis_layout import key_bytes
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
@@ -122,3 +123,18 @@ async def test_pub_sub_on_the_cluster_reaches_another_node(cluster_store_url: st
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_import_sessions_writes_on_every_master(cluster_store_url: str) -> None:
+    store = RedisStore(cluster_store_url)
+    await store.open()
+    try:
+        records = [session(f"k{i}", user_id=f"user{i // 3}") for i in range(60)]
+        await store.import_sessions(records)
+        for record in records:
+            assert await store.get_session(record.key) == record
+        assert [r.key for r in await store.list_sessions("user2")] == ["k8", "k7", "k6"]
+        with pytest.raises(Conflict):
+            await store.import_sessions([session("k0", handle="new", user_id="someone")])
+    finally:
+        await store.close()

@@ -422,13 +422,16 @@ return {version, g[1], g[2]}
 )
 
 # ``import_sessions``: many writes in one call, for keys of one node (on a cluster, of one
-# master: ``allow-cross-slot-keys``). ARGV: triples (op, key index, value) and for 'h' and
-# 'z' a fourth: 'h' HSETNX KEYS[i] field value, 's' SET KEYS[i] value NX, 'z' ZADD KEYS[i]
-# LT score member. Returns how many HSETNX and SET NX found the field or key taken.
+# master: ``allow-cross-slot-keys``; the keys travel in ARGV, since a cluster refuses a call
+# whose KEYS are in several slots). ARGV: the number of key names n, the names, then triples
+# (op, name index, value) and for 'h' and 'z' a fourth: 'h' HSETNX name field value, 's' SET
+# name value NX, 'z' ZADD name LT score member. Returns how many HSETNX and SET NX found the
+# field or key taken.
 IMPORT = """#!lua flags=allow-cross-slot-keys
-local taken, i = 0, 1
+local n = tonumber(ARGV[1])
+local taken, i = 0, n + 2
 while i <= #ARGV do
-  local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  local op, key = ARGV[i], ARGV[1 + tonumber(ARGV[i + 1])]
   if op == 's' then
     if not redis.call('SET', key, ARGV[i + 2], 'NX') then taken = taken + 1 end
     i = i + 3

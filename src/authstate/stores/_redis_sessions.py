@@ -95,7 +95,8 @@ class RedisSessions(RedisPointers):
             for op, name, values in group:
                 index = names.setdefault(name, b"%d" % (len(names) + 1))
                 args += [op, index, *values]
-            taken += int(await self._run_on("IMPORT", list(names), args, group[0][1]))
+            head = [b"%d" % len(names), *names]
+            taken += int(await self._run_on("IMPORT", [], head + args, group[0][1]))
         if taken:
             raise Conflict(f"import_sessions: {taken} users, keys or handles exist")
 

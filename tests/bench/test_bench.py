@@ -297,3 +297,45 @@ def test_end_to_end_rows_run_on_both_parsers_each_with_its_own_baseline() -> Non
         ("authstate hybrid / memory", "h11"),
         ("authstate serve (hybrid / memory)", "h11"),
     ]
+
+
+def _scale_row(store: str, sessions: int, per: float, logins: float = 2_000.0) -> dict[str, Any]:
+    return {
+        "store": store,
+        "sessions": sessions,
+        "store_bytes": per * sessions,
+        "cold_us": 300.0,
+        "warm_us": 1.5,
+        "logins_per_second": logins,
+        "fill_seconds": 400.0,
+    }
+
+
+def test_the_redis_capacity_target_reads_redis_and_redis_cluster_at_ten_million() -> None:
+    from authstate.bench.report import Table
+    from authstate.bench.runner import _bytes_per_session, _redis_capacity
+
+    def table(*rows: dict[str, Any]) -> Table:
+        made = Table("scale", "scale", ["store / sessions"])
+        for row in rows:
+            made.add([row["store"]], **row)
+        return made
+
+    both = table(_scale_row("redis", 10**7, 350), _scale_row("redis-cluster", 10**7, 360))
+    [capacity] = _redis_capacity(both)
+    assert capacity.met is True
+    assert "redis-cluster: 10,000,000 sessions, 360 B each" in capacity.measured
+    verdicts = {t.name: t.met for t in _bytes_per_session(both)}
+    assert verdicts["bytes per session, redis"] is True
+    assert verdicts["bytes per session, redis-cluster"] is True
+    # No cluster, or one store short of 10⁷, or no login rate: not met.
+    for rows in (
+        [_scale_row("redis", 10**7, 350)],
+        [_scale_row("redis", 10**7, 350), _scale_row("redis-cluster", 10**6, 360)],
+        [_scale_row("redis", 10**7, 350), _scale_row("redis-cluster", 10**7, 360, math.nan)],
+    ):
+        [capacity] = _redis_capacity(table(*rows))
+        assert capacity.met is False
+    assert {t.name: t.met for t in _bytes_per_session(table(_scale_row("redis", 10**7, 500)))}[
+        "bytes per session, redis"
+    ] is False

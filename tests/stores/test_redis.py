@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import redis.asyncio as aioredis
 
-from authstate.errors import ConfigurationError, StoreUnavailable
+from authstate.errors import ConfigurationError, Conflict, StoreUnavailable
 from authstate.stores._redis_layout import key_bytes, key_text
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
@@ -483,4 +483,26 @@ async def test_a_store_of_an_unknown_layout_is_refused(prefix_url: str) -> None:
             await RedisStore(prefix_url).open()
     finally:
         await client.aclose()
+        await store.close()
+
+
+async def test_import_sessions_writes_what_create_session_would(prefix_url: str) -> None:
+    store = RedisStore(prefix_url)
+    await store.open()
+    try:
+        now = time.time()
+        records = [
+            session(f"k{i}", user_id=f"user{i // 3}", created_at=now, idle_timeout=60)
+            for i in range(30)
+        ]
+        await store.import_sessions(records)
+        for record in records:
+            assert await store.get_session(record.key) == record
+        assert [r.key for r in await store.list_sessions("user2")] == ["k8", "k7", "k6"]
+        # Indexed for purge like any other session, and a taken key is a conflict.
+        assert await store.purge_expired(now + 61) == 30
+        await store.import_sessions([session("k0", user_id="user0")])
+        with pytest.raises(Conflict):
+            await store.import_sessions([session("k0", handle="new", user_id="someone")])
+    finally:
         await store.close()

@@ -318,13 +318,15 @@ def _scale(table: Table | None) -> list[Target]:
 
 def _bytes_per_session(table: Table | None) -> list[Target]:
     """Bytes a stored session costs its store at the largest size measured (Redis memory,
-    PostgreSQL relation size): a count, not a timing, so it has no noise to beat."""
+    summed over the masters for Redis Cluster, PostgreSQL relation size): a count, not a
+    timing, so it has no noise to beat."""
     goal = "≤ 400 B per stored session at 10⁶ sessions"
     found = []
-    for store in ("redis", "postgres"):
+    for store in ("redis", "redis-cluster", "postgres"):
         rows = [r for r in (table.raw if table else []) if r["store"] == store]
         if not rows:
-            found.append(Target(f"bytes per session, {store}", goal, "-", None))
+            if store != "redis-cluster":  # only when the scale section started one
+                found.append(Target(f"bytes per session, {store}", goal, "-", None))
             continue
         last = rows[-1]
         per = last["store_bytes"] / last["sessions"]
@@ -345,12 +347,30 @@ def _bytes_per_session(table: Table | None) -> list[Target]:
 
 
 def _redis_capacity(table: Table | None) -> list[Target]:
+    """Met when the scale section stored 10⁷ sessions on Redis and on Redis Cluster and
+    measured them there: memory, cold and warm lookups, the login rate."""
     goal = "10⁷ sessions stored and measured on Redis (memory, lookup, login rate), Cluster too"
-    rows = [r for r in (table.raw if table else []) if r["store"] == "redis"]
-    if not rows:
+    raw = table.raw if table else []
+    parts, met = [], True
+    for store in ("redis", "redis-cluster"):
+        rows = [r for r in raw if r["store"] == store]
+        if not rows:
+            parts.append(f"{store}: not measured")
+            met = False
+            continue
+        last = rows[-1]
+        measured = all(
+            math.isfinite(last.get(name, math.nan))
+            for name in ("cold_us", "warm_us", "logins_per_second")
+        )
+        met = met and last["sessions"] >= 10_000_000 and measured and last["store_bytes"] > 0
+        parts.append(
+            f"{store}: {last['sessions']:,} sessions, "
+            f"{last['store_bytes'] / last['sessions']:,.0f} B each, "
+            f"cold {us(last['cold_us'])} µs, warm {us(last['warm_us'])} µs, "
+            f"{last.get('logins_per_second', math.nan):,.0f} logins/s, "
+            f"filled in {last.get('fill_seconds', math.nan):,.0f} s"
+        )
+    if not raw:
         return [Target("sessions on Redis", goal, "-", None)]
-    largest = rows[-1]["sessions"]
-    # The scale section fills one Redis; a Redis Cluster is not among its stores, so the
-    # target's Cluster half is never met by this bench as it stands.
-    measured = f"{largest:,} sessions on one Redis; Redis Cluster not in the scale section"
-    return [Target("sessions on Redis", goal, measured, False, noise="0 (a count)")]
+    return [Target("sessions on Redis", goal, "; ".join(parts), met, noise="0 (a count)")]

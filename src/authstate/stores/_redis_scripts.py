@@ -71,6 +71,37 @@ end
 local function save(name, t)
   if #t <= 1 then redis.call('DEL', name) else redis.call('SET', name, encode(t)) end
 end
+-- ``locate`` walks a records string without copying it: the user id and the field
+-- positions and lengths of the record whose field ``f`` equals ``v``, or nil (the read
+-- paths and touch, which run on every cold lookup, use it instead of ``decode``).
+local function header(s, i)
+  local l = string.byte(s, i)
+  if l == 255 then
+    local a, b, c, d = string.byte(s, i + 1, i + 4)
+    return i + 5, ((a * 256 + b) * 256 + c) * 256 + d
+  end
+  return i + 1, l
+end
+local function locate(s, f, v)
+  local up, ul = header(s, 1)
+  local i, n, want = up + ul, #s, #v
+  local pos, len = {}, {}
+  while i <= n do
+    for k = 1, NF do
+      local p, l = header(s, i)
+      pos[k], len[k], i = p, l, p + l
+    end
+    if len[f] == want and string.sub(s, pos[f], pos[f] + want - 1) == v then
+      return string.sub(s, up, up + ul - 1), pos, len
+    end
+  end
+  return nil
+end
+local function extract(s, user, pos, len)
+  local r = {user}
+  for k = 1, NF do r[k + 1] = string.sub(s, pos[k], pos[k] + len[k] - 1) end
+  return r
+end
 local function dies_at(t, at)
   local expires, idle = dbl(t[at + 5]), dbl(t[at + 6])
   local last_seen = dbl(t[at + 4])
@@ -99,11 +130,11 @@ GET_SESSION = (
     "#!lua flags=no-writes\n"
     + _RECORDS
     + """
-local t = load(KEYS[1])
-if not t then return false end
-local at = find(t, tonumber(ARGV[1]), ARGV[2])
-if not at then return false end
-return fields(t, at)
+local s = redis.call('GET', KEYS[1])
+if not s then return false end
+local user, pos, len = locate(s, tonumber(ARGV[1]), ARGV[2])
+if not user then return false end
+return extract(s, user, pos, len)
 """
 )
 
@@ -126,20 +157,22 @@ GET_BY_KEY = (
     + _RECORDS
     + _FOLLOW
     + """
-local name = follow(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-if name then
-  local t = load(name)
-  local at = t and find(t, 2, ARGV[1])
-  if at then return fields(t, at) end
+local function read(name, f, v)
+  local s = redis.call('GET', name)
+  if not s then return nil end
+  local user, pos, len = locate(s, f, v)
+  if not user then return nil end
+  return extract(s, user, pos, len)
 end
+local name = follow(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+local found = name and read(name, 2, ARGV[1])
+if found then return found end
 if ARGV[4] == '' then return false end
 local ref = redis.call('GET', ARGV[4])
 if not ref then return false end
 local sep = string.find(ref, '\\0', 1, true)
-local t = load(ARGV[2] .. string.sub(ref, 1, sep - 1) .. ARGV[3])
-local at = t and find(t, 1, string.sub(ref, sep + 1))
-if not at then return false end
-return fields(t, at)
+return read(ARGV[2] .. string.sub(ref, 1, sep - 1) .. ARGV[3], 1, string.sub(ref, sep + 1))
+  or false
 """
 )
 
@@ -147,12 +180,13 @@ return fields(t, at)
 # Returns 1 when the user has a record with ``key`` (touched or already newer), 0 if not.
 _TOUCH = """
 local function touch(name, key, last_seen)
-  local t = load(name)
-  local at = t and find(t, 2, key)
-  if not at then return 0 end  -- no such session (any more): the caller drops its copy
-  if dbl(last_seen) <= dbl(t[at + 4]) then return 1 end
-  t[at + 4] = last_seen
-  redis.call('SET', name, encode(t))
+  local s = redis.call('GET', name)
+  local user, pos = nil, nil
+  if s then user, pos = locate(s, 2, key) end
+  if not user then return 0 end  -- no such session (any more): the caller drops its copy
+  local at = pos[5]  -- last_seen_at: 8 bytes, replaced in place
+  if dbl(last_seen) <= dbl(string.sub(s, at, at + 7)) then return 1 end
+  redis.call('SET', name, string.sub(s, 1, at - 1) .. last_seen .. string.sub(s, at + 8))
   return 1
 end
 """

@@ -131,8 +131,11 @@ class Settings:
     # (POST /auth/sessions/revoke-others, DELETE /auth/sessions/{another session}).
     fresh_window: timedelta = timedelta(minutes=5)
     # Concurrent sessions (refresh families in hybrid) per user; 0 = no cap. A login
-    # beyond it evicts the oldest.
-    max_sessions_per_user: int = 0
+    # beyond it evicts the oldest. Bounded by default: a client that logs in on every call
+    # and never logs out would otherwise pile up a day's sessions on one account, and
+    # every write to that user's sessions grows with their number (Redis keeps a user's
+    # sessions together).
+    max_sessions_per_user: int = 100
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

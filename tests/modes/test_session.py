@@ -194,3 +194,25 @@ async def test_a_cached_session_the_store_no_longer_has_dies_at_its_next_activit
     with pytest.raises(AuthenticationError):
         await auth.authenticate(issued.auth_value)
     assert auth.context.sessions.get(hash_secret(issued.auth_value)) is None
+
+
+@pytest.mark.parametrize("mode", ["session", "hybrid"])
+async def test_by_default_one_user_keeps_at_most_100_sessions(
+    make_auth: MakeAuth, clock: FrozenClock, mode: str
+) -> None:
+    """A client that logs in on every call and never logs out cannot pile up sessions on
+    one account: the 101st login ends the oldest (on Redis every write to a user's
+    sessions grows with their number)."""
+    auth = await make_auth(mode)
+    issued = []
+    for _ in range(101):
+        issued.append(await auth.login("u1", []))
+        clock.advance(1)
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate(issued[0].auth_value)
+    assert len(await auth.mode.list_sessions_of("u1")) == 100
+    await auth.authenticate(issued[1].auth_value)
+    await auth.authenticate(issued[-1].auth_value)
+    # Another user is untouched by the first one's cap.
+    other = await auth.login("u2", [])
+    await auth.authenticate(other.auth_value)

@@ -81,21 +81,24 @@ def split_compact(token: str | bytes) -> tuple[bytes, bytes, bytes, bytes]:
     )
 
 
+def token_text(token: str | bytes) -> str:
+    """A compact token (JWS or JWE) as text: a str, or ASCII bytes, within the size cap."""
+    # a cookie or header is a str: one test, not two
+    if type(token) is not str and not isinstance(token, str | bytes):
+        raise InvalidToken(reason="token is not text")
+    if len(token) > MAX_TOKEN_BYTES:  # before any other work
+        raise InvalidToken(reason="token too large")
+    if isinstance(token, bytes):
+        try:
+            return token.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidToken(reason="token is not ASCII") from None
+    return token
+
+
 def _segments(token: str | bytes) -> tuple[str, str, str]:
     """The three segments of a token of the right size, shape and alphabet."""
-    if type(token) is str:  # what a cookie or header is: one test, not three
-        if len(token) > MAX_TOKEN_BYTES:  # before any other work
-            raise InvalidToken(reason="token too large")
-    else:
-        if not isinstance(token, str | bytes):
-            raise InvalidToken(reason="token is not text")
-        if len(token) > MAX_TOKEN_BYTES:  # before any other work
-            raise InvalidToken(reason="token too large")
-        if isinstance(token, bytes):
-            try:
-                token = token.decode("ascii")
-            except UnicodeDecodeError:
-                raise InvalidToken(reason="token is not ASCII") from None
+    token = token_text(token)
     match = _COMPACT_RE.fullmatch(token)
     if match is None:
         _refuse_shape(token)

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from authstate.crypto._json import StrictJSONError, dumps_compact, loads_object
 from authstate.crypto.algorithms import COORD_BYTES
 from authstate.crypto.claims import AccessClaims, check_claims
-from authstate.crypto.compact import MAX_HEADER_CHARS, MAX_TOKEN_BYTES, decode_segment
+from authstate.crypto.compact import MAX_HEADER_CHARS, MAX_TOKEN_BYTES, decode_segment, token_text
 from authstate.crypto.ids import b64url_encode
 from authstate.crypto.jwt import ACCESS_TOKEN_TYPE, issue_access_token
 from authstate.crypto.keys import KeyRing, SigningKey
@@ -189,15 +189,7 @@ def issue_encrypted_access_token(
 # -- the front layer --------------------------------------------------------------------------
 def _segments(token: str | bytes) -> tuple[str, bytes, bytes, bytes]:
     """Header segment (text, it is the AAD), IV, ciphertext and tag of a well-shaped token."""
-    if not isinstance(token, str | bytes):
-        raise InvalidToken(reason="token is not text")
-    if len(token) > MAX_TOKEN_BYTES:  # before any other work
-        raise InvalidToken(reason="token too large")
-    if isinstance(token, bytes):
-        try:
-            token = token.decode("ascii")
-        except UnicodeDecodeError:
-            raise InvalidToken(reason="token is not ASCII") from None
+    token = token_text(token)
     match = _JWE_RE.fullmatch(token)
     if match is None:
         _refuse_shape(token)

@@ -59,17 +59,51 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         yield served
 
 
+# What Playwright says when a reload meets a navigation the page started itself.
+NAVIGATION_RACES = (
+    "ERR_ABORTED",
+    "Not attached to an active page",
+    "interrupted by another navigation",
+    "frame was detached",
+)
+
+
 def reload(page: Page) -> None:
-    """Reload the page. The dashboard's live list may be fetching or reconnecting at that
-    moment (a login elsewhere pushes a message): a navigation it aborts is retried once."""
+    """Reload the page. The dashboard may be navigating on its own at that moment: its live
+    list refetches when a login elsewhere pushes a message, and it reloads itself when its
+    socket is closed because the session was signed out from another device. A reload that
+    meets such a navigation waits for it to finish and is tried again (at most three times)."""
     from playwright.sync_api import Error
 
-    try:
-        page.reload()
-    except Error as error:
-        if "ERR_ABORTED" not in str(error):
-            raise
-        page.reload()
+    for attempt in range(3):
+        try:
+            page.reload()
+            return
+        except Error as error:
+            if attempt == 2 or not any(race in str(error) for race in NAVIGATION_RACES):
+                raise
+            page.wait_for_load_state()
+
+
+def wait_until_live(page: Page, mode: str) -> None:
+    """In session and hybrid modes the dashboard's session list listens on /auth/ws: wait
+    until its socket is open, so that a revocation elsewhere reaches this page."""
+    from playwright.sync_api import expect
+
+    if mode != "stateless":
+        expect(page.locator("#sessions")).to_have_attribute("data-live", "on")
+
+
+def expect_signed_out(page: Page, mode: str) -> None:
+    """A page whose session was ended elsewhere shows the login page: in session and hybrid
+    modes by itself (its socket is closed with 4401, the refresh fails, it reloads), in
+    stateless mode (no live list) on its next load. Reloading a page that is reloading
+    itself races with it, so only the stateless page is reloaded here."""
+    from playwright.sync_api import expect
+
+    if mode == "stateless":
+        reload(page)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
 def home(server: Served) -> str:
@@ -99,7 +133,7 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(
 ) -> None:
     from playwright.sync_api import expect
 
-    mode = "stateless" if "mode:  stateless" in server.stdout else None
+    mode = next(m for m in ("stateless", "session", "hybrid") if f"mode:  {m}" in server.stdout)
     password = server.demo_passwords()["alice"]
     # The first browser runs without JavaScript: the pages must not need it.
     first = browser.new_context(java_script_enabled=False)
@@ -128,6 +162,7 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(
 
         other = sign_in(second, server, "alice", password)
         expect(other.locator("#whoami")).to_have_text("Signed in as alice")
+        wait_until_live(other, mode)
         reload(page)
         if mode != "stateless":
             expect(page.locator("#sessions tbody tr")).to_have_count(2)
@@ -137,8 +172,7 @@ def test_sign_in_sign_out_everywhere_and_a_wrong_password(
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
         assert "__Host-authstate" not in {c["name"] for c in first.cookies()}
 
-        reload(other)
-        expect(other.get_by_role("button", name="Sign in")).to_be_visible()
+        expect_signed_out(other, mode)
         expect(other.locator("#whoami")).to_have_count(0)
 
         other.get_by_label("Username").fill("alice")
@@ -374,6 +408,7 @@ def test_remember_me_and_signing_out_other_devices_in_chromium(
 
         elsewhere = sign_in(other, server, "alice", password)
         expect(elsewhere.locator("#whoami")).to_have_text("Signed in as alice")
+        wait_until_live(elsewhere, mode)
         assert [c["expires"] > 0 for c in other.cookies()] == [True] * len(other.cookies())
         reload(page)
         button = page.get_by_role("button", name="Sign out every other device")
@@ -384,8 +419,7 @@ def test_remember_me_and_signing_out_other_devices_in_chromium(
         expect(page.locator("#whoami")).to_have_text("Signed in as alice")
         if mode != "stateless":
             expect(page.locator("#sessions tbody tr")).to_have_count(1)
-        reload(elsewhere)
-        expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible()
+        expect_signed_out(elsewhere, mode)
     finally:
         context.close()
         other.close()

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from authstate.errors import Conflict
+from authstate.errors import Conflict, StoreUnavailable
 from authstate.stores._redis_layout import key_bytes
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
@@ -133,3 +133,12 @@ async def test_import_sessions_writes_on_every_master(store: RedisStore) -> None
     assert [r.key for r in await store.list_sessions("user2")] == ["k8", "k7", "k6"]
     with pytest.raises(Conflict):
         await store.import_sessions([session("k0", handle="new", user_id="someone")])
+
+
+async def test_import_sessions_without_a_known_node_is_store_unavailable(
+    store: RedisStore,
+) -> None:
+    # As while a failover leaves slots uncovered: the client knows no node for the keys.
+    store._client.nodes_manager.slots_cache.clear()
+    with pytest.raises(StoreUnavailable):
+        await store.import_sessions([session("k0")])

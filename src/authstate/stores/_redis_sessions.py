@@ -107,10 +107,9 @@ class RedisSessions(RedisPointers):
         Redis)."""
         if not self.cluster or not ops:
             return [ops] if ops else []
-        client = self._open_client()
         groups: dict[str, list[tuple[bytes, bytes, list[bytes]]]] = {}
         for op in ops:
-            groups.setdefault(client.get_node_from_key(op[1]).name, []).append(op)
+            groups.setdefault(self._node_of(op[1]).name, []).append(op)
         return list(groups.values())
 
     async def _key_is_taken(self, key: bytes, tag: bytes, *, unless: bytes | None = None) -> bool:

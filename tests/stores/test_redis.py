@@ -470,3 +470,27 @@ async def test_import_sessions_writes_what_create_session_would(store: RedisStor
     await store.import_sessions([session("k0", user_id="user0")])
     with pytest.raises(Conflict):
         await store.import_sessions([session("k0", handle="new", user_id="someone")])
+
+
+async def test_a_login_while_the_purge_empties_the_user_is_purged_later(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The purge deletes the user's dead records, then re-indexes the user at its next death
+    # (or not at all when none is left). A login between the two steps must stay indexed, or
+    # its record would never be purged.
+    now = time.time()
+    await store.create_session(session("old", created_at=now, expires_at=now + 10))
+    late = session("late", created_at=now, expires_at=now + 200)
+    run = store._run
+
+    async def login_before_the_reindex(name: str, keys: Any, args: Any = ()) -> Any:
+        if name == "MOVE_DUE" and await store.get_session("late") is None:
+            await store.create_session(late)
+        return await run(name, keys, args)
+
+    monkeypatch.setattr(store, "_run", login_before_the_reindex)
+    assert await store.purge_expired(now + 100) == 1
+    monkeypatch.setattr(store, "_run", run)
+    assert await store.list_sessions("u1") == [late]
+    assert await store.purge_expired(now + 300) == 1
+    assert await store.list_sessions("u1") == []

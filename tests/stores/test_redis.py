@@ -410,41 +410,37 @@ async def _write_layout_1(client: Any, prefix: str, record: Any) -> None:
     await client.zadd(f"{prefix}{{e3}}:exp", {ref: record.expires_at})
 
 
-async def test_a_store_of_layout_1_is_refused_until_migrated(prefix_url: str) -> None:
+async def test_a_store_of_layout_1_is_refused_until_migrated(prefix_url: str, client: Any) -> None:
     prefix = dict(parse_qsl(urlsplit(prefix_url).query))["prefix"]
-    client = aioredis.Redis.from_url(prefix_url.split("?")[0])
     now = time.time()
     plain = session("k0", created_at=now, data={"a": [1]}, roles=("staff",))
     rotated = family("r1", handle="h-fam", created_at=now, previous_key="r0", rotated_at=now)
     other = session("k2", user_id="u2", created_at=now)
+    for record in (plain, rotated, other):
+        await _write_layout_1(client, prefix, record)
+    refused = RedisStore(prefix_url)
+    with pytest.raises(ConfigurationError, match="migrate=1"):
+        await refused.open()
+    store = RedisStore(prefixed(prefix_url, "x").replace("prefix=x", "migrate=1"))
+    assert store._migrate and store.prefix == prefix
+    await store.open()
     try:
-        for record in (plain, rotated, other):
-            await _write_layout_1(client, prefix, record)
-        refused = RedisStore(prefix_url)
-        with pytest.raises(ConfigurationError, match="migrate=1"):
-            await refused.open()
-        store = RedisStore(prefixed(prefix_url, "x").replace("prefix=x", "migrate=1"))
-        assert store._migrate and store.prefix == prefix
-        await store.open()
-        try:
-            assert await store.get_session("k0") == plain
-            assert await store.get_session("r1") == rotated
-            assert await store.get_session("k2") == other
-            # The family's consumed key still finds it: presenting it is reuse.
-            found = await store.find_refresh("r0")
-            assert found is not None and found.key == "r1"
-            assert sorted(r.key for r in await store.list_sessions("u1")) == ["k0", "r1"]
-            leftovers = [k async for k in client.scan_iter(f"{prefix}*") if b":s:" in k]
-            assert leftovers == []
-            assert await client.get(f"{prefix}k:k0") is None
-        finally:
-            await store.close()
-        # Migrated: a plain URL opens it now.
-        again = RedisStore(prefix_url)
-        await again.open()
-        await again.close()
+        assert await store.get_session("k0") == plain
+        assert await store.get_session("r1") == rotated
+        assert await store.get_session("k2") == other
+        # The family's consumed key still finds it: presenting it is reuse.
+        found = await store.find_refresh("r0")
+        assert found is not None and found.key == "r1"
+        assert sorted(r.key for r in await store.list_sessions("u1")) == ["k0", "r1"]
+        leftovers = [k async for k in client.scan_iter(f"{prefix}*") if b":s:" in k]
+        assert leftovers == []
+        assert await client.get(f"{prefix}k:k0") is None
     finally:
-        await client.aclose()
+        await store.close()
+    # Migrated: a plain URL opens it now.
+    again = RedisStore(prefix_url)
+    await again.open()
+    await again.close()
 
 
 async def test_a_store_of_an_unknown_layout_is_refused(

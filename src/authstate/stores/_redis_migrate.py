@@ -84,7 +84,10 @@ async def _migrate_user(store: RedisSessions, user_id: str, handles: list[str]) 
             await store.import_sessions(fresh)
             fresh = []
         except Conflict:
-            pass  # partly written: one at a time below
+            # Partly written (on a cluster, a run interrupted between two masters): what
+            # the import wrote stays; the records it could not write, one at a time below.
+            known = {record.handle for record in await store.list_sessions(user_id)}
+            fresh = [record for record in fresh if record.handle not in known]
     for record in fresh:
         try:
             await store.create_session(record)

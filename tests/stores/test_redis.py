@@ -19,8 +19,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from authstate.errors import ConfigurationError, Conflict, StoreUnavailable
+from authstate.stores import _redis_migrate
 from authstate.stores._redis_layout import key_bytes, key_text
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
@@ -467,6 +469,34 @@ async def test_a_migration_rerun_after_a_partial_import_migrates_without_conflic
         assert "not migrated" not in caplog.text
     finally:
         await store.close()
+
+
+async def test_a_migration_interrupted_while_deleting_leaves_nothing_after_a_rerun(
+    prefix_url: str, store: RedisStore, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = dict(parse_qsl(urlsplit(prefix_url).query))["prefix"]
+    record = family("r1", created_at=time.time(), previous_key="r0", rotated_at=time.time())
+    await _write_layout_1(client, prefix, record)
+    delete, deleted = store._client.delete, []
+
+    async def cut_after_one(*names: Any) -> Any:
+        # The connection drops after the first of the record's layout-1 keys is deleted.
+        if b":exp" not in names[0]:
+            if deleted:
+                raise redis.exceptions.ConnectionError("connection lost")
+            deleted.append(names)
+        return await delete(*names)
+
+    monkeypatch.setattr(store._client, "delete", cut_after_one)
+    with pytest.raises(StoreUnavailable):
+        await _redis_migrate.migrate(store)
+    monkeypatch.setattr(store._client, "delete", delete)
+    assert await _redis_migrate.migrate(store) == 1
+    assert await store.get_session("r1") == record
+    # No layout-1 record (``P{u:<user>}:s:<handle>``) or pointer (``P:k:``, ``P:h:``) stays.
+    old = (f"{prefix}k:".encode(), f"{prefix}h:".encode())
+    left = [k async for k in client.scan_iter(f"{prefix}*") if k.startswith(old) or b":s:" in k]
+    assert left == []
 
 
 async def test_a_store_of_an_unknown_layout_is_refused(

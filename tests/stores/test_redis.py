@@ -23,7 +23,7 @@ import redis.exceptions
 
 from authstate.errors import ConfigurationError, Conflict, StoreUnavailable
 from authstate.stores import _redis_migrate
-from authstate.stores._redis_layout import key_bytes, key_text
+from authstate.stores._redis_layout import Layout, key_bytes, key_text
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
 from tests.stores.contract import (
@@ -119,6 +119,18 @@ async def _client(store: RedisStore) -> AsyncIterator[tuple[Any, str]]:
         await client.aclose()
 
 
+def _key_entry(layout: Layout, key: str) -> tuple[bytes, bytes]:
+    """The key bucket and field of ``key``'s entry (its value: the user's tag)."""
+    stored = key_bytes(key)
+    return layout.key_bucket(stored), stored
+
+
+def _handle_entry(layout: Layout, handle: str) -> tuple[bytes, bytes]:
+    """The handle bucket and field of ``handle``'s entry."""
+    stored = key_bytes(handle)
+    return layout.handle_bucket(stored), stored
+
+
 def _future(seconds: float) -> float:
     # Native TTLs run on the Redis server's clock: these tests use real times.
     return time.time() + seconds
@@ -143,10 +155,8 @@ async def test_the_purge_index_holds_each_user_once_at_its_earliest_death(
     assert await store.purge_expired(now + DAY) == 1
     assert await client.zscore(shard, b"u1") is None
     assert await client.exists(layout.records("u1")) == 0
-    key = key_bytes("k")
-    assert await client.hget(layout.key_bucket(key), key) is None
-    handle = key_bytes("h-k")
-    assert await client.hget(layout.handle_bucket(handle), handle) is None
+    assert await client.hget(*_key_entry(layout, "k")) is None
+    assert await client.hget(*_handle_entry(layout, "h-k")) is None
 
 
 async def test_a_consumed_refresh_key_expires_with_its_family(
@@ -159,8 +169,7 @@ async def test_a_consumed_refresh_key_expires_with_its_family(
     assert await store.swap_refresh_key(found, "r1", now=now) is not None
     consumed = store.layout.consumed(key_bytes("r0"))
     assert abs(await client.pexpiretime(consumed) / 1000 - (now + DAY)) < 1
-    old = key_bytes("r0")
-    assert await client.hget(store.layout.key_bucket(old), old) is None
+    assert await client.hget(*_key_entry(store.layout, "r0")) is None
 
 
 class _RoundTrips:
@@ -221,8 +230,7 @@ async def test_a_bucket_entry_naming_a_record_with_another_key_finds_nothing(
     record = session("k0", user_id=user_id, created_at=now, idle_timeout=600)
     await store.create_session(record)
     # A stale or forged hint: "forged" names the user, whose record has the key "k0".
-    forged = key_bytes("forged")
-    await client.hset(store.layout.key_bucket(forged), forged, store.layout.tag(user_id))
+    await client.hset(*_key_entry(store.layout, "forged"), store.layout.tag(user_id))
     assert await store.get_session("forged") is None
     assert await store.find_refresh("forged") is None
     assert await store.touch_session("forged", now + 60) is False
@@ -240,15 +248,13 @@ async def test_a_lost_swap_keeps_the_successor_entry_the_winner_needs(
     assert found is not None
     assert await store.swap_refresh_key(found, "s0", now=time.time()) is not None
     # The loser's claim is the one that writes the entry.
-    s0 = key_bytes("s0")
-    await client.hdel(store.layout.key_bucket(s0), s0)
+    await client.hdel(*_key_entry(store.layout, "s0"))
     assert await store.swap_refresh_key(found, "s0", now=time.time()) is None
     record = await store.get_session("s0")
     assert record is not None and record.handle == "h-r0"
     # A loser whose successor is not the family's drops its claim.
     assert await store.swap_refresh_key(found, "other", now=time.time()) is None
-    other = key_bytes("other")
-    assert await client.hget(store.layout.key_bucket(other), other) is None
+    assert await client.hget(*_key_entry(store.layout, "other")) is None
 
 
 def test_keys_are_stored_reversibly() -> None:
@@ -371,13 +377,12 @@ async def test_memory_per_stored_session(store: RedisStore, client: Any) -> None
     after = (await client.info("memory"))["used_memory"]
     layout = store.layout
     sample = (await store.list_sessions("user1"))[0]
-    key = key_bytes(sample.key)
     own = await client.memory_usage(layout.records("user1")) or 0
     print(
         f"\nRedis memory per session: {(after - before) / count:.0f} bytes (INFO used_memory"
         f" delta over {count}); user1's records {own} bytes for"
         f" {len(await store.list_sessions('user1'))} sessions; its key bucket entry:"
-        f" {await client.hget(layout.key_bucket(key), key)!r}"
+        f" {await client.hget(*_key_entry(layout, sample.key))!r}"
     )
     assert 0 < own < 20_000
 
@@ -458,8 +463,7 @@ async def test_a_migration_rerun_after_a_partial_import_migrates_without_conflic
     for record in records:
         await _write_layout_1(client, prefix, record)
     layout = RedisStore(prefix_url).layout
-    key = key_bytes("k1")
-    await client.hset(layout.key_bucket(key), key, layout.tag("u1"))
+    await client.hset(*_key_entry(layout, "k1"), layout.tag("u1"))
     store = RedisStore(prefixed(prefix_url, "x").replace("prefix=x", "migrate=1"))
     with caplog.at_level(logging.WARNING, logger="authstate"):
         await store.open()

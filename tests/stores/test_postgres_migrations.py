@@ -8,6 +8,7 @@ sessions table in its compact layout and every record must read back exactly as 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -93,40 +94,45 @@ def _expected(version: int) -> dict[str, SessionRecord]:
     return records
 
 
-async def _build_old_schema(url: str, version: int) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        for migration in MIGRATIONS[:version]:
-            await conn.execute(migration)
+@pytest.fixture
+async def conn(schema_url: str) -> AsyncIterator[Any]:  # noqa: F811
+    """A plain connection to the test's schema, to build an old one or look at the tables."""
+    conn = await asyncpg.connect(schema_url)
+    yield conn
+    await conn.close()
+
+
+async def _build_old_schema(conn: Any, version: int) -> None:
+    for migration in MIGRATIONS[:version]:
+        await conn.execute(migration)
+    await conn.execute(
+        "CREATE TABLE authstate_schema (version integer PRIMARY KEY,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for applied in range(1, version + 1):
+        await conn.execute("INSERT INTO authstate_schema (version) VALUES ($1)", applied)
+    for row in _old_rows(version):
+        names = list(row)
         await conn.execute(
-            "CREATE TABLE authstate_schema (version integer PRIMARY KEY,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
+            f"INSERT INTO authstate_sessions ({', '.join(names)})"  # noqa: S608
+            f" VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))})",
+            *row.values(),
         )
-        for applied in range(1, version + 1):
-            await conn.execute("INSERT INTO authstate_schema (version) VALUES ($1)", applied)
-        for row in _old_rows(version):
-            names = list(row)
-            await conn.execute(
-                f"INSERT INTO authstate_sessions ({', '.join(names)})"  # noqa: S608
-                f" VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))})",
-                *row.values(),
-            )
-        await conn.execute(
-            "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)",
-            _R1,
-            "h-family",
-            T0 + 30 * DAY,
-        )
-    finally:
-        await conn.close()
+    await conn.execute(
+        "INSERT INTO authstate_consumed (key, handle, expires_at) VALUES ($1, $2, $3)",
+        _R1,
+        "h-family",
+        T0 + 30 * DAY,
+    )
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
 async def test_an_older_schema_is_upgraded_and_keeps_every_record(
     schema_url: str,  # noqa: F811
+    conn: Any,
     version: int,
 ) -> None:
-    await _build_old_schema(schema_url, version)
+    await _build_old_schema(conn, version)
     store = PostgresStore(schema_url)
     await store.open()
     try:
@@ -148,29 +154,26 @@ async def test_an_older_schema_is_upgraded_and_keeps_every_record(
         assert [r.key for r in await store.list_sessions("u1")][:2] == ["new", _ODD_KEY]
         assert await store.purge_expired(T0 + 3610) >= 1
         assert await store.get_session(_S1) is None  # idled out at T0 + 10 + 3600
-        conn = await asyncpg.connect(schema_url)
-        try:
-            versions = await conn.fetch("SELECT version FROM authstate_schema ORDER BY 1")
-            assert [r["version"] for r in versions] == list(range(1, len(MIGRATIONS) + 1))
-        finally:
-            await conn.close()
+        versions = await conn.fetch("SELECT version FROM authstate_schema ORDER BY 1")
+        assert [r["version"] for r in versions] == list(range(1, len(MIGRATIONS) + 1))
     finally:
         await store.close()
 
 
-async def test_deleting_a_family_forgets_its_consumed_keys(schema_url: str) -> None:  # noqa: F811
+async def test_deleting_a_family_forgets_its_consumed_keys(
+    schema_url: str,  # noqa: F811
+    conn: Any,
+) -> None:
     # Schema 4 replaced the consumed keys' foreign key (and its cascade) with a trigger.
-    await _build_old_schema(schema_url, 3)
+    await _build_old_schema(conn, 3)
     store = PostgresStore(schema_url)
     await store.open()
-    conn = await asyncpg.connect(schema_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM authstate_consumed") == 1
         assert await store.delete_session_by_handle("h-family") is not None
         assert await conn.fetchval("SELECT count(*) FROM authstate_consumed") == 0
         assert await store.find_refresh(_R1) is None
     finally:
-        await conn.close()
         await store.close()
 
 
@@ -203,28 +206,22 @@ def test_keys_and_handles_round_trip_and_never_collide(text: str) -> None:
         assert [to_bytes(other) for other in _TEXTS].count(stored) == 1
 
 
-async def test_the_migration_stores_keys_and_handles_as_the_store_does(
-    schema_url: str,  # noqa: F811
-) -> None:
-    conn = await asyncpg.connect(schema_url)
-    try:
-        for text in _TEXTS:
-            stored = to_db(text)
-            key = await conn.fetchval(f"SELECT {_key_bytes('$1::text')}", stored)
-            handle = await conn.fetchval(f"SELECT {_handle_bytes('$1::text')}", stored)
-            assert (key, handle) == (key_to_db(text), handle_to_db(text)), text
-    finally:
-        await conn.close()
+async def test_the_migration_stores_keys_and_handles_as_the_store_does(conn: Any) -> None:
+    for text in _TEXTS:
+        stored = to_db(text)
+        key = await conn.fetchval(f"SELECT {_key_bytes('$1::text')}", stored)
+        handle = await conn.fetchval(f"SELECT {_handle_bytes('$1::text')}", stored)
+        assert (key, handle) == (key_to_db(text), handle_to_db(text)), text
 
 
 async def test_the_rebuilt_table_keeps_the_grants_of_the_old_one(
     schema_url: str,  # noqa: F811
+    conn: Any,
 ) -> None:
     # Deployments migrate with an owner and run with a role that may only read and write.
-    await _build_old_schema(schema_url, 3)
+    await _build_old_schema(conn, 3)
     role = f"authstate_app_{schema_url.rsplit('_', 1)[-1]}"
     schema = schema_url.split("search_path=")[1].split("&")[0]
-    conn = await asyncpg.connect(schema_url)
     try:
         await conn.execute(f"CREATE ROLE {role}")
         await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON authstate_sessions TO {role}")
@@ -246,4 +243,3 @@ async def test_the_rebuilt_table_keeps_the_grants_of_the_old_one(
     finally:
         await conn.execute(f"DROP OWNED BY {role}")
         await conn.execute(f"DROP ROLE {role}")
-        await conn.close()

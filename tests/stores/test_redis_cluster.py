@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from authstate.errors import Conflict
+from authstate.errors import Conflict, StoreUnavailable
 from authstate.stores._redis_layout import key_bytes
 from authstate.stores.base import Change, ChangeKind, Store
 from authstate.stores.redis import RedisStore
@@ -31,13 +31,20 @@ def cluster_store_url(request: pytest.FixtureRequest) -> str:
     return f"{base}?prefix=t{secrets.token_hex(6)}:"
 
 
+@pytest.fixture
+async def store(cluster_store_url: str) -> AsyncIterator[RedisStore]:
+    """An open store on the cluster under the test's own prefix (the contract's too)."""
+    store = RedisStore(cluster_store_url)
+    await store.open()
+    yield store
+    await store.close()
+
+
 class TestRedisClusterStore(StoreContract, DataLossContract):
     @pytest.fixture
-    async def store(self, cluster_store_url: str) -> AsyncIterator[Store]:
-        store = RedisStore(cluster_store_url)
-        await store.open()
-        yield store
-        await store.close()
+    def store(self, store: RedisStore) -> RedisStore:
+        """The module's ``store`` (the contract's base class only declares one)."""
+        return store
 
     async def second_store(self, store: Store) -> Store:
         assert isinstance(store, RedisStore)
@@ -75,13 +82,9 @@ async def _cluster(store: Store) -> AsyncIterator[tuple[RedisCluster, str]]:
 
 
 async def test_each_user_stays_in_one_slot_and_users_spread_over_the_masters(
-    cluster_store_url: str,
+    store: RedisStore,
 ) -> None:
-    store = RedisStore(cluster_store_url)
-    await store.open()
-    client = RedisCluster.from_url(cluster_store_url.split("?")[0].replace("+cluster", ""))
-    try:
-        await client.initialize()
+    async with _cluster(store) as (client, _):
         users = [f"user{i}" for i in range(30)]
         for user in users:
             await store.create_session(session(f"s-{user}", user_id=user))
@@ -105,9 +108,6 @@ async def test_each_user_stays_in_one_slot_and_users_spread_over_the_masters(
         hostile = "a}b{c"
         hostile_keys = [layout.records(hostile), layout.grants(hostile)]
         assert len({client.keyslot(key) for key in hostile_keys}) == 1
-    finally:
-        await client.aclose()
-        await store.close()
 
 
 async def test_pub_sub_on_the_cluster_reaches_another_node(cluster_store_url: str) -> None:
@@ -125,16 +125,20 @@ async def test_pub_sub_on_the_cluster_reaches_another_node(cluster_store_url: st
         await reader.close()
 
 
-async def test_import_sessions_writes_on_every_master(cluster_store_url: str) -> None:
-    store = RedisStore(cluster_store_url)
-    await store.open()
-    try:
-        records = [session(f"k{i}", user_id=f"user{i // 3}") for i in range(60)]
-        await store.import_sessions(records)
-        for record in records:
-            assert await store.get_session(record.key) == record
-        assert [r.key for r in await store.list_sessions("user2")] == ["k8", "k7", "k6"]
-        with pytest.raises(Conflict):
-            await store.import_sessions([session("k0", handle="new", user_id="someone")])
-    finally:
-        await store.close()
+async def test_import_sessions_writes_on_every_master(store: RedisStore) -> None:
+    records = [session(f"k{i}", user_id=f"user{i // 3}") for i in range(60)]
+    await store.import_sessions(records)
+    for record in records:
+        assert await store.get_session(record.key) == record
+    assert [r.key for r in await store.list_sessions("user2")] == ["k8", "k7", "k6"]
+    with pytest.raises(Conflict):
+        await store.import_sessions([session("k0", handle="new", user_id="someone")])
+
+
+async def test_import_sessions_without_a_known_node_is_store_unavailable(
+    store: RedisStore,
+) -> None:
+    # As while a failover leaves slots uncovered: the client knows no node for the keys.
+    store._client.nodes_manager.slots_cache.clear()
+    with pytest.raises(StoreUnavailable):
+        await store.import_sessions([session("k0")])

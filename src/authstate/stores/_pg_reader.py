@@ -31,11 +31,15 @@ log = logging.getLogger("authstate")
 UNUSABLE: Final = object()
 _RECONNECT_PAUSE = 1.0  # seconds between attempts while the server refuses
 
-# Failures that say "this connection is no good", after which the pool decides: it retries a
-# dead connection or raises StoreUnavailable for a real error, as for any other read.
-_CONNECTION_FAILURES = (
+# What the driver raises for a failed statement or connection: the store turns it into
+# StoreUnavailable (``postgres._translated``). Here it says "this connection is no good",
+# after which the pool decides: it retries a dead connection or raises StoreUnavailable for a
+# real error, as for any other read.
+DRIVER_FAILURES = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # A pooled connection the server has just killed can report a protocol state error
+    # before it reports itself closed; the pool drops it either way.
     asyncpg.InternalClientError,
     OSError,
 )
@@ -56,7 +60,7 @@ class HeldReader:
     async def open(self) -> None:
         """Connect now; a failure only leaves the lookups on the pool until a retry works."""
         self._active = True
-        with contextlib.suppress(*_CONNECTION_FAILURES):
+        with contextlib.suppress(*DRIVER_FAILURES):
             await self._establish()
 
     async def fetchrow(self, arg: Any) -> Any:
@@ -74,7 +78,7 @@ class HeldReader:
             # run on the server, so this connection is done too.
             self._drop()
             raise StoreUnavailable(reason=f"PostgreSQL: {exc!r}") from exc
-        except _CONNECTION_FAILURES as exc:
+        except DRIVER_FAILURES as exc:
             log.debug("held PostgreSQL reader dropped: %r", exc)
             self._drop()
             return UNUSABLE
@@ -128,7 +132,7 @@ class HeldReader:
     async def _reconnect(self) -> None:
         try:
             await self._establish()
-        except _CONNECTION_FAILURES as exc:
+        except DRIVER_FAILURES as exc:
             log.debug("held PostgreSQL reader: reconnect failed: %r", exc)
             # The task stays "running" through the pause, so lookups meanwhile do not retry.
             await asyncio.sleep(_RECONNECT_PAUSE)

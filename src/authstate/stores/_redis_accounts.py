@@ -46,8 +46,8 @@ class RedisAccess:
         """Run the script ``name`` on the server holding the key ``where``."""
         raise NotImplementedError
 
-    def _open_client(self) -> Any:
-        """The client (``StoreUnavailable`` when closed)."""
+    def _node_of(self, key: bytes) -> Any:
+        """The cluster node serving ``key`` (``StoreUnavailable`` when none is known)."""
         raise NotImplementedError
 
 

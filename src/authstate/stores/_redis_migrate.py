@@ -84,7 +84,10 @@ async def _migrate_user(store: RedisSessions, user_id: str, handles: list[str]) 
             await store.import_sessions(fresh)
             fresh = []
         except Conflict:
-            pass  # partly written: one at a time below
+            # Partly written (on a cluster, a run interrupted between two masters): what
+            # the import wrote stays; the records it could not write, one at a time below.
+            known = {record.handle for record in await store.list_sessions(user_id)}
+            fresh = [record for record in fresh if record.handle not in known]
     for record in fresh:
         try:
             await store.create_session(record)
@@ -99,13 +102,12 @@ async def _migrate_user(store: RedisSessions, user_id: str, handles: list[str]) 
                     tag + b"\0" + key_bytes(record.handle),
                     pxat=ms(record.expires_at),
                 )
-            old = [
-                _record_name(store, user_id, record.handle),
-                k.prefix + b"k:" + enc(record.key),
-                k.prefix + b"h:" + enc(record.handle),
-            ]
+            old = [k.prefix + b"k:" + enc(record.key), k.prefix + b"h:" + enc(record.handle)]
             if record.previous_key is not None:
                 old.append(k.prefix + b"k:" + enc(record.previous_key))
+            # The record last: a run interrupted before it finds the record again and
+            # deletes what is left.
+            old.append(_record_name(store, user_id, record.handle))
             for name in old:  # one at a time: on a cluster each is in its own slot
                 await client.delete(name)
         prefix = k.records(user_id)[:-1]

@@ -60,6 +60,12 @@ local function find(t, f, v)
   end
   return nil
 end
+-- The records string ``name`` decoded, and where its record with field ``f`` equal to ``v``
+-- starts (nil when there is no such record, or no records string).
+local function load_at(name, f, v)
+  local t = load(name)
+  return t, t and find(t, f, v)
+end
 local function fields(t, at)
   local r = {t[1]}
   for k = 0, NF - 1 do r[#r + 1] = t[at + k] end
@@ -217,8 +223,7 @@ return touch(name, ARGV[1], ARGV[2])
 REPLACE_KEY = (
     _RECORDS
     + """
-local t = load(KEYS[1])
-local at = t and find(t, 2, ARGV[1])
+local t, at = load_at(KEYS[1], 2, ARGV[1])
 if not at then return false end
 t[at + 1] = ARGV[2]
 if ARGV[3] == '1' then t[at + 7] = ARGV[4] end
@@ -231,8 +236,7 @@ return fields(t, at)
 DELETE_SESSION = (
     _RECORDS
     + """
-local t = load(KEYS[1])
-local at = t and find(t, tonumber(ARGV[1]), ARGV[2])
+local t, at = load_at(KEYS[1], tonumber(ARGV[1]), ARGV[2])
 if not at then return false end
 local record = fields(t, at)
 remove(t, at)
@@ -266,8 +270,7 @@ return deleted
 SWAP_REFRESH_KEY = (
     _RECORDS
     + """
-local t = load(KEYS[1])
-local at = t and find(t, 1, ARGV[1])
+local t, at = load_at(KEYS[1], 1, ARGV[1])
 if not at then return {0, false} end
 if t[at + 1] ~= ARGV[2] then return {0, t[at + 1]} end
 t[at + 1], t[at + 17] = ARGV[3], '=' .. ARGV[2]
@@ -418,8 +421,7 @@ return redis.call('HGETALL', KEYS[1])
 UPDATE_SESSION_DATA = (
     _RECORDS
     + """
-local t = load(KEYS[1])
-local at = t and find(t, 1, ARGV[1])
+local t, at = load_at(KEYS[1], 1, ARGV[1])
 if not at then return false end
 if t[at + 10] ~= ARGV[2] then return 0 end
 t[at + 10] = ARGV[3]

@@ -30,6 +30,11 @@ from authstate.stores.base import SessionRecord
 _PURGE_BATCH = 500
 
 
+def _dies(record: SessionRecord) -> float:
+    """When the record dies: its score in the purge index (``dies_at`` in the scripts)."""
+    return min(record.expires_at, record.idle_expires_at())
+
+
 class RedisSessions(RedisPointers):
     """``SessionStore`` for ``RedisStore``; ``cluster`` is set by the store."""
 
@@ -60,9 +65,8 @@ class RedisSessions(RedisPointers):
             for bucket, field in claimed:
                 await self._drop(bucket, field, tag)
             raise
-        dies = min(record.expires_at, record.idle_expires_at())
         async with self._redis() as client:
-            await client.zadd(k.due(tag), {tag: dies}, lt=True)
+            await client.zadd(k.due(tag), {tag: _dies(record)}, lt=True)
 
     async def import_sessions(self, records: Sequence[SessionRecord]) -> None:
         """Write many records at once, a few scripts per call: for migration and for
@@ -86,8 +90,7 @@ class RedisSessions(RedisPointers):
                 ops.append((b"h", k.key_bucket(key), [key, tag]))
                 ops.append((b"h", k.handle_bucket(handle), [handle, tag]))
             ops.append((b"s", k.records_of(tag), [pack(fields)]))
-            dies = min(min(r.expires_at, r.idle_expires_at()) for r in own)
-            ops.append((b"z", k.due(tag), [num(dies), tag]))
+            ops.append((b"z", k.due(tag), [num(min(_dies(r) for r in own)), tag]))
         taken = 0
         for group in await self._by_node(ops):
             names: dict[bytes, bytes] = {}
@@ -107,10 +110,9 @@ class RedisSessions(RedisPointers):
         Redis)."""
         if not self.cluster or not ops:
             return [ops] if ops else []
-        client = self._open_client()
         groups: dict[str, list[tuple[bytes, bytes, list[bytes]]]] = {}
         for op in ops:
-            groups.setdefault(client.get_node_from_key(op[1]).name, []).append(op)
+            groups.setdefault(self._node_of(op[1]).name, []).append(op)
         return list(groups.values())
 
     async def _key_is_taken(self, key: bytes, tag: bytes, *, unless: bytes | None = None) -> bool:
@@ -286,8 +288,20 @@ class RedisSessions(RedisPointers):
                 )
                 # Re-index the user at its next death, unless a login lowered it meanwhile.
                 await self._run("MOVE_DUE", [shard], [tag, num(score), soonest])
+                if not soonest:
+                    await self._index_again(shard, tag)
                 for at in range(0, len(dead), 3):
                     await self._forget(tag, *dead[at : at + 3])
                     count += 1
             if len(due) < _PURGE_BATCH:
                 return count
+
+    async def _index_again(self, shard: bytes, tag: bytes) -> None:
+        """Index the records the user has now, after the purge took the user out of
+        ``shard``: a login between PURGE_USER and MOVE_DUE wrote a record the first did not
+        see, and its ``ZADD LT`` left the old score in place for the second to remove."""
+        async with self._redis() as client:
+            found = records_from(await client.get(self.layout.records_of(tag)))
+            if found:
+                dies = min(_dies(record) for record, _ in found)
+                await client.zadd(shard, {tag: dies}, lt=True)

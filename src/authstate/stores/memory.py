@@ -52,14 +52,10 @@ def _json_copy(record: SessionRecord) -> SessionRecord:
 
 
 def _json_round_trip(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON object's copy: what a durable store would hand back (no aliasing)."""
     if not mapping:  # most sessions carry no data and no custom claims
         return {}
     copied: dict[str, Any] = json.loads(json.dumps(dict(mapping)))
-    return copied
-
-
-def _data_copy(record: SessionRecord) -> dict[str, Any]:
-    copied: dict[str, Any] = json.loads(json.dumps(dict(record.data)))
     return copied
 
 
@@ -190,7 +186,7 @@ class MemoryStore:
     # -- session data (one atomic step each: no await inside) ----------------------------------
     async def get_session_data(self, handle: str) -> dict[str, Any] | None:
         record = self._sessions.get(handle)
-        return None if record is None else _data_copy(record)
+        return None if record is None else _json_round_trip(record.data)
 
     async def update_session_data(
         self,
@@ -206,7 +202,7 @@ class MemoryStore:
             return None
         merged, _ = merge(record.data, changes, remove, max_bytes)
         self._sessions[handle] = replace(record, data=merged)
-        return _data_copy(self._sessions[handle])
+        return _json_round_trip(self._sessions[handle].data)
 
     async def purge_expired(self, now: float) -> int:
         count = 0
@@ -365,7 +361,7 @@ class MemoryStore:
             user_id,
             current.version + 1,
             current.roles if roles is None else tuple(roles),
-            json.loads(json.dumps(dict(current.claims if claims is None else claims))),
+            _json_round_trip(current.claims if claims is None else claims),
         )
         self._grants[user_id] = grants
         for handle, record in self._sessions.items():

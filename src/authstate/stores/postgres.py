@@ -34,7 +34,7 @@ from authstate.stores._bus import new_epoch
 from authstate.stores._pg_accounts import PgAccounts
 from authstate.stores._pg_bus import CHANNEL, NotifyBus
 from authstate.stores._pg_grants import PgGrants
-from authstate.stores._pg_reader import HeldReader
+from authstate.stores._pg_reader import DRIVER_FAILURES, HeldReader
 from authstate.stores._pg_rows import affected, to_db
 from authstate.stores._pg_schema import PURGE_SESSIONS, migrate
 from authstate.stores._pg_sessions import GET_SESSION, PgSessions
@@ -91,14 +91,7 @@ def _translated() -> Iterator[None]:
         yield
     except (asyncpg.UniqueViolationError, asyncpg.ExclusionViolationError) as exc:
         raise Conflict("a record with this identity exists", reason=str(exc)) from exc
-    except (
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        # A pooled connection the server has just killed can report a protocol state error
-        # before it reports itself closed; the pool drops it either way.
-        asyncpg.InternalClientError,
-        OSError,
-    ) as exc:
+    except DRIVER_FAILURES as exc:
         raise StoreUnavailable(reason=f"PostgreSQL: {exc!r}") from exc
 
 

@@ -155,9 +155,9 @@ class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
         to route."""
         if not self.cluster:
             return await self._run(name, keys, args)
+        node = self._node_of(where)
         client = self._open_client()
         script = self._scripts[name]
-        node = client.get_node_from_key(where)
         with _translated(self._where):
             try:
                 return await client.execute_command(
@@ -168,6 +168,11 @@ class RedisStore(RedisSessionData, RedisAccounts, RedisGrants):
                 return await client.execute_command(
                     "EVALSHA", script.sha, len(keys), *keys, *args, target_nodes=node
                 )
+
+    def _node_of(self, key: bytes) -> Any:
+        client = self._open_client()
+        with _translated(self._where):  # SlotNotCoveredError while slots are uncovered
+            return client.get_node_from_key(key)
 
     async def _connect_bus(self) -> Any:
         options = {**self._options(), "retry": Retry(NoBackoff(), 0)}

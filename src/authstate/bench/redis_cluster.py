@@ -75,7 +75,6 @@ def _cluster_ok(port: int) -> bool:
 
 
 def _start(server: str, port: int, directory: Path) -> subprocess.Popen[bytes]:
-    log = (directory / f"redis-{port}.log").open("wb")
     options = {
         "port": str(port),
         "bind": "127.0.0.1",
@@ -87,11 +86,13 @@ def _start(server: str, port: int, directory: Path) -> subprocess.Popen[bytes]:
         "appendonly": "no",
         "daemonize": "no",
     }
-    return subprocess.Popen(  # noqa: S603 - redis-server found on PATH, fixed arguments
-        [server, *(arg for name, value in options.items() for arg in (f"--{name}", value))],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    # The child keeps its own copy of the log's descriptor: ours closes once it has started.
+    with (directory / f"redis-{port}.log").open("wb") as log:
+        return subprocess.Popen(  # noqa: S603 - redis-server found on PATH, fixed arguments
+            [server, *(arg for name, value in options.items() for arg in (f"--{name}", value))],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 class ClusterUnavailable(RuntimeError):

@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from authstate.crypto.ids import hash_secret
+from authstate.errors import StoreUnavailable
 from authstate.rotation import RotationOutcome, rotate_refresh
 from authstate.stores._pg_rows import handle_from_db, handle_to_db, key_from_db, key_to_db, to_db
 from authstate.stores._pg_schema import MIGRATIONS, _handle_bytes, _key_bytes
@@ -158,6 +159,28 @@ async def test_an_older_schema_is_upgraded_and_keeps_every_record(
         assert [r["version"] for r in versions] == list(range(1, len(MIGRATIONS) + 1))
     finally:
         await store.close()
+
+
+async def test_a_row_of_a_kind_this_version_does_not_know_stops_the_upgrade(
+    schema_url: str,  # noqa: F811
+    conn: Any,
+) -> None:
+    """A kind other than session or refresh (written by something else) is not cut to its
+    first letter ("sso" read as a session): the upgrade stops, and nothing is lost."""
+    await _build_old_schema(conn, 3)
+    await conn.execute("UPDATE authstate_sessions SET kind = 'sso' WHERE key = $1", _S1)
+    store = PostgresStore(schema_url)
+    with pytest.raises(StoreUnavailable):
+        await store.open()
+    await store.close()
+    versions = await conn.fetch("SELECT version FROM authstate_schema ORDER BY 1")
+    assert [r["version"] for r in versions] == [1, 2, 3]
+    kinds = await conn.fetch("SELECT key, kind FROM authstate_sessions ORDER BY inserted")
+    assert [(r["key"], r["kind"]) for r in kinds] == [
+        (_S1, "sso"),
+        (_R2, "refresh"),
+        (_ODD_KEY, "session"),
+    ]
 
 
 async def test_deleting_a_family_forgets_its_consumed_keys(

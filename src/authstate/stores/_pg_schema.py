@@ -192,7 +192,9 @@ INSERT INTO authstate_sessions_v4 (created_at, last_seen_at, expires_at, idle_ti
     user_id, roles, user_agent, ip, data, claims, previous_key)
 SELECT created_at, last_seen_at, expires_at, idle_timeout, inserted, NULLIF(generation, 0),
     NULLIF(roles_version, 0), NULLIF(auth_time, created_at), rotated_at, remember,
-    kind::"char", {_key_bytes("key")}, {_handle_bytes("handle")}, user_id, roles,
+    -- Any other kind is NULL and stops the migration (NOT NULL): never cut to a letter.
+    (CASE kind WHEN 'session' THEN 's' WHEN 'refresh' THEN 'r' END)::"char",
+    {_key_bytes("key")}, {_handle_bytes("handle")}, user_id, roles,
     user_agent, ip, NULLIF(data, '{{}}'), NULLIF(claims, '{{}}'), {_key_bytes("previous_key")}
 FROM authstate_sessions ORDER BY inserted;
 -- The new table gets the old one's grants (an application role given only SELECT, INSERT,

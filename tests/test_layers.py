@@ -103,7 +103,7 @@ def test_import_authstate_loads_neither_the_benchmark_nor_the_server_nor_the_cli
         ("errors.py", "import authstate.asgi.middleware", "authstate.errors -> authstate.asgi"),
         # Even under TYPE_CHECKING: it is still an import pointing up.
         (
-            "auth.py",
+            "auth/__init__.py",
             "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from authstate.asgi.auth_state import AuthState",
             "authstate.auth -> authstate.asgi.auth_state",

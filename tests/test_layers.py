@@ -118,6 +118,12 @@ def test_import_authstate_loads_neither_the_benchmark_nor_the_server_nor_the_cli
         ("modes/base.py", "import redis", "authstate.modes.base -> redis"),
         # Two modules of one layer importing each other.
         ("csrf.py", "import authstate.cookies", "authstate.csrf -> authstate.cookies"),
+        # One of AuthCore's parts reaching into another's module.
+        (
+            "auth/_refresh.py",
+            "import authstate.auth._grants",
+            "authstate.auth._refresh -> authstate.auth._grants",
+        ),
     ],
 )
 def test_lint_imports_fails_on_a_planted_violation(

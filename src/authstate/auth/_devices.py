@@ -6,8 +6,8 @@ signing out every other device.
 from __future__ import annotations
 
 from authstate.auth._node import Node
-from authstate.errors import InvalidCredentials, ReauthRequired, TooManyAttempts
-from authstate.events import LoginFailed, LoginThrottled, SessionRevoked
+from authstate.errors import ReauthRequired
+from authstate.events import SessionRevoked
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
 from authstate.principal import Principal
@@ -52,14 +52,8 @@ class DeviceControl(Node):
         session was revoked meanwhile, ``StoreUnavailable``. A refusal emits ``LoginFailed``
         or ``LoginThrottled``, as a login's does."""
         ip = (client or ClientInfo()).ip
-        try:
+        with self._password_refusal_reported(ip):
             await self.accounts.verify_reauth(principal.user_id, password, ip=ip)
-        except InvalidCredentials as exc:
-            self._emit(LoginFailed, ip=ip or None, error=exc.code)
-            raise
-        except TooManyAttempts as exc:
-            self._emit(LoginThrottled, ip=ip or None, retry_after=exc.retry_after)
-            raise
         return await self.step_up(principal)
 
     async def revoke_others(self, principal: Principal) -> IssuedCredentials | None:

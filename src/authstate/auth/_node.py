@@ -7,7 +7,8 @@ out (CSRF tokens, its public keys, a new signing key).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -15,7 +16,16 @@ from authstate._time import Clock, SystemClock
 from authstate.accounts import Accounts
 from authstate.cookies import CookiePolicy
 from authstate.csrf import CSRFProtector
-from authstate.events import AuthEvent, KeyRotated, Subscriber, Subscribers, audit_log
+from authstate.errors import InvalidCredentials, TooManyAttempts
+from authstate.events import (
+    AuthEvent,
+    KeyRotated,
+    LoginFailed,
+    LoginThrottled,
+    Subscriber,
+    Subscribers,
+    audit_log,
+)
 from authstate.modes.access_tokens import AccessTokens
 from authstate.modes.base import BaseMode
 from authstate.modes.context import ModeContext
@@ -129,6 +139,19 @@ class Node:
     def _emit(self, event_type: type[AuthEvent], **fields: Any) -> None:
         # The one way an operation reports itself: after its store writes returned.
         self.events.emit(event_type(at=self.clock.now(), **fields))
+
+    @contextlib.contextmanager
+    def _password_refusal_reported(self, ip: str) -> Iterator[None]:
+        # A refused password check (login or step-up) emits LoginFailed or LoginThrottled
+        # and lets the exception go on unchanged.
+        try:
+            yield
+        except InvalidCredentials as exc:
+            self._emit(LoginFailed, ip=ip or None, error=exc.code)
+            raise
+        except TooManyAttempts as exc:
+            self._emit(LoginThrottled, ip=ip or None, retry_after=exc.retry_after)
+            raise
 
     # -- what the node hands out: CSRF tokens, its public keys, a new signing key -------------
     def csrf_token(self, binding: str) -> str:

@@ -8,14 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from authstate.auth._node import Node
-from authstate.errors import InvalidCredentials, TooManyAttempts
-from authstate.events import (
-    LoggedOut,
-    LoggedOutEverywhere,
-    LoginFailed,
-    LoginSucceeded,
-    LoginThrottled,
-)
+from authstate.events import LoggedOut, LoggedOutEverywhere, LoginSucceeded
 from authstate.modes.client import ClientInfo
 from authstate.modes.issued import IssuedCredentials
 from authstate.principal import Principal
@@ -73,14 +66,8 @@ class SignIn(Node):
 
         Raises ``InvalidCredentials`` (the same for an unknown user, a wrong password and a
         disabled account), ``TooManyAttempts``, ``StoreUnavailable``."""
-        try:
+        with self._password_refusal_reported(ip):
             return await self.accounts.verify_login(username, password, ip=ip)
-        except InvalidCredentials as exc:
-            self._emit(LoginFailed, ip=ip or None, error=exc.code)
-            raise
-        except TooManyAttempts as exc:
-            self._emit(LoginThrottled, ip=ip or None, retry_after=exc.retry_after)
-            raise
 
     async def logout(self, principal: Principal, *, refresh_value: str | None = None) -> None:
         """Revoke the principal's session, refresh family or token. Emits ``LoggedOut``."""

@@ -77,6 +77,23 @@ async def test_failed_and_throttled_logins_emit_their_events(
     assert recorder.of(LoginSucceeded) == []
 
 
+async def test_failed_and_throttled_step_ups_emit_the_login_events(
+    auth: AuthState, recorder: Recorder
+) -> None:
+    user = await auth.verify_login("alice", PASSWORD, ip=IP)
+    principal = (await auth.login(user.id, user.roles)).principal
+    client = ClientInfo("Firefox", IP)
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            await auth.reauthenticate(principal, "wrong password!", client=client)
+    with pytest.raises(TooManyAttempts):
+        await auth.reauthenticate(principal, PASSWORD, client=client)
+    failed = recorder.of(LoginFailed)
+    assert [(e.ip, e.error) for e in failed] == [(IP, "invalid_credentials")] * 2
+    (throttled,) = recorder.of(LoginThrottled)
+    assert throttled.ip == IP and throttled.retry_after > 0
+
+
 async def test_logout_is_heard_after_the_credential_is_revoked(
     auth: AuthState, recorder: Recorder
 ) -> None:

@@ -55,6 +55,7 @@ import struct
 import zlib
 from collections.abc import Mapping
 
+from authstate.errors import StoreUnavailable
 from authstate.stores.base import Change, ChangeKind, SessionRecord, StoredKey, UserRecord
 
 _PLAIN_USER = re.compile(r"[A-Za-z0-9._@:+-]{1,64}")
@@ -260,57 +261,85 @@ def unpack(blob: bytes) -> list[bytes]:
             at += 4
         fields.append(blob[at : at + size])
         at += size
+    if at > end:
+        raise ValueError("the last field runs past the end")
     return fields
+
+
+# What decoding a damaged records string raises (a cut, a garbled field): the store reports
+# it as StoreUnavailable (503), as any other store fault, never as an unexpected error.
+_DAMAGE = (IndexError, ValueError, TypeError, struct.error)
+
+
+def _damaged(exc: Exception) -> StoreUnavailable:
+    return StoreUnavailable(reason=f"Redis: a user's session records are damaged: {exc!r}")
 
 
 def record_from(user_id: str, f: list[bytes], at: int = 0) -> SessionRecord:
     """The record whose fields start at ``f[at]``."""
-    previous, rotated = f[at + 17], f[at + 18]
-    return SessionRecord(
-        key=key_text(f[at + 1]),
-        handle=key_text(f[at]),
-        user_id=user_id,
-        kind=_KIND_NAMES.get(f[at + 2]) or dec(f[at + 2][1:]),
-        created_at=_DOUBLE.unpack(f[at + 3])[0],
-        last_seen_at=_DOUBLE.unpack(f[at + 4])[0],
-        expires_at=_DOUBLE.unpack(f[at + 5])[0],
-        idle_timeout=_DOUBLE.unpack(f[at + 6])[0],
-        roles=tuple(json.loads(f[at + 7])),
-        user_agent=dec(f[at + 8]),
-        ip=dec(f[at + 9]),
-        data=json.loads(f[at + 10]),
-        generation=int(f[at + 11]),
-        claims=json.loads(f[at + 12]),
-        roles_version=int(f[at + 13]),
-        auth_time=_DOUBLE.unpack(f[at + 14])[0] if f[at + 14] else 0.0,
-        remember=f[at + 15] != b"0",
-        previous_key=key_text(previous[1:]) if previous else None,
-        rotated_at=_DOUBLE.unpack(rotated)[0] if rotated else None,
-    )
+    try:
+        previous, rotated = f[at + 17], f[at + 18]
+        return SessionRecord(
+            key=key_text(f[at + 1]),
+            handle=key_text(f[at]),
+            user_id=user_id,
+            kind=_KIND_NAMES.get(f[at + 2]) or dec(f[at + 2][1:]),
+            created_at=_DOUBLE.unpack(f[at + 3])[0],
+            last_seen_at=_DOUBLE.unpack(f[at + 4])[0],
+            expires_at=_DOUBLE.unpack(f[at + 5])[0],
+            idle_timeout=_DOUBLE.unpack(f[at + 6])[0],
+            roles=tuple(json.loads(f[at + 7])),
+            user_agent=dec(f[at + 8]),
+            ip=dec(f[at + 9]),
+            data=json.loads(f[at + 10]),
+            generation=int(f[at + 11]),
+            claims=json.loads(f[at + 12]),
+            roles_version=int(f[at + 13]),
+            auth_time=_DOUBLE.unpack(f[at + 14])[0] if f[at + 14] else 0.0,
+            remember=f[at + 15] != b"0",
+            previous_key=key_text(previous[1:]) if previous else None,
+            rotated_at=_DOUBLE.unpack(rotated)[0] if rotated else None,
+        )
+    except _DAMAGE as exc:
+        raise _damaged(exc) from exc
 
 
 def records_from(blob: bytes | None) -> list[tuple[SessionRecord, int]]:
     """Every record of a user's records string, with its insertion number."""
     if not blob:
         return []
-    f = unpack(blob)
-    user_id = dec(f[0])
-    return [
-        (record_from(user_id, f, at), int(f[at + 16]))
-        for at in range(1, len(f) - RECORD_FIELDS + 1, RECORD_FIELDS)
-    ]
+    try:
+        f = unpack(blob)
+        if len(f) % RECORD_FIELDS != 1:
+            raise ValueError(f"{len(f)} fields")
+        user_id = dec(f[0])
+        return [
+            (record_from(user_id, f, at), int(f[at + 16]))
+            for at in range(1, len(f) - RECORD_FIELDS + 1, RECORD_FIELDS)
+        ]
+    except _DAMAGE as exc:
+        raise _damaged(exc) from exc
 
 
 def one_record(raw: list[bytes] | None) -> SessionRecord | None:
     """A script's answer ``{user id, field, …}`` as a record."""
-    return record_from(dec(raw[0]), raw, 1) if raw else None
+    if not raw:
+        return None
+    try:
+        user_id = dec(raw[0])
+    except _DAMAGE as exc:
+        raise _damaged(exc) from exc
+    return record_from(user_id, raw, 1)
 
 
 def many_records(raw: list[bytes]) -> list[SessionRecord]:
     """A script's answer ``{user id, fields of record 1, fields of record 2, …}``."""
     if not raw:
         return []
-    user_id = dec(raw[0])
+    try:
+        user_id = dec(raw[0])
+    except _DAMAGE as exc:
+        raise _damaged(exc) from exc
     return [record_from(user_id, raw, at) for at in range(1, len(raw), RECORD_FIELDS)]
 
 

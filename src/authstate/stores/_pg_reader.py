@@ -107,7 +107,12 @@ class HeldReader:
     async def _establish(self) -> None:
         conn = await self._connect()
         try:
-            statement = await conn.prepare(self._sql)
+            # In a transaction of its own: asyncpg prepares without a Sync, which leaves an
+            # implicit transaction open, holding a lock on the table until the first lookup
+            # (a node that only hits its cache would stall a migration, and every node's
+            # lookups queued behind it, for as long as it runs).
+            async with conn.transaction():
+                statement = await conn.prepare(self._sql)
         except BaseException:
             conn.terminate()
             raise

@@ -9,6 +9,8 @@ behind; the store must report it as unavailable (503), as it does for any other 
 
 from __future__ import annotations
 
+import hashlib
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -146,5 +148,41 @@ def test_a_damaged_records_string_answers_401_or_503_never_500_nor_another_user(
         )
         assert listed.status_code == 200
         assert len(listed.json()["sessions"]) == 1
+        for node in nodes:
+            assert "Traceback" not in node.stderr, node.stderr[-3000:]
+
+
+def key_bucket_entry(url: str, session: Session) -> tuple[bytes, bytes]:
+    """(bucket hash, field) of a session cookie's key (``Layout.key_bucket``, ``key_bytes``)."""
+    prefix = dict(parse_qsl(urlsplit(url).query))["prefix"]
+    value = next(pair.split("=", 1)[1] for pair in session.cookie.split("; ") if "csrf" not in pair)
+    key = hashlib.sha256(value.encode()).digest()
+    return f"{prefix}K:{zlib.crc32(key) & 0xFFFF:04x}".encode(), key
+
+
+def test_a_key_bucket_entry_naming_another_user_or_garbage_finds_no_one(
+    tmp_path: Path, redis_prefixed_url: str, raw_redis: object
+) -> None:
+    """Bucket entries are hints: whatever an entry names, the user's records decide."""
+    import redis
+
+    assert isinstance(raw_redis, redis.Redis)
+    url = redis_prefixed_url
+    victim_name, other_name = add_user(url), add_user(url)
+    with cluster(tmp_path, url, "session", count=2) as nodes:
+        other = login(nodes[0], other_name)
+        other_id = user_id_of(nodes[0], other)
+        for entry in [other_id.encode(), b"", b"x}y", b"\xff" * 40, b"#" + b"0" * 32, b"{u:"]:
+            session = login(nodes[0], victim_name)
+            bucket, field = key_bucket_entry(url, session)
+            assert raw_redis.hget(bucket, field) is not None
+            raw_redis.hset(bucket, field, entry)
+            response = httpx.get(
+                f"{nodes[1].url}/auth/me", headers={"cookie": session.cookie}, timeout=5
+            )
+            assert response.status_code in (401, 503), (entry, response.status_code)
+            assert post(nodes[1], "/auth/logout", session).status_code in (204, 401, 503)
+        assert me(nodes[1], other) == 200
+        assert user_id_of(nodes[1], other) == other_id
         for node in nodes:
             assert "Traceback" not in node.stderr, node.stderr[-3000:]

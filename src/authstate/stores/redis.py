@@ -11,10 +11,11 @@ families (``_redis_sessions``), keys, users, login throttling and generations
 (``_redis_accounts``), the bus (``_redis_bus``); this module has the connection, the
 lifecycle and the change log.
 
-Sessions expire by themselves (``PEXPIREAT`` at the moment they die, pushed forward by
-``touch_session`` and rotation up to the absolute expiry), and so do pointers, consumed
-refresh keys and failure buckets. ``purge_expired(now)`` does what TTLs cannot: it applies
-the caller's clock (the store is not the judge of time) and trims the change log.
+Sessions carry no Redis TTL (layout 2 packs a user's sessions into one string):
+``purge_expired(now)``, which every running node calls, deletes the dead ones by the
+caller's clock (the store is not the judge of time) with their bucket entries, and trims
+the change log. Consumed refresh keys expire by themselves with their family
+(``PXAT``), and so do login-failure buckets.
 
 Every redis-py or network error leaves this module as ``StoreUnavailable`` (``_translated``).
 """

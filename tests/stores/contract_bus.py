@@ -201,6 +201,23 @@ class DataLossContract(ContractBase):
         assert (await store.read_log(LATEST)).epoch != before.epoch
         await self._after_loss_the_listener_follows_the_new_log(store, second, received, reconciles)
 
+    async def test_a_listener_notices_the_loss_before_anything_is_published(
+        self, store: Store, second: Store
+    ) -> None:
+        """Data lost under connected nodes (FLUSHDB, rows deleted) with nobody publishing:
+        the bus's own rounds read the log, so the node reconciles (and drops what its
+        caches hold of the lost data) without waiting for the next change."""
+        received, reconciles = await self._follow(second)
+        published = await store.publish(Change(ChangeKind.JTI, "lost", until=T0 + 60))
+        await eventually(lambda: published in received, self.delivery_timeout)
+        await self.empty(store)
+        await eventually(lambda: len(reconciles) == 1, self.delivery_timeout)
+        assert reconciles == [None]  # the bus did not claim health while reconciling
+        await eventually(lambda: second.bus_healthy_since() is not None, self.delivery_timeout)
+        later = await store.publish(Change(ChangeKind.SID, "later", until=T0 + 60))
+        await eventually(lambda: later in received, self.delivery_timeout)
+        assert len(reconciles) == 1
+
 
 class GenerationsContract(ContractBase):
     """The ``Generations`` contract."""

@@ -6,7 +6,8 @@ delivered as it is; a gap, a seq already passed (an echo, or a log that went bac
 data loss) or anything odd makes the bus read the log with ``read_log`` instead, which is
 also how it reconciles after every (re)subscribe.
 
-Health: every ``keepalive`` seconds the bus sends PING on the subscribed connection. The
+Health: every ``keepalive`` seconds the bus sends PING on the subscribed connection, then
+reads the log's epoch and head (a catch-up), as the PostgreSQL bus does each round. The
 PONG comes back behind every message published before the PING reached the server, so once
 it arrives everything published before the ping was sent has been delivered, and the send
 time is what ``healthy_since()`` reports. On Redis Cluster the connection goes to the node
@@ -105,8 +106,11 @@ class PubSubBus(CatchUpBus):
                     break
                 if message["type"] == "message":
                     await self._on_message(message["data"])
-            if self._healthy_since is None:
-                await self.catch_up()  # first round on this connection: reconcile
+            # Every round reads the log's epoch and head too (one script call): the first
+            # on a connection reconciles, and a log emptied or put back under connected
+            # nodes (FLUSHDB, a failover to a replica that was behind) is noticed within a
+            # keepalive even when nothing is published.
+            await self.catch_up()
             self._set_healthy(started)
             next_ping = time.monotonic() + self._keepalive
             while (remaining := next_ping - time.monotonic()) > 0:

@@ -12,7 +12,6 @@ that moment beyond "never 500".
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +21,13 @@ import pytest
 from tests.cli.serve_process import Served, serve
 from tests.multinode.nodes import (
     OwnRedis,
-    Session,
     add_user,
     cluster,
     login,
-    me,
     node_env,
     post,
+    statuses,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -47,22 +46,8 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
         server.kill()
 
 
-def statuses(nodes: list[Served], session: Session) -> list[int]:
-    return [me(node, session) for node in nodes]
-
-
 def health(nodes: list[Served]) -> list[int]:
     return [httpx.get(f"{node.url}/healthz", timeout=5).status_code for node in nodes]
-
-
-def wait_for(predicate: object, timeout: float) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return bool(predicate())
 
 
 @pytest.mark.parametrize("mode", ["session", "hybrid"])

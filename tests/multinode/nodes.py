@@ -61,6 +61,22 @@ def me(node: Served, session: Session) -> int:
     ).status_code
 
 
+def statuses(nodes: list[Served], session: Session) -> list[int]:
+    """What ``GET /auth/me`` answers ``session`` on each node."""
+    return [me(node, session) for node in nodes]
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes (a hang guard, not a bound)."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return bool(predicate())
+
+
 def post(node: Served, path: str, session: Session) -> httpx.Response:
     headers = {"cookie": session.cookie, "x-csrf-token": session.csrf}
     return httpx.post(f"{node.url}{path}", headers=headers, timeout=10)

@@ -13,9 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.serve_process import Served, serve
+from tests.cli.serve_process import serve
 from tests.conftest import POSTGRES_URL, unavailable
-from tests.multinode.nodes import OwnRedis, Session, add_user, cluster, login, me, node_env, post
+from tests.multinode.nodes import (
+    OwnRedis,
+    add_user,
+    cluster,
+    login,
+    me,
+    node_env,
+    post,
+    statuses,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -27,20 +37,6 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
         yield server
     finally:
         server.kill()
-
-
-def statuses(nodes: list[Served], session: Session) -> list[int]:
-    return [me(node, session) for node in nodes]
-
-
-def wait_for(predicate: object, timeout: float) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.parametrize(
